@@ -1,0 +1,114 @@
+"""One DAG per sweep file in config/sweeps (id ``hpo__<name>``). Read it like configuration: every task
+body calls one ``hpo_tasks`` function. A sweep file with errors is reported as a warning on this file
+(naming the field) and left out; the other sweeps keep working.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, TaskGroup, TriggerRule, dag, get_current_context, task
+
+from hpo_tasks.config import SweepConfig, SweepConfigError, discover_sweeps
+from hpo_tasks.settings import sweeps_dir
+from hpo_tasks.trigger_form import doc_md, form_fields, unrolled_rounds
+
+
+def _context() -> dict[str, str]:
+    ctx = get_current_context()
+    return {"dag_id": ctx["dag"].dag_id, "run_id": ctx["run_id"]}
+
+
+def build_sweep_dag(cfg: SweepConfig, source: str):
+    n_rounds = unrolled_rounds(cfg)
+    res = cfg.resources
+
+    @dag(
+        dag_id=cfg.dag_id,
+        schedule=cfg.schedule,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc_md(cfg, source),
+        params={k: Param(**v) for k, v in form_fields(cfg).items()},
+        tags=["hpo", f"sampler:{cfg.sampler.name}"],
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    )
+    def sweep():
+        @task
+        def init_study() -> str:
+            from hpo_tasks.pipeline import init_sweep
+
+            ctx = get_current_context()
+            overrides = {k: ctx["params"].get(k) for k in form_fields(cfg)}
+            info = init_sweep(
+                cfg, run_id=ctx["run_id"], overrides=overrides, max_rounds=n_rounds, context=_context()
+            )
+            return info["study_name"]
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def gate(study_name: str) -> bool:
+            from hpo_tasks.pipeline import check_stop
+
+            return not check_stop(study_name).stop
+
+        @task
+        def suggest(study_name: str, round_index: int) -> list[dict]:
+            from hpo_tasks.pipeline import suggest_batch
+
+            return suggest_batch(study_name, round_index)
+
+        @task(
+            queue=res.queue,
+            pool=res.pool,
+            retries=res.retries,
+            retry_delay=timedelta(seconds=res.retry_delay_seconds),
+            max_active_tis_per_dagrun=res.max_parallel_trials,
+            execution_timeout=(
+                timedelta(minutes=res.trial_timeout_minutes) if res.trial_timeout_minutes else None
+            ),
+            map_index_template="trial {{ task.op_kwargs['spec']['trial_number'] }}",
+        )
+        def run_trial(spec: dict) -> dict:
+            from hpo_tasks.trial import run_trial as run
+
+            return run(spec, context=_context())
+
+        @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+        def record(study_name: str, round_index: int) -> dict:
+            from hpo_tasks.pipeline import record_round
+
+            return record_round(study_name, round_index)
+
+        @task(trigger_rule=TriggerRule.NONE_FAILED)
+        def finalize(study_name: str) -> dict:
+            from hpo_tasks.pipeline import finalize as summarize
+
+            return summarize(study_name)
+
+        name = init_study()
+        previous = None
+        for r in range(n_rounds):
+            with TaskGroup(group_id=f"round_{r:02d}"):
+                go = gate(name)
+                specs = suggest(name, r)
+                trials = run_trial.expand(spec=specs)
+                done = record(name, r)
+                go >> specs
+                [specs, trials] >> done
+            if previous is not None:
+                previous >> go
+            previous = done
+        end = finalize(name)
+        previous >> end
+
+    return sweep()
+
+
+for _path, _cfg in discover_sweeps(sweeps_dir()).items():
+    if isinstance(_cfg, SweepConfigError):
+        warnings.warn(str(_cfg), stacklevel=1)
+        continue
+    globals()[_cfg.dag_id] = build_sweep_dag(_cfg, str(_path))

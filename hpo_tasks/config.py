@@ -1,0 +1,312 @@
+"""Typed sweep configuration: YAML -> frozen pydantic models, validated once at the edge.
+
+A bad file fails with the field's path and the reason (``SweepConfigError``) before any trial runs:
+at DAG parse time (an import error naming the field) and in ``hpo validate``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+SAMPLERS = ("gp", "optuna-gp", "tpe", "random")
+ACQUISITIONS = ("logei",)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CRON_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
+
+
+class SweepConfigError(ValueError):
+    """A sweep file is invalid. The message names the file, each bad field's path and the fix."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FloatParam(_Frozen):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> FloatParam:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError("low and high must be finite numbers")
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log scale needs low > 0 (got {self.low}); raise low or set log: false")
+        return self
+
+
+class IntParam(_Frozen):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> IntParam:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        if self.log and self.low < 1:
+            raise ValueError(f"log scale needs low >= 1 (got {self.low}); raise low or set log: false")
+        return self
+
+
+class CategoricalParam(_Frozen):
+    type: Literal["categorical"]
+    choices: tuple[str | int | float | bool, ...]
+
+    @field_validator("choices")
+    @classmethod
+    def _check_choices(cls, v: tuple[Any, ...]) -> tuple[Any, ...]:
+        if len(v) < 2:
+            raise ValueError("needs at least two choices")
+        if len(set(v)) != len(v):
+            raise ValueError("choices must be distinct")
+        return v
+
+
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+class ObjectiveConfig(_Frozen):
+    name: str = Field(description="A registered objective name or 'package.module:function'.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Fixed keyword arguments.")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        from hpo_tasks.objectives import REGISTRY
+
+        if v in REGISTRY:
+            return v
+        if ":" not in v:
+            close = difflib.get_close_matches(v, REGISTRY, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(
+                f"unknown objective '{v}': use one of {sorted(REGISTRY)} "
+                f"or 'package.module:function'{hint}"
+            )
+        module, _, func = v.partition(":")
+        if not module or not func.isidentifier():
+            raise ValueError(f"'{v}' is not of the form 'package.module:function'")
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ValueError(f"module '{module}' cannot be found on the Python path")
+        return v
+
+
+class BudgetConfig(_Frozen):
+    max_trials: int = Field(ge=1, le=10_000, description="Completed + failed trials at most.")
+    n_init: int | None = Field(
+        default=None, ge=1, description="Random (Sobol) seed trials; default max(5, 2*d)."
+    )
+    batch_size: int = Field(default=4, ge=1, le=256, description="Trials per round (q).")
+    max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget.")
+    patience: int | None = Field(
+        default=None, ge=1, description="Stop after this many completed trials without improvement."
+    )
+    min_delta: float = Field(default=0.0, ge=0, description="Smallest change that counts as improvement.")
+
+
+class SamplerConfig(_Frozen):
+    name: Literal["gp", "optuna-gp", "tpe", "random"] = "gp"
+    acquisition: Literal["logei"] = "logei"
+
+
+class ResourcesConfig(_Frozen):
+    queue: str = Field(default="default", description="Airflow queue for trial tasks (e.g. 'gpu').")
+    pool: str = Field(default="default_pool", description="Airflow pool for trial tasks.")
+    retries: int = Field(default=2, ge=0, le=20, description="Retries of a trial task.")
+    retry_delay_seconds: float = Field(default=30.0, ge=0)
+    max_parallel_trials: int | None = Field(
+        default=None, ge=1, description="Cap on concurrently running trials of one run."
+    )
+    trial_timeout_minutes: float | None = Field(default=None, gt=0)
+
+
+class SweepConfig(_Frozen):
+    name: str
+    description: str = ""
+    objective: ObjectiveConfig
+    direction: Literal["maximize", "minimize"]
+    space: dict[str, Param]
+    budget: BudgetConfig
+    sampler: SamplerConfig = SamplerConfig()
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    schedule: str | None = None
+    resources: ResourcesConfig = ResourcesConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not _NAME_RE.match(v) or len(v) > 100:
+            raise ValueError(
+                f"'{v}' is not a valid sweep name: use letters, digits, '_', '-' and '.' (at most 100)"
+            )
+        return v
+
+    @field_validator("space")
+    @classmethod
+    def _check_space(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not v:
+            raise ValueError("the search space needs at least one parameter")
+        for key in v:
+            if not key.isidentifier():
+                raise ValueError(f"parameter name '{key}' must be a Python identifier")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, v: str | None) -> str | None:
+        if v is None or v in _CRON_PRESETS:
+            return v
+        fields = v.split()
+        if len(fields) != 5 or not all(re.fullmatch(r"[\d*/,\-A-Za-z?]+", f) for f in fields):
+            raise ValueError(
+                f"'{v}' is not a cron expression: use five fields like '0 2 * * *', a preset "
+                f"like '@daily', or null for manual runs only"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> SweepConfig:
+        if self.budget.n_init is not None and self.budget.n_init > self.budget.max_trials:
+            raise ValueError(
+                f"budget.n_init ({self.budget.n_init}) exceeds budget.max_trials "
+                f"({self.budget.max_trials}); lower n_init or raise max_trials"
+            )
+        return self
+
+    @property
+    def n_init(self) -> int:
+        """Seed trials before the GP takes over: ``max(5, 2*d)`` unless set, capped by the budget."""
+        if self.budget.n_init is not None:
+            return self.budget.n_init
+        return min(max(5, 2 * len(self.space)), self.budget.max_trials)
+
+    @property
+    def dag_id(self) -> str:
+        return f"hpo__{self.name}"
+
+    @property
+    def n_rounds(self) -> int:
+        """Rounds the DAG unrolls: one seed round of ``n_init`` trials, then rounds of ``batch_size``."""
+        return 1 + rounds_after_seed(self.budget.max_trials, self.n_init, self.budget.batch_size)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> SweepConfig:
+        """A copy with run-time overrides (the trigger form's fields) applied and re-validated."""
+        budget = self.budget.model_dump()
+        top: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key in ("max_trials", "batch_size", "patience", "max_minutes", "n_init", "min_delta"):
+                budget[key] = value
+            elif key == "seed":
+                top["seed"] = value
+            else:
+                raise SweepConfigError(f"unknown run override '{key}'")
+        data = self.model_dump()
+        data.update(top)
+        data["budget"] = budget
+        return parse_sweep(data, source=f"{self.name} (run overrides)")
+
+
+def rounds_after_seed(max_trials: int, n_init: int, batch_size: int) -> int:
+    return max(0, math.ceil((max_trials - n_init) / batch_size))
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid sweep config ({err.error_count()} error(s))"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        # Discriminated unions put the tag in the path (space.lr.float.low): drop it.
+        loc = re.sub(r"\.(float|int|categorical)(?=\.|$)", "", loc)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parent_fields = _known_fields(e["loc"][:-1])
+            close = difflib.get_close_matches(str(e["loc"][-1]), parent_fields, n=1)
+            msg = "unknown field" + (f"; did you mean '{close[0]}'?" if close else "; remove it")
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        elif e["type"] == "union_tag_invalid":
+            msg = "type must be one of 'float', 'int', 'categorical'"
+        elif e["type"] == "union_tag_not_found":
+            msg = "each parameter needs 'type: float|int|categorical'"
+        elif "input" in e and not isinstance(e["input"], dict | list):
+            msg += f" (got {e['input']!r})"
+        lines.append(f"  {loc or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = SweepConfig
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def parse_sweep(data: Any, *, source: str = "<sweep>") -> SweepConfig:
+    if not isinstance(data, Mapping):
+        raise SweepConfigError(f"{source}: a sweep file must be a YAML mapping at the top level")
+    try:
+        return SweepConfig.model_validate(dict(data))
+    except ValidationError as err:
+        raise SweepConfigError(_format_errors(err, source)) from None
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SweepConfigError(f"{path}: cannot read sweep file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SweepConfigError(f"{path}: not valid YAML: {err}") from None
+    cfg = parse_sweep(data, source=str(path))
+    if path.stem != cfg.name:
+        raise SweepConfigError(
+            f"{path}: name: '{cfg.name}' must match the file name '{path.stem}' "
+            f"(one DAG per file, id hpo__<name>); rename the file or the sweep"
+        )
+    return cfg
+
+
+def discover_sweeps(folder: str | Path) -> dict[Path, SweepConfig | SweepConfigError]:
+    """Every ``*.yaml`` in ``folder``: its config, or the error that rejects it (others still load)."""
+    out: dict[Path, SweepConfig | SweepConfigError] = {}
+    for path in sorted(Path(folder).glob("*.y*ml")):
+        try:
+            out[path] = load_sweep(path)
+        except SweepConfigError as err:
+            out[path] = err
+    return out

@@ -1,0 +1,1 @@
+"""The BoTorch GP-BO engine (``engine``) and its Optuna sampler (``sampler``)."""

@@ -1,0 +1,78 @@
+"""Synthetic test problems, as data (BoTorch's style): fast, deterministic, with known optima.
+
+Both are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
+Gaussian observation noise drawn from the trial seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Branin:
+    """Branin-Hoo, 2-D: x1 in [-5, 10], x2 in [0, 15]; three global minima of 0.397887."""
+
+    dim = 2
+    bounds = ((-5.0, 10.0), (0.0, 15.0))
+    optimal_value = 0.397887
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> float:
+        x1, x2 = float(x[0]), float(x[1])
+        b, c = 5.1 / (4 * np.pi**2), 5 / np.pi
+        r, s, t = 6.0, 10.0, 1 / (8 * np.pi)
+        return (x2 - b * x1**2 + c * x1 - r) ** 2 + s * (1 - t) * np.cos(x1) + s
+
+
+@dataclass(frozen=True)
+class Hartmann6:
+    """Hartmann, 6-D on [0, 1]^6; global minimum -3.32237."""
+
+    dim = 6
+    bounds = ((0.0, 1.0),) * 6
+    optimal_value = -3.32237
+    _alpha = np.array([1.0, 1.2, 3.0, 3.2])
+    _A = np.array(
+        [
+            [10, 3, 17, 3.5, 1.7, 8],
+            [0.05, 10, 17, 0.1, 8, 14],
+            [3, 3.5, 1.7, 10, 17, 8],
+            [17, 8, 0.05, 10, 0.1, 14],
+        ]
+    )
+    _P = 1e-4 * np.array(
+        [
+            [1312, 1696, 5569, 124, 8283, 5886],
+            [2329, 4135, 8307, 3736, 1004, 9991],
+            [2348, 1451, 3522, 2883, 3047, 6650],
+            [4047, 8828, 8732, 5743, 1091, 381],
+        ]
+    )
+
+    @classmethod
+    def evaluate(cls, x: np.ndarray) -> float:
+        inner = np.sum(cls._A * (np.asarray(x)[None, :] - cls._P) ** 2, axis=1)
+        return float(-np.sum(cls._alpha * np.exp(-inner)))
+
+
+def _evaluate(problem: Any, params: Mapping[str, Any], seed: int, noise_std: float) -> float:
+    x = np.array([float(params[f"x{i + 1}"]) for i in range(problem.dim)])
+    value = float(problem.evaluate(x))
+    if noise_std:
+        value += float(np.random.default_rng(seed).normal(0.0, noise_std))
+    return value
+
+
+def branin(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
+    """Branin on params ``x1``, ``x2``."""
+    return _evaluate(Branin, params, seed, noise_std)
+
+
+def hartmann6(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
+    """Hartmann6 on params ``x1`` .. ``x6``."""
+    return _evaluate(Hartmann6, params, seed, noise_std)

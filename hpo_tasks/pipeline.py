@@ -1,0 +1,322 @@
+"""The sweep's steps, one function per Airflow task (the DAG only wires them): init, gate, suggest,
+(trial: ``hpo_tasks.trial``), record, finalize. ``hpo run`` drives the same functions in a loop.
+
+Every step is idempotent: it re-derives what it needs from the Optuna study and finds MLflow runs by tag.
+Small JSON values cross task boundaries; models and plots go to MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo_tasks import study as study_mod
+from hpo_tasks import tracking
+from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
+from hpo_tasks.stopping import StopDecision, decide_stop
+
+log = logging.getLogger(__name__)
+SUGGEST_SECONDS_ATTR = "hpo:suggest_seconds"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def init_sweep(
+    cfg: SweepConfig,
+    *,
+    run_id: str,
+    overrides: Mapping[str, Any] | None = None,
+    max_rounds: int | None = None,
+    context: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Create the run's study and MLflow parent run (both found again on a retry).
+
+    ``overrides`` are the trigger form's values; they are validated like the file. ``max_rounds`` is the
+    number of rounds the DAG unrolled: a run whose budget would need more is refused before any trial.
+    """
+    cfg = cfg.with_overrides(overrides or {})
+    if max_rounds is not None:
+        needed = 1 + rounds_after_seed(cfg.budget.max_trials, cfg.n_init, cfg.budget.batch_size)
+        if needed > max_rounds:
+            raise SweepConfigError(
+                f"budget.batch_size: {cfg.budget.batch_size} needs {needed} rounds for "
+                f"{cfg.budget.max_trials} trials but the DAG has {max_rounds}; raise batch_size or "
+                f"lower max_trials"
+            )
+    name = study_mod.study_name_for(cfg.name, run_id)
+    study = study_mod.create_study(cfg, name)
+    if study_mod.PARENT_RUN_ATTR not in study.user_attrs:
+        parent = tracking.find_or_create_parent(
+            cfg.name,
+            name,
+            tags={
+                "hpo.sweep": cfg.name,
+                "hpo.sampler": cfg.sampler.name,
+                "hpo.seed": str(cfg.seed),
+                **{f"airflow.{k}": v for k, v in (context or {}).items()},
+            },
+            params=_flat_config(cfg),
+        )
+        study.set_user_attr(study_mod.PARENT_RUN_ATTR, parent)
+    log.info("study %s ready (n_init=%d, max_trials=%d)", name, cfg.n_init, cfg.budget.max_trials)
+    return {"study_name": name, "parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR]}
+
+
+def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
+    return {
+        "objective": cfg.objective.name,
+        "direction": cfg.direction,
+        "sampler": cfg.sampler.name,
+        "acquisition": cfg.sampler.acquisition,
+        "seed": cfg.seed,
+        "n_init": cfg.n_init,
+        **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},
+        **{f"objective.{k}": v for k, v in cfg.objective.args.items()},
+    }
+
+
+def _values_in_order(trials: list[FrozenTrial]) -> list[float | None]:
+    out: list[float | None] = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state == TrialState.COMPLETE:
+            out.append(t.value)
+        elif t.state in (TrialState.FAIL, TrialState.PRUNED):
+            out.append(None)
+    return out
+
+
+def check_stop(study_name: str) -> StopDecision:
+    """The gate: should the sweep run another round? Records the reason once it stops."""
+    study, cfg = study_mod.load(study_name)
+    if study_mod.STOP_ATTR in study.user_attrs:
+        return StopDecision(**study.user_attrs[study_mod.STOP_ATTR])
+    trials = study.get_trials(deepcopy=False)
+    decision = decide_stop(
+        values=_values_in_order(trials),
+        n_running=sum(t.state == TrialState.RUNNING for t in trials),
+        maximize=cfg.direction == "maximize",
+        max_trials=cfg.budget.max_trials,
+        batch_size=cfg.budget.batch_size,
+        n_init=cfg.n_init,
+        elapsed_seconds=time.time() - study.user_attrs[study_mod.STARTED_ATTR],
+        max_minutes=cfg.budget.max_minutes,
+        patience=cfg.budget.patience,
+        min_delta=cfg.budget.min_delta,
+    )
+    if decision.stop:
+        study.set_user_attr(study_mod.STOP_ATTR, asdict(decision))
+        tracking.log(
+            study.user_attrs[study_mod.PARENT_RUN_ATTR],
+            tags={"hpo.stop_reason": decision.reason, "hpo.stop_detail": decision.detail},
+        )
+        log.info("sweep stops: %s (%s)", decision.reason, decision.detail)
+    else:
+        log.info("sweep continues: %s", decision.detail)
+    return decision
+
+
+def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
+    """Ask the round's trials: ``[{study_name, trial_number, params, seed, round}]``.
+
+    Round 0 asks the ``n_init`` seed trials at once; later rounds ask ``batch_size`` (fewer when the
+    budget runs out). A retry returns the trials this round already asked instead of asking again.
+    """
+    study, cfg = study_mod.load(study_name)
+    mine = _round_trials(study, round_index)
+    if mine:
+        log.info("round %d already asked trials %s", round_index, [t.number for t in mine])
+        return [_spec(study_name, cfg, t, round_index) for t in mine]
+    decision = check_stop(study_name)
+    if decision.stop:
+        return []
+    n = decision.n_next
+    if round_index == 0:
+        n = min(cfg.n_init, cfg.budget.max_trials)
+    all_trials = study.get_trials(deepcopy=False)
+    study.sampler = study_mod.make_sampler(cfg, n_asked=len(all_trials))
+    from hpo_tasks.space import SearchSpace
+
+    dists = SearchSpace.from_config(cfg).distributions()
+    specs = []
+    t0 = time.perf_counter()
+    for _ in range(n):
+        trial = study.ask(dists)
+        study._storage.set_trial_system_attr(trial._trial_id, study_mod.ROUND_ATTR, round_index)
+        seed = study_mod.trial_seed(cfg, trial.number)
+        study._storage.set_trial_system_attr(trial._trial_id, study_mod.SEED_ATTR, seed)
+        specs.append(
+            {
+                "study_name": study_name,
+                "trial_number": trial.number,
+                "params": trial.params,
+                "seed": seed,
+                "round": round_index,
+            }
+        )
+    elapsed = time.perf_counter() - t0
+    study.set_user_attr(f"{SUGGEST_SECONDS_ATTR}:{round_index}", elapsed)
+    parent = study.user_attrs[study_mod.PARENT_RUN_ATTR]
+    tracking.log(parent, metrics={"suggest_seconds": elapsed}, step=round_index)
+    log.info("round %d: asked %d trial(s) in %.2fs", round_index, len(specs), elapsed)
+    return specs
+
+
+def _round_trials(study: optuna.Study, round_index: int) -> list[FrozenTrial]:
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.system_attrs.get(study_mod.ROUND_ATTR) == round_index
+    ]
+
+
+def _spec(study_name: str, cfg: SweepConfig, t: FrozenTrial, round_index: int) -> dict[str, Any]:
+    return {
+        "study_name": study_name,
+        "trial_number": t.number,
+        "params": t.params,
+        "seed": t.system_attrs.get(study_mod.SEED_ATTR, study_mod.trial_seed(cfg, t.number)),
+        "round": round_index,
+    }
+
+
+def record_round(study_name: str, round_index: int) -> dict[str, Any]:
+    """Close the round: fail trials whose task never reported, log best-so-far to the parent run.
+
+    Returns ``{"round", "asked", "complete", "failed", "best_value"}``; ``asked == 0`` means the round
+    was never run (the sweep had stopped).
+    """
+    study, cfg = study_mod.load(study_name)
+    mine = _round_trials(study, round_index)
+    parent = study.user_attrs[study_mod.PARENT_RUN_ATTR]
+    for t in mine:
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            err = "trial task did not report (failed after its retries or was lost)"
+            study._storage.set_trial_user_attr(t._trial_id, "error", err)
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            run_id, status = tracking.find_or_create_child(
+                cfg.name, study_name, parent, t.number, tags={"hpo.round": str(round_index)}
+            )
+            tracking.log(run_id, params=t.params, tags={"hpo.state": "FAIL", "hpo.error": err})
+            if status == "RUNNING":
+                tracking.end(run_id, "FAILED")
+            log.warning("trial %d: %s; marked FAIL", t.number, err)
+    mine = _round_trials(study, round_index)
+    trials = study.get_trials(deepcopy=False)
+    n_done = sum(t.state.is_finished() for t in trials)
+    best = _best(study)
+    if best is not None:
+        tracking.log(parent, metrics={"best_value": best.value}, step=n_done)
+    summary = {
+        "round": round_index,
+        "asked": len(mine),
+        "complete": sum(t.state == TrialState.COMPLETE for t in mine),
+        "failed": sum(t.state == TrialState.FAIL for t in mine),
+        "best_value": None if best is None else best.value,
+    }
+    log.info("round %d recorded: %s", round_index, summary)
+    return summary
+
+
+def _best(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def finalize(study_name: str) -> dict[str, Any]:
+    """Summarise the run on the MLflow parent run and close it. Runs after early stops too."""
+    study, cfg = study_mod.load(study_name)
+    decision = check_stop(study_name)
+    trials = study.get_trials(deepcopy=False)
+    # Anything still RUNNING here was lost with its task: fail it so nothing is left dangling.
+    for t in trials:
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    trials = study.get_trials(deepcopy=False)
+    best = _best(study)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    wall = time.time() - study.user_attrs[study_mod.STARTED_ATTR]
+    trial_seconds = sum(t.user_attrs.get("wallclock_seconds", 0.0) for t in trials)
+    suggest_seconds = sum(
+        v for k, v in study.user_attrs.items() if k.startswith(SUGGEST_SECONDS_ATTR)
+    )
+    summary: dict[str, Any] = {
+        "sweep": cfg.name,
+        "study_name": study_name,
+        "direction": cfg.direction,
+        "n_trials": len(trials),
+        "n_complete": len(complete),
+        "n_failed": sum(t.state == TrialState.FAIL for t in trials),
+        "best_value": None if best is None else best.value,
+        "best_params": None if best is None else best.params,
+        "best_trial_number": None if best is None else best.number,
+        "stop_reason": decision.reason if decision.stop else "rounds exhausted",
+        "stop_detail": decision.detail,
+        "wall_seconds": round(wall, 2),
+        "trial_seconds": round(trial_seconds, 2),
+        "suggest_seconds": round(suggest_seconds, 2),
+        "mlflow_parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR],
+        "mlflow_experiment": tracking.experiment_name(cfg.name),
+    }
+    parent = summary["mlflow_parent_run_id"]
+    metrics = {
+        "n_complete": summary["n_complete"],
+        "n_failed": summary["n_failed"],
+        "wall_seconds": wall,
+        "trial_seconds": trial_seconds,
+        "suggest_seconds": suggest_seconds,
+    }
+    if best is not None:
+        metrics["best_value"] = best.value
+    tracking.log(
+        parent,
+        metrics=metrics,
+        tags={
+            "hpo.stop_reason": summary["stop_reason"],
+            "hpo.stop_detail": summary["stop_detail"],
+            "hpo.best_trial_number": summary["best_trial_number"],
+        },
+        step=len(trials),
+    )
+    c = tracking.client()
+    c.log_dict(parent, _jsonable(summary), "summary.json")
+    if best is not None:
+        c.log_text(parent, yaml.safe_dump(dict(best.params), sort_keys=False), "best_config.yaml")
+    if tracking.run_info(parent).info.status == "RUNNING":
+        tracking.end(parent, "FINISHED")
+    log.info("sweep finished: %s", summary)
+    return summary
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def run_in_process(cfg: SweepConfig, *, label: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """The same sweep without Airflow (``hpo run``): the DAG's steps in a plain loop, trials in order."""
+    from hpo_tasks.trial import run_trial
+
+    info = init_sweep(cfg, run_id=label, overrides=overrides)
+    name = info["study_name"]
+    r = 0
+    while True:
+        specs = suggest_batch(name, r)
+        if not specs:
+            break
+        for spec in specs:
+            run_trial(spec, context={"run_id": label})
+        record_round(name, r)
+        r += 1
+    return finalize(name)

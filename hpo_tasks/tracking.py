@@ -1,0 +1,148 @@
+"""MLflow: one experiment per sweep, one parent run per sweep run, one child run per trial.
+
+Runs are found-or-created by tag, so a retried task never makes a second run. The client API is used
+(not the fluent ``mlflow.start_run``): no process-global active run to leak between tasks.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from hpo_tasks.settings import mlflow_artifact_root, mlflow_tracking_uri
+
+PARENT_TAG = "mlflow.parentRunId"
+STUDY_TAG = "hpo.study_name"
+TRIAL_TAG = "hpo.trial_number"
+KIND_TAG = "hpo.kind"
+_VERSIONED = (
+    "hpo-sweeps", "optuna", "botorch", "gpytorch", "torch", "mlflow", "xgboost", "scikit-learn",
+    "numpy", "apache-airflow",
+)  # fmt: skip
+
+
+def client() -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow_tracking_uri())
+
+
+def experiment_name(sweep: str) -> str:
+    return f"hpo/{sweep}"
+
+
+def ensure_experiment(sweep: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    c = client()
+    name = experiment_name(sweep)
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=_artifact_location(sweep))
+    except MlflowException:  # created concurrently by another task
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def _artifact_location(sweep: str) -> str | None:
+    root = mlflow_artifact_root()
+    return f"{root}/{sweep}" if root else None
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in _VERSIONED:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _find(experiment_id: str, filter_string: str) -> Any | None:
+    runs = client().search_runs([experiment_id], filter_string=filter_string, max_results=2)
+    return runs[0] if runs else None
+
+
+def find_or_create_parent(
+    sweep: str, study_name: str, *, tags: Mapping[str, str], params: Mapping[str, Any]
+) -> str:
+    exp_id = ensure_experiment(sweep)
+    found = _find(exp_id, f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{KIND_TAG}` = 'sweep'")
+    if found is not None:
+        return found.info.run_id
+    all_tags = {STUDY_TAG: study_name, KIND_TAG: "sweep", **tags}
+    all_tags.update({f"version.{k}": v for k, v in library_versions().items()})
+    run = client().create_run(exp_id, tags=all_tags, run_name=study_name)
+    log(run.info.run_id, params=params)
+    return run.info.run_id
+
+
+def find_or_create_child(
+    sweep: str, study_name: str, parent_run_id: str, trial_number: int, *, tags: Mapping[str, str]
+) -> tuple[str, str]:
+    """The trial's child run id and its status (``RUNNING`` when new)."""
+    exp_id = ensure_experiment(sweep)
+    found = _find(
+        exp_id,
+        f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{TRIAL_TAG}` = '{trial_number}' "
+        f"and tags.`{KIND_TAG}` = 'trial'",
+    )
+    if found is not None:
+        return found.info.run_id, found.info.status
+    all_tags = {
+        PARENT_TAG: parent_run_id,
+        STUDY_TAG: study_name,
+        TRIAL_TAG: str(trial_number),
+        KIND_TAG: "trial",
+        **tags,
+    }
+    run = client().create_run(exp_id, tags=all_tags, run_name=f"trial-{trial_number:04d}")
+    return run.info.run_id, run.info.status
+
+
+def log(
+    run_id: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    step: int = 0,
+) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    client().log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items()],
+        params=[Param(k, _param_str(v)) for k, v in (params or {}).items()],
+        tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
+    )
+
+
+def _param_str(v: Any) -> str:
+    return f"{v:.10g}" if isinstance(v, float) else str(v)
+
+
+def run_info(run_id: str) -> Any:
+    return client().get_run(run_id)
+
+
+def end(run_id: str, status: str) -> None:
+    client().set_terminated(run_id, status=status)
+
+
+def children(parent_run_id: str, sweep: str) -> list[Any]:
+    exp_id = ensure_experiment(sweep)
+    return list(
+        client().search_runs(
+            [exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=10_000
+        )
+    )
