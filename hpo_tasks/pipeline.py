@@ -231,51 +231,61 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
         return None
 
 
-def finalize(study_name: str) -> dict[str, Any]:
-    """Summarise the run on the MLflow parent run and close it. Runs after early stops too."""
+def summarize(study_name: str) -> dict[str, Any]:
+    """The run's outcome as JSON: best config and value, counts, stop reason, time split, MLflow ids."""
     study, cfg = study_mod.load(study_name)
-    decision = check_stop(study_name)
-    trials = study.get_trials(deepcopy=False)
-    # Anything still RUNNING here was lost with its task: fail it so nothing is left dangling.
-    for t in trials:
-        if t.state in (TrialState.RUNNING, TrialState.WAITING):
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     trials = study.get_trials(deepcopy=False)
     best = _best(study)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    wall = time.time() - study.user_attrs[study_mod.STARTED_ATTR]
-    trial_seconds = sum(t.user_attrs.get("wallclock_seconds", 0.0) for t in trials)
-    suggest_seconds = sum(
-        v for k, v in study.user_attrs.items() if k.startswith(SUGGEST_SECONDS_ATTR)
-    )
-    summary: dict[str, Any] = {
+    stop = study.user_attrs.get(study_mod.STOP_ATTR) or {}
+    started = study.user_attrs[study_mod.STARTED_ATTR]
+    ended = max((t.datetime_complete.timestamp() for t in trials if t.datetime_complete), default=started)
+    return {
         "sweep": cfg.name,
         "study_name": study_name,
         "direction": cfg.direction,
+        "objective": cfg.objective.name,
+        "sampler": cfg.sampler.name,
+        "seed": cfg.seed,
         "n_trials": len(trials),
-        "n_complete": len(complete),
+        "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
+        "n_running": sum(t.state == TrialState.RUNNING for t in trials),
         "best_value": None if best is None else best.value,
         "best_params": None if best is None else best.params,
         "best_trial_number": None if best is None else best.number,
-        "stop_reason": decision.reason if decision.stop else "rounds exhausted",
-        "stop_detail": decision.detail,
-        "wall_seconds": round(wall, 2),
-        "trial_seconds": round(trial_seconds, 2),
-        "suggest_seconds": round(suggest_seconds, 2),
-        "mlflow_parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR],
+        "stop_reason": stop.get("reason"),
+        "stop_detail": stop.get("detail"),
+        "wall_seconds": round(ended - started, 2),
+        "trial_seconds": round(sum(t.user_attrs.get("wallclock_seconds", 0.0) for t in trials), 2),
+        "suggest_seconds": round(
+            sum(v for k, v in study.user_attrs.items() if k.startswith(SUGGEST_SECONDS_ATTR)), 2
+        ),
+        "mlflow_parent_run_id": study.user_attrs.get(study_mod.PARENT_RUN_ATTR),
         "mlflow_experiment": tracking.experiment_name(cfg.name),
     }
+
+
+def finalize(study_name: str) -> dict[str, Any]:
+    """Summarise the run on the MLflow parent run and close it. Runs after early stops too."""
+    study, _ = study_mod.load(study_name)
+    decision = check_stop(study_name)
+    if not decision.stop:  # the DAG ran out of unrolled rounds before the budget: say so
+        study.set_user_attr(
+            study_mod.STOP_ATTR,
+            {"stop": True, "reason": "rounds", "detail": "the DAG's unrolled rounds ran out", "n_next": 0},
+        )
+    # Anything still RUNNING here was lost with its task: fail it so nothing is left dangling.
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    summary = summarize(study_name)
     parent = summary["mlflow_parent_run_id"]
     metrics = {
-        "n_complete": summary["n_complete"],
-        "n_failed": summary["n_failed"],
-        "wall_seconds": wall,
-        "trial_seconds": trial_seconds,
-        "suggest_seconds": suggest_seconds,
+        k: summary[k]
+        for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds")
     }
-    if best is not None:
-        metrics["best_value"] = best.value
+    if summary["best_value"] is not None:
+        metrics["best_value"] = summary["best_value"]
     tracking.log(
         parent,
         metrics=metrics,
@@ -284,16 +294,29 @@ def finalize(study_name: str) -> dict[str, Any]:
             "hpo.stop_detail": summary["stop_detail"],
             "hpo.best_trial_number": summary["best_trial_number"],
         },
-        step=len(trials),
+        step=summary["n_trials"],
     )
     c = tracking.client()
     c.log_dict(parent, _jsonable(summary), "summary.json")
-    if best is not None:
-        c.log_text(parent, yaml.safe_dump(dict(best.params), sort_keys=False), "best_config.yaml")
+    if summary["best_params"] is not None:
+        best_yaml = yaml.safe_dump(dict(summary["best_params"]), sort_keys=False)
+        c.log_text(parent, best_yaml, "best_config.yaml")
     if tracking.run_info(parent).info.status == "RUNNING":
         tracking.end(parent, "FINISHED")
     log.info("sweep finished: %s", summary)
     return summary
+
+
+def latest_study_name(sweep: str) -> str | None:
+    """The most recently started run's study of a sweep, or None."""
+    names = [
+        s.study_name
+        for s in optuna.get_all_study_summaries(study_mod.storage())
+        if s.study_name.startswith(f"{sweep}:")
+    ]
+    if not names:
+        return None
+    return max(names, key=lambda n: study_mod.load(n)[0].user_attrs.get(study_mod.STARTED_ATTR, 0.0))
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpo_tasks.config import SweepConfigError, discover_sweeps, load_sweep, parse_sweep
+from tests.conftest import REPO, write_sweep
+
+GOOD = {
+    "name": "demo",
+    "objective": {"name": "branin"},
+    "direction": "minimize",
+    "space": {
+        "x1": {"type": "float", "low": -5, "high": 10},
+        "x2": {"type": "float", "low": 0, "high": 15},
+    },
+    "budget": {"max_trials": 10},
+}
+
+
+def _with(path: str, value: object) -> dict:
+    import copy
+
+    data = copy.deepcopy(GOOD)
+    node = data
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    if value is ...:
+        node.pop(keys[-1])
+    else:
+        node[keys[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config" / "sweeps").glob("*.yaml")))
+def test_shipped_sweeps_are_valid(path: Path) -> None:
+    cfg = load_sweep(path)
+    assert cfg.dag_id == f"hpo__{path.stem}"
+
+
+def test_defaults() -> None:
+    cfg = parse_sweep(GOOD)
+    assert cfg.n_init == 5  # max(5, 2*d) with d=2
+    assert cfg.budget.batch_size == 4
+    assert cfg.sampler.name == "gp" and cfg.sampler.acquisition == "logei"
+    assert parse_sweep(_with("space.x3", {"type": "int", "low": 1, "high": 9})).n_init == 6
+    big = _with("space", {f"p{i}": {"type": "float", "low": 0, "high": 1} for i in range(7)})
+    assert parse_sweep({**big, "budget": {"max_trials": 40}}).n_init == 14
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("budget.batch_size", 0, "budget.batch_size: Input should be greater than or equal to 1 (got 0)"),
+        ("budget.max_trial", 5, "budget.max_trial: unknown field; did you mean 'max_trials'?"),
+        ("budget.max_trials", ..., "budget.max_trials: required field is missing"),
+        ("direction", "up", "direction: Input should be 'maximize' or 'minimize'"),
+        ("space.x1.low", 20, "space.x1: low (20.0) must be smaller than high (10.0)"),
+        ("space.x1.log", True, "space.x1: log scale needs low > 0 (got -5.0)"),
+        ("space.x1.type", "double", "space.x1: type must be one of 'float', 'int', 'categorical'"),
+        ("space.x2", {"type": "categorical", "choices": ["a"]}, "space.x2.choices: needs at least two"),
+        ("objective.name", "brannin", "did you mean 'branin'?"),
+        ("objective.name", "no_such_pkg.mod:fn", "module 'no_such_pkg.mod' cannot be found"),
+        ("sampler", {"name": "cmaes"}, "sampler.name: Input should be 'gp', 'optuna-gp', 'tpe' or 'random'"),
+        ("schedule", "every night", "schedule: 'every night' is not a cron expression"),
+        ("budget.n_init", 50, "budget.n_init (50) exceeds budget.max_trials (10)"),
+        ("name", "has space", "name: 'has space' is not a valid sweep name"),
+    ],
+)
+def test_bad_config_names_field_and_fix(path: str, value: object, expected: str) -> None:
+    with pytest.raises(SweepConfigError) as info:
+        parse_sweep(_with(path, value), source="x.yaml")
+    assert expected in str(info.value)
+    assert str(info.value).startswith("x.yaml: ")
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    bad_yaml = write_sweep(tmp_path, "broken", "name: [unclosed\n")
+    with pytest.raises(SweepConfigError, match="not valid YAML"):
+        load_sweep(bad_yaml)
+    import yaml
+
+    mismatch = write_sweep(tmp_path, "other", yaml.safe_dump(GOOD))
+    with pytest.raises(SweepConfigError, match="must match the file name"):
+        load_sweep(mismatch)
+    with pytest.raises(SweepConfigError, match="cannot read"):
+        load_sweep(tmp_path / "missing.yaml")
+
+
+def test_discover_keeps_good_files_next_to_bad(tmp_path: Path) -> None:
+    import yaml
+
+    write_sweep(tmp_path, "demo", yaml.safe_dump(GOOD))
+    write_sweep(tmp_path, "bad", yaml.safe_dump({**GOOD, "name": "bad", "direction": "up"}))
+    found = {p.stem: v for p, v in discover_sweeps(tmp_path).items()}
+    assert found["demo"].name == "demo"
+    assert isinstance(found["bad"], SweepConfigError) and "direction" in str(found["bad"])
+
+
+def test_overrides_are_validated() -> None:
+    cfg = parse_sweep(GOOD)
+    assert cfg.with_overrides({"max_trials": 6, "seed": 3, "patience": None}).budget.max_trials == 6
+    with pytest.raises(SweepConfigError, match="budget.batch_size"):
+        cfg.with_overrides({"batch_size": 0})
+    with pytest.raises(SweepConfigError, match="unknown run override"):
+        cfg.with_overrides({"learning_rate": 1})
+
+
+def test_config_is_frozen() -> None:
+    cfg = parse_sweep(GOOD)
+    with pytest.raises(Exception, match="frozen"):
+        cfg.seed = 3  # type: ignore[misc]
