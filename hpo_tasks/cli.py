@@ -1,9 +1,9 @@
 """``hpo``: validate sweep files, run a sweep (through Airflow or in-process), report results.
 
-    hpo validate config/sweeps/*.yaml      field-path errors, exit 1 on any bad file
-    hpo dag-run xgb_breast_cancer          one real DAG run via ``airflow dags test`` (SQLite defaults)
-    hpo run config/sweeps/branin_quick.yaml   the same steps in a plain loop, no Airflow
-    hpo report xgb_breast_cancer           best config, score, stop reason, where to look in MLflow
+hpo validate config/sweeps/*.yaml      field-path errors, exit 1 on any bad file
+hpo dag-run xgb_breast_cancer          one real DAG run via ``airflow dags test`` (SQLite defaults)
+hpo run config/sweeps/branin_quick.yaml   the same steps in a plain loop, no Airflow
+hpo report xgb_breast_cancer           best config, score, stop reason, where to look in MLflow
 """
 
 from __future__ import annotations
@@ -127,7 +127,9 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hpo", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="hpo", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("validate", help="check sweep files")
     v.add_argument("files", nargs="+")

@@ -102,8 +102,7 @@ class ObjectiveConfig(_Frozen):
             close = difflib.get_close_matches(v, REGISTRY, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ValueError(
-                f"unknown objective '{v}': use one of {sorted(REGISTRY)} "
-                f"or 'package.module:function'{hint}"
+                f"unknown objective '{v}': use one of {sorted(REGISTRY)} or 'package.module:function'{hint}"
             )
         module, _, func = v.partition(":")
         if not module or not func.isidentifier():

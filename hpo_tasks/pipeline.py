@@ -170,9 +170,7 @@ def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
 
 def _round_trials(study: optuna.Study, round_index: int) -> list[FrozenTrial]:
     return [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.system_attrs.get(study_mod.ROUND_ATTR) == round_index
+        t for t in study.get_trials(deepcopy=False) if t.system_attrs.get(study_mod.ROUND_ATTR) == round_index
     ]
 
 
@@ -281,8 +279,7 @@ def finalize(study_name: str) -> dict[str, Any]:
     summary = summarize(study_name)
     parent = summary["mlflow_parent_run_id"]
     metrics = {
-        k: summary[k]
-        for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds")
+        k: summary[k] for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds")
     }
     if summary["best_value"] is not None:
         metrics["best_value"] = summary["best_value"]

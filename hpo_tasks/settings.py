@@ -17,9 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def state_dir() -> Path:
-    default = (
-        REPO_ROOT / ".state" if (REPO_ROOT / "pyproject.toml").exists() else Path.home() / ".hpo-sweeps"
-    )
+    default = REPO_ROOT / ".state" if (REPO_ROOT / "pyproject.toml").exists() else Path.home() / ".hpo-sweeps"
     path = Path(os.environ.get("HPO_STATE_DIR") or default).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path

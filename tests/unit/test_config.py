@@ -102,7 +102,7 @@ def test_discover_keeps_good_files_next_to_bad(tmp_path: Path) -> None:
 def test_overrides_are_validated() -> None:
     cfg = parse_sweep(GOOD)
     assert cfg.with_overrides({"max_trials": 6, "seed": 3, "patience": None}).budget.max_trials == 6
-    with pytest.raises(SweepConfigError, match="budget.batch_size"):
+    with pytest.raises(SweepConfigError, match=r"budget\.batch_size"):
         cfg.with_overrides({"batch_size": 0})
     with pytest.raises(SweepConfigError, match="unknown run override"):
         cfg.with_overrides({"learning_rate": 1})

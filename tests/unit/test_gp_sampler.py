@@ -23,8 +23,14 @@ MIXED = {
 
 def _study(space: dict, *, n_init: int, seed: int = 0, direction: str = "minimize"):
     cfg = parse_sweep(
-        {"name": "t", "objective": {"name": "branin"}, "direction": direction, "space": space,
-         "budget": {"max_trials": 100, "n_init": n_init}, "seed": seed}
+        {
+            "name": "t",
+            "objective": {"name": "branin"},
+            "direction": direction,
+            "space": space,
+            "budget": {"max_trials": 100, "n_init": n_init},
+            "seed": seed,
+        }
     )
     ss = SearchSpace.from_config(cfg)
     study = optuna.create_study(direction=direction, sampler=GPBatchSampler(ss, n_init=n_init, seed=seed))

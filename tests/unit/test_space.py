@@ -17,8 +17,13 @@ SPACE = {
 
 def _space() -> SearchSpace:
     cfg = parse_sweep(
-        {"name": "s", "objective": {"name": "branin"}, "direction": "minimize", "space": SPACE,
-         "budget": {"max_trials": 10}}
+        {
+            "name": "s",
+            "objective": {"name": "branin"},
+            "direction": "minimize",
+            "space": SPACE,
+            "budget": {"max_trials": 10},
+        }
     )
     return SearchSpace.from_config(cfg)
 
