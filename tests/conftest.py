@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Airflow reads its config at import: keep test processes off ~/airflow and the examples.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hpo-test-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, write_sweep
+
+pytestmark = pytest.mark.integration
+
+
+def _dagbag(monkeypatch: pytest.MonkeyPatch, sweeps: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("HPO_SWEEPS_DIR", str(sweeps))
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_every_shipped_sweep_is_a_dag_without_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    sweeps = REPO / "config" / "sweeps"
+    bag = _dagbag(monkeypatch, sweeps)
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == sorted(f"hpo__{p.stem}" for p in sweeps.glob("*.yaml"))
+    dag = bag.dags["hpo__xgb_breast_cancer"]
+    assert dag.max_active_runs == 1
+    assert "round_00.gate" in dag.task_dict and "finalize" in dag.task_dict
+    assert dag.task_dict["round_00.run_trial"].queue == "default"
+    assert "xgboost_breast_cancer" in dag.doc_md
+
+
+def test_bad_sweep_file_is_reported_by_field_and_others_still_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    good = (REPO / "config" / "sweeps" / "branin_quick.yaml").read_text()
+    write_sweep(tmp_path, "branin_quick", good)
+    write_sweep(tmp_path, "broken", good.replace("branin_quick", "broken").replace("max_trials", "max_trail"))
+    bag = _dagbag(monkeypatch, tmp_path)
+    assert list(bag.dags) == ["hpo__branin_quick"]
+    warnings = " ".join(w for ws in bag.captured_warnings.values() for w in ws)
+    assert "broken.yaml" in warnings and "budget.max_trail: unknown field" in warnings
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("max_trials", 10, True),
+        ("max_trials", 0, False),
+        ("max_trials", 21, False),  # more than the file allows: the DAG's rounds could not hold it
+        ("batch_size", 2, True),
+        ("batch_size", 1, False),  # below half the file's batch size
+        ("patience", None, True),
+        ("patience", 0, False),
+        ("seed", -1, False),
+        ("max_minutes", 0, False),
+    ],
+)
+def test_trigger_form_rejects_invalid_values(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: object, ok: bool
+) -> None:
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    bag = _dagbag(monkeypatch, REPO / "config" / "sweeps")
+    params = copy.deepcopy(bag.dags["hpo__branin_quick"].params)
+    try:
+        params[field] = value
+        params.validate()
+        accepted = True
+    except ParamValidationError:
+        accepted = False
+    assert accepted is ok
