@@ -209,7 +209,7 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     n_done = sum(t.state.is_finished() for t in trials)
     best = _best(study)
-    if best is not None:
+    if best is not None and best.value is not None:
         tracking.log(parent, metrics={"best_value": best.value}, step=n_done)
     summary = {
         "round": round_index,
@@ -278,7 +278,7 @@ def finalize(study_name: str) -> dict[str, Any]:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     summary = summarize(study_name)
     parent = summary["mlflow_parent_run_id"]
-    metrics = {
+    metrics: dict[str, float] = {
         k: summary[k] for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds")
     }
     if summary["best_value"] is not None:

@@ -65,10 +65,10 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         return result
 
     if status == "FINISHED":  # trained and logged, but the tell was lost: tell from the run
-        value = tracking.run_info(run_id).data.metrics.get("value")
-        if value is not None and math.isfinite(value):
-            study.tell(number, value, skip_if_finished=True)
-            return _result(number, "COMPLETE", value, None, None)
+        logged = tracking.run_info(run_id).data.metrics.get("value")
+        if logged is not None and math.isfinite(logged):
+            study.tell(number, logged, skip_if_finished=True)
+            return _result(number, "COMPLETE", logged, None, None)
 
     seed = int(spec["seed"])
     seed_everything(seed)

@@ -145,6 +145,7 @@ def _optimize_logei(
             return_best_only=False,
             options={"maxiter": 100, "batch_limit": num_restarts},
         )
+    assert values is not None
     cands = cands.reshape(-1, d)  # (R, D)
     values = values.reshape(-1)  # (R,)
     order = torch.argsort(values, descending=True)

@@ -54,7 +54,8 @@ class GPBatchSampler(BaseSampler):
             return {}
         trials = study._get_trials(deepcopy=False, use_cache=False)
         names = self._space.names
-        complete, pending, taken = [], [], set()
+        complete, pending = [], []
+        taken: set[Hashable] = set()
         for t in trials:
             if t.number == trial.number or not all(n in t.params for n in names):
                 continue
@@ -75,7 +76,7 @@ class GPBatchSampler(BaseSampler):
 
             sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
             train_x = np.stack([self._space.encode(t.params) for t in complete])  # (n, D)
-            train_y = np.array([sign * float(t.value) for t in complete])  # (n,)
+            train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
             pending_x = (
                 np.stack([self._space.encode(t.params) for t in pending]) if pending else None
             )  # (p, D)
