@@ -1,11 +1,11 @@
 """One DAG per sweep file in config/sweeps (id ``hpo__<name>``). Read it like configuration: every task
-body calls one ``hpo_tasks`` function. A sweep file with errors is reported as a warning on this file
-(naming the field) and left out; the other sweeps keep working.
+body calls one ``hpo_tasks`` function. A sweep file with errors is left out here (the other sweeps keep
+working) and reported as an import error of ``hpo_sweep_config_check.py``, naming the field.
 """
 
 from __future__ import annotations
 
-import warnings
+import logging
 from datetime import timedelta
 
 import pendulum
@@ -109,6 +109,6 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
 for _path, _cfg in discover_sweeps(sweeps_dir()).items():
     if isinstance(_cfg, SweepConfigError):
-        warnings.warn(str(_cfg), stacklevel=1)
+        logging.getLogger(__name__).warning("skipping invalid sweep file %s", _path)
         continue
     globals()[_cfg.dag_id] = build_sweep_dag(_cfg, str(_path))

@@ -37,8 +37,11 @@ def test_bad_sweep_file_is_reported_by_field_and_others_still_load(
     write_sweep(tmp_path, "broken", good.replace("branin_quick", "broken").replace("max_trials", "max_trail"))
     bag = _dagbag(monkeypatch, tmp_path)
     assert list(bag.dags) == ["hpo__branin_quick"]
-    warnings = " ".join(w for ws in bag.captured_warnings.values() for w in ws)
-    assert "broken.yaml" in warnings and "budget.max_trail: unknown field" in warnings
+    [(path, message)] = bag.import_errors.items()
+    assert path.endswith("hpo_sweep_config_check.py")
+    assert (
+        "broken.yaml" in message and "budget.max_trail: unknown field; did you mean 'max_trials'?" in message
+    )
 
 
 @pytest.mark.parametrize(
