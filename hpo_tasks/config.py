@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 SAMPLERS = ("gp", "optuna-gp", "tpe", "random")
-ACQUISITIONS = ("logei",)
+ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CRON_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
 
@@ -38,7 +38,25 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class FloatParam(_Frozen):
+Scalar = str | int | float | bool
+
+
+class _ParamBase(_Frozen):
+    when: dict[str, tuple[Scalar, ...]] | None = Field(
+        default=None,
+        description="Active only when each named parameter takes one of the listed values, "
+        "e.g. {optimizer: sgd} or {optimizer: [sgd, rmsprop]}.",
+    )
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {k: tuple(x) if isinstance(x, list | tuple) else (x,) for k, x in v.items()}
+        return v
+
+
+class FloatParam(_ParamBase):
     type: Literal["float"]
     low: float
     high: float
@@ -55,11 +73,12 @@ class FloatParam(_Frozen):
         return self
 
 
-class IntParam(_Frozen):
+class IntParam(_ParamBase):
     type: Literal["int"]
     low: int
     high: int
     log: bool = False
+    power_of_two: bool = Field(default=False, description="Only powers of two: 8, 16, ..., 512.")
 
     @model_validator(mode="after")
     def _check_bounds(self) -> IntParam:
@@ -67,10 +86,14 @@ class IntParam(_Frozen):
             raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
         if self.log and self.low < 1:
             raise ValueError(f"log scale needs low >= 1 (got {self.low}); raise low or set log: false")
+        if self.power_of_two:
+            bad = [v for v in (self.low, self.high) if v < 1 or v & (v - 1)]
+            if bad:
+                raise ValueError(f"power_of_two needs low and high to be powers of two (got {bad[0]})")
         return self
 
 
-class CategoricalParam(_Frozen):
+class CategoricalParam(_ParamBase):
     type: Literal["categorical"]
     choices: tuple[str | int | float | bool, ...]
 
@@ -131,7 +154,30 @@ class BudgetConfig(_Frozen):
 
 class SamplerConfig(_Frozen):
     name: Literal["gp", "optuna-gp", "tpe", "random"] = "gp"
-    acquisition: Literal["logei"] = "logei"
+    acquisition: Literal["logei", "ucb", "pi", "thompson", "kg", "mes"] = Field(
+        default="logei", description="GP acquisition (sampler gp only)."
+    )
+    beta: float = Field(default=2.0, gt=0, description="UCB exploration weight (acquisition ucb).")
+    init_design: Literal["sobol", "lhs", "random"] = Field(
+        default="sobol", description="Seed design of the first n_init trials (sampler gp)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where the GP runs; auto picks CUDA when present and n is large."
+    )
+
+    @model_validator(mode="after")
+    def _gp_only(self) -> SamplerConfig:
+        changed = [
+            f
+            for f in ("acquisition", "beta", "init_design", "device")
+            if f in self.model_fields_set and getattr(self, f) != SamplerConfig.model_fields[f].default
+        ]
+        if self.name != "gp" and changed:
+            raise ValueError(
+                f"{', '.join(changed)} only apply to sampler 'gp' (got sampler '{self.name}'); "
+                f"remove them or set name: gp"
+            )
+        return self
 
 
 class ResourcesConfig(_Frozen):
@@ -175,6 +221,45 @@ class SweepConfig(_Frozen):
             if not key.isidentifier():
                 raise ValueError(f"parameter name '{key}' must be a Python identifier")
         return v
+
+    @model_validator(mode="after")
+    def _check_conditions(self) -> SweepConfig:
+        for name, p in self.space.items():
+            for parent, allowed in (p.when or {}).items():
+                where = f"space.{name}.when.{parent}"
+                if parent not in self.space:
+                    raise ValueError(f"{where}: no parameter '{parent}' in the space")
+                if parent == name:
+                    raise ValueError(f"{where}: a parameter cannot depend on itself")
+                pp = self.space[parent]
+                if not isinstance(pp, CategoricalParam):
+                    raise ValueError(f"{where}: conditions must name a categorical parameter")
+                missing = [v for v in allowed if v not in pp.choices]
+                if missing:
+                    raise ValueError(f"{where}: {missing} not among {parent}'s choices {list(pp.choices)}")
+        self.param_order  # noqa: B018 - raises on cycles
+        return self
+
+    @property
+    def param_order(self) -> list[str]:
+        """Parameter names with every condition's parent before its children (file order otherwise)."""
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            if name in visiting:
+                raise ValueError(f"space.{name}.when: conditions form a cycle")
+            visiting.add(name)
+            for parent in self.space[name].when or {}:
+                visit(parent)
+            visiting.discard(name)
+            order.append(name)
+
+        for name in self.space:
+            visit(name)
+        return order
 
     @field_validator("schedule")
     @classmethod

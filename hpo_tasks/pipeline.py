@@ -143,11 +143,12 @@ def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
     study.sampler = study_mod.make_sampler(cfg, n_asked=len(all_trials))
     from hpo_tasks.space import SearchSpace
 
-    dists = SearchSpace.from_config(cfg).distributions()
+    space = SearchSpace.from_config(cfg)
     specs = []
     t0 = time.perf_counter()
     for _ in range(n):
-        trial = study.ask(dists)
+        trial = study.ask()
+        space.suggest(trial)  # define-by-run: inactive conditional parameters stay absent
         study._storage.set_trial_system_attr(trial._trial_id, study_mod.ROUND_ATTR, round_index)
         seed = study_mod.trial_seed(cfg, trial.number)
         study._storage.set_trial_system_attr(trial._trial_id, study_mod.SEED_ATTR, seed)
@@ -164,8 +165,32 @@ def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
     study.set_user_attr(f"{SUGGEST_SECONDS_ATTR}:{round_index}", elapsed)
     parent = study.user_attrs[study_mod.PARENT_RUN_ATTR]
     tracking.log(parent, metrics={"suggest_seconds": elapsed}, step=round_index)
+    _log_gp_diagnostics(study, parent, [t.number for t in _round_trials(study, round_index)])
     log.info("round %d: asked %d trial(s) in %.2fs", round_index, len(specs), elapsed)
     return specs
+
+
+def _log_gp_diagnostics(study: optuna.Study, parent: str, numbers: list[int]) -> None:
+    """Per suggest step, on the parent run (step = trial number): fit and acquisition time, the chosen
+    point's acquisition value, noise, outputscale, lengthscale per parameter; warnings and fallbacks as
+    tags, so a sweep the GP could not serve well never passes for one that it did."""
+    for number in numbers:
+        t = study.get_trials(deepcopy=False)[number]
+        info = study_mod.suggest_info(t)
+        if info.get("phase") not in ("gp", "fallback"):
+            continue
+        metrics = {
+            f"gp.{k}": info[k]
+            for k in ("fit_seconds", "acq_seconds", "acq_value", "noise", "outputscale")
+            if isinstance(info.get(k), int | float) and math.isfinite(info[k])
+        }
+        metrics |= {f"gp.lengthscale.{k}": v for k, v in (info.get("lengthscales") or {}).items()}
+        tags: dict[str, str] = {}
+        if info["phase"] == "fallback":
+            tags["hpo.gp_fallback"] = f"trial {number}: {info.get('fallback_reason')}"
+        if info.get("warnings"):
+            tags[f"hpo.warning.trial_{number}"] = "; ".join(info["warnings"])
+        tracking.log(parent, metrics=metrics, tags=tags, step=number)
 
 
 def _round_trials(study: optuna.Study, round_index: int) -> list[FrozenTrial]:

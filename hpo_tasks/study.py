@@ -65,7 +65,16 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
     if name == "gp":
         from hpo_tasks.gp.sampler import GPBatchSampler
 
-        return GPBatchSampler(SearchSpace.from_config(cfg), n_init=cfg.n_init, seed=cfg.seed)
+        sc = cfg.sampler
+        return GPBatchSampler(
+            SearchSpace.from_config(cfg),
+            n_init=cfg.n_init,
+            seed=cfg.seed,
+            acquisition=sc.acquisition,
+            beta=sc.beta,
+            init_design=sc.init_design,
+            device=sc.device,
+        )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
     if name == "optuna-gp":
         return optuna.samplers.GPSampler(

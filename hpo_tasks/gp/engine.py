@@ -1,20 +1,36 @@
-"""BoTorch GP-BO: fit a GP to the observations, pick the next point by qLogNEI given pending points.
+"""BoTorch GP-BO: fit a GP to the observations, pick the next point by an acquisition function.
 
 Notations:
     n  observations (completed trials)
-    p  pending points (trials asked but not finished: other members of this batch, running trials)
-    D  encoded width of the search space (see ``hpo_tasks.space``)
+    p  pending points (trials asked but not finished: earlier members of this batch, running trials)
+    d  encoded width of the search space (``hpo_tasks.space``: one column per parameter)
     R  restarts of the acquisition optimiser
 
 Model: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel whose lengthscales carry the dimension-scaled
 log-normal prior of Hvarfner et al. (2024, "Vanilla Bayesian Optimization Performs Great in High
-Dimensions"), inputs already in [0, 1]^D, outcomes standardised (``Standardize``), noise learned.
+Dimensions"); with categorical parameters, ``MixedSingleTaskGP`` (the same Matérn on the ordinal columns,
+summed and multiplied with a categorical (Hamming) kernel on the categorical ones). Outcomes are
+standardised, noise is learned. Should the fit fail (e.g. a badly conditioned kernel matrix), the engine
+merges near-duplicate inputs, raises the noise floor and refits; should that fail too, it returns a
+space-filling point and says so — it never crashes a sweep.
 
-Acquisition: qLogNoisyExpectedImprovement (Ament et al. 2023, "Unexpected Improvements to Expected
-Improvement for Bayesian Optimization"). A batch of q is built sequentially-greedy: each point is chosen
-with the points already in the batch (and running trials) as ``X_pending``, whose outcomes the MC
-acquisition integrates over jointly (fantasies), exactly BoTorch's ``optimize_acqf(sequential=True)``.
-This lets one code path serve ``study.ask()`` called q times, Airflow rounds, and ``hpo run``.
+Acquisitions (``sampler.acquisition``) and how a batch of q is built. The suggest task calls
+``study.ask()`` q times; every call chooses one point with all unfinished trials (the batch so far and
+running trials) as ``X_pending``, i.e. sequential-greedy batch construction, which is what
+``optimize_acqf(sequential=True)`` does within one call:
+    logei     qLogNoisyExpectedImprovement (Ament et al. 2023). Pending points are integrated over
+              jointly with the candidate (MC fantasies of their outcomes), so the batch spreads out.
+    ucb       qUpperConfidenceBound(beta): the same joint MC treatment of pending points.
+    pi        qProbabilityOfImprovement over the best posterior mean at the observations; joint MC.
+    kg        qKnowledgeGradient, one-shot optimisation (Balandat et al. 2020); pending points enter
+              its fantasy model, so they are conditioned on (a Kriging-believer-like effect, sampled).
+    mes       GIBBON, qLowerBoundMaxValueEntropy (Moss et al. 2021): its batch term penalises
+              redundancy with the pending points through their joint posterior covariance.
+    thompson  one posterior sample path per point (pathwise, Wilson et al. 2020), maximised; a batch
+              is independent samples (seeded by trial number), pending points are not conditioned on.
+With integer or categorical parameters the acquisition is optimised over their grids directly
+(``optimize_acqf_mixed_alternating``); otherwise by multi-start L-BFGS-B (``optimize_acqf``). A candidate
+that decodes onto a finished, running or batched configuration is replaced by the next-best one.
 
 torch and botorch are imported inside the functions: importing ``hpo_tasks`` stays cheap.
 """
@@ -23,149 +39,358 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
+FIT_MAXITER = 100
+SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
+CUDA_MIN_OBSERVATIONS = 300  # below this the GP is faster on the CPU than the transfer is worth
+
 
 @dataclass(frozen=True)
 class Suggestion:
-    x: np.ndarray  # (D,) the chosen point, already rounded onto a valid configuration
+    x: np.ndarray  # (d,) the chosen point, already rounded onto a valid configuration
     phase: str  # "gp", or "fallback" when the GP could not serve the step
     acq_value: float | None
     fit_seconds: float
     acq_seconds: float
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    """What the engine needs to know of the encoded space (see ``hpo_tasks.space.SearchSpace``)."""
+
+    bounds: np.ndarray  # (2, d)
+    cat_dims: Mapping[int, Sequence[float]]
+    discrete_dims: Mapping[int, Sequence[float]]
+    names: Sequence[str]
+    round_trip: Callable[[np.ndarray], np.ndarray]
+    from_unit: Callable[[np.ndarray], np.ndarray]
+    key: Callable[[np.ndarray], Hashable]
 
 
 def suggest_next(
     train_x: np.ndarray,
     train_y: np.ndarray,
     *,
+    space: SpaceInfo,
     pending_x: np.ndarray | None,
-    round_trip: Callable[[np.ndarray], np.ndarray],
-    key: Callable[[np.ndarray], Hashable],
     taken: set[Hashable],
     seed: int,
+    acquisition: str = "logei",
+    beta: float = 2.0,
+    device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
     Args:
-        train_x: ``n x D`` observed points in [0, 1]^D.
+        train_x: ``n x d`` observed encoded points.
         train_y: ``n`` outcomes, larger is better.
-        pending_x: ``p x D`` points asked but not observed, or None.
-        round_trip: maps a candidate onto the point its decoded configuration encodes to.
-        key: identity of a rounded point; candidates whose key is in ``taken`` are rejected, so
-            integer rounding never yields a duplicate of a finished, running or batched trial.
-        seed: seeds the MC sampler, the raw samples and the restarts (same seed, same point).
+        pending_x: ``p x d`` points asked but not observed, or None.
+        taken: keys of configurations that exist already; a candidate with such a key is rejected, so
+            rounding never yields a duplicate of a finished, running or batched trial.
+        seed: seeds the MC samplers, the raw samples and the restarts (same seed, same point).
     """
     import torch
 
-    with torch.random.fork_rng():
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"unknown acquisition '{acquisition}'; use one of {ACQUISITIONS}")
+    dev = _device(device, len(train_x))
+    notes: list[str] = []
+    with (
+        _threads(1 if len(train_x) < SMALL_PROBLEM else None),
+        torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []),
+    ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        try:
-            model, diag = _fit_gp(train_x, train_y)
-        except Exception as err:  # noqa: BLE001 - any fit failure falls back, never crashes a sweep
-            return _fallback(
-                train_x.shape[1], round_trip, key, taken, seed, time.perf_counter() - t0, str(err)
-            )
+        model, diag, fit_err = _fit_robust(train_x, train_y, space, dev, notes)
         fit_s = time.perf_counter() - t0
+        if model is None:
+            return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
         t1 = time.perf_counter()
         try:
-            cands, values = _optimize_logei(
-                model, train_x, pending_x, num_restarts=num_restarts, raw_samples=raw_samples
+            acqf = _build_acqf(acquisition, model, train_x, pending_x, space, dev, beta=beta, seed=seed)
+            cands, values = _optimize(
+                acqf, acquisition, space, dev, num_restarts=num_restarts, raw_samples=raw_samples
             )
-        except Exception as err:  # noqa: BLE001
-            return _fallback(train_x.shape[1], round_trip, key, taken, seed, fit_s, str(err))
+        except Exception as err:  # noqa: BLE001 - any optimiser failure falls back, never crashes
+            return _fallback(space, taken, seed, fit_s, f"acquisition failed: {err}", notes, diag)
+        for x, v in zip(cands, values, strict=True):
+            xr = space.round_trip(x)
+            if space.key(xr) not in taken:
+                return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
+        # Every optimised candidate rounds onto a taken configuration: score a space-filling set.
+        x, v = _best_untaken(acqf, space, taken, seed, dev)
         acq_s = time.perf_counter() - t1
-    for x, v in zip(cands, values, strict=True):
-        xr = round_trip(x)
-        if key(xr) not in taken:
-            return Suggestion(xr, "gp", float(v), fit_s, acq_s, diag)
-    fb = _fallback(
-        train_x.shape[1], round_trip, key, taken, seed, fit_s, "every optimised candidate was taken"
-    )
-    return Suggestion(fb.x, fb.phase, None, fit_s, acq_s, {**diag, **fb.diagnostics})
+    if x is None:
+        return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
+    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
 
 
-def _fit_gp(train_x: np.ndarray, train_y: np.ndarray) -> tuple[Any, dict[str, Any]]:
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch threads. Small GPs are dominated by per-op overhead, and intra-op threads
+    contending for 2 busy cores made one fit 7x slower (0.96 s vs 7.5 s for a mixed GP at n=20)."""
     import torch
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskGP
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _device(device: str, n: int) -> Any:
+    import torch
+
+    if device == "cuda" or (device == "auto" and n >= CUDA_MIN_OBSERVATIONS and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+# -- model ------------------------------------------------------------------------------------------
+
+
+def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> Any:
+    from functools import partial
+
+    from botorch.models import MixedSingleTaskGP, SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.likelihoods import GaussianLikelihood
+
+    likelihood = None
+    if noise_floor is not None:
+        likelihood = GaussianLikelihood(noise_constraint=GreaterThan(noise_floor)).to(X)
+    if space.cat_dims:
+        factory = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
+        return MixedSingleTaskGP(
+            X,
+            Y,
+            cat_dims=sorted(space.cat_dims),
+            cont_kernel_factory=factory,
+            likelihood=likelihood,
+            outcome_transform=Standardize(m=1),
+        )
+    covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[-1], use_rbf_kernel=False)
+    return SingleTaskGP(X, Y, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1))
+
+
+def _fit_robust(
+    train_x: np.ndarray, train_y: np.ndarray, space: SpaceInfo, dev: Any, notes: list[str]
+) -> tuple[Any | None, dict[str, Any], str | None]:
+    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once."""
+    import torch
+    from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    X = torch.as_tensor(train_x, dtype=torch.float64)  # (n, D)
-    Y = torch.as_tensor(train_y, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
-    covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[-1], use_rbf_kernel=False)
-    model = SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
-    mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit_gpytorch_mll(mll)
-    lengthscales = model.covar_module.lengthscale.detach().reshape(-1).tolist()
-    noise = float(model.likelihood.noise.detach().reshape(-1)[0])
-    return model, {"lengthscales": lengthscales, "noise": noise}
+    err: str | None = None
+    for attempt, (xs, ys, floor) in enumerate(
+        [(train_x, train_y, None), (*_merge_near_duplicates(train_x, train_y), 1e-3)]
+    ):
+        X = torch.as_tensor(xs, dtype=torch.float64, device=dev)  # (n, d)
+        Y = torch.as_tensor(ys, dtype=torch.float64, device=dev).unsqueeze(-1)  # (n, 1)
+        try:
+            model = _make_model(X, Y, space, floor)
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # Hyperparameters barely move after ~100 L-BFGS steps; the mixed kernel's flat likelihood
+                # otherwise runs to 400+ (20 s at n=8 on 2 busy cores).
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": FIT_MAXITER}})
+            model.eval()
+            with torch.no_grad():
+                model.posterior(X[:1])  # the Cholesky must exist
+        except Exception as e:  # noqa: BLE001
+            err = f"{type(e).__name__}: {e}"
+            if attempt == 0:
+                notes.append(f"GP fit failed ({err[:200]}); refitting with merged duplicates and jitter")
+            continue
+        diag = _diagnostics(model, space)
+        low = [n for n, at in diag.pop("_at_lower", {}).items() if at]
+        if low:
+            notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
+        return model, diag, None
+    return None, {}, err
 
 
-def _optimize_logei(
+def _merge_near_duplicates(x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Average the outcomes of points closer than ``tol`` (max-norm): ``n x d -> m x d``."""
+    keys = np.round(x / tol).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    ys = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    return x[first], ys
+
+
+def _diagnostics(model: Any, space: SpaceInfo) -> dict[str, Any]:
+    """Lengthscale per parameter, noise, outputscale; flags lengthscales sitting at their lower bound."""
+    lengthscales: dict[str, float] = {}
+    at_lower: dict[str, bool] = {}
+    outputscales: list[float] = []
+    for _, module in model.covar_module.named_modules():
+        if hasattr(module, "outputscale") and getattr(module, "outputscale", None) is not None:
+            outputscales.append(float(module.outputscale.detach().reshape(-1)[0]))
+        ls = getattr(module, "lengthscale", None)
+        if ls is None:
+            continue
+        values = ls.detach().reshape(-1).tolist()
+        dims = module.active_dims.tolist() if module.active_dims is not None else range(len(values))
+        lower = float(getattr(module.raw_lengthscale_constraint, "lower_bound", 0.0))
+        for dim, v in zip(dims, values, strict=False):
+            name = space.names[dim]
+            if name not in lengthscales:
+                lengthscales[name] = round(float(v), 5)
+                at_lower[name] = lower > 1e-5 and v <= 1.05 * lower
+    return {
+        "lengthscales": lengthscales,
+        "noise": float(model.likelihood.noise.detach().reshape(-1)[0]),
+        # The plain model has no outputscale: outcomes are standardised, so it is fixed at 1.
+        "outputscale": outputscales[0] if outputscales else 1.0,
+        "_at_lower": at_lower,
+    }
+
+
+# -- acquisition ------------------------------------------------------------------------------------
+
+
+def _build_acqf(
+    name: str,
     model: Any,
     train_x: np.ndarray,
     pending_x: np.ndarray | None,
+    space: SpaceInfo,
+    dev: Any,
     *,
-    num_restarts: int,
-    raw_samples: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Candidates from every restart, best first: ``R x D`` and their acquisition values ``R``."""
+    beta: float,
+    seed: int,
+) -> Any:
     import torch
+    from botorch import acquisition as acq
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-    from botorch.optim import optimize_acqf
 
-    d = train_x.shape[1]
-    X = torch.as_tensor(train_x, dtype=torch.float64)
+    X = torch.as_tensor(train_x, dtype=torch.float64, device=dev)
     Xp = None
     if pending_x is not None and len(pending_x):
-        Xp = torch.as_tensor(pending_x, dtype=torch.float64)  # (p, D)
-    acqf = qLogNoisyExpectedImprovement(model=model, X_baseline=X, X_pending=Xp, prune_baseline=True)
-    bounds = torch.stack([torch.zeros(d), torch.ones(d)]).to(torch.float64)  # (2, D)
+        Xp = torch.as_tensor(pending_x, dtype=torch.float64, device=dev)  # (p, d)
+    if name == "logei":
+        return qLogNoisyExpectedImprovement(model=model, X_baseline=X, X_pending=Xp, prune_baseline=True)
+    if name == "ucb":
+        return acq.qUpperConfidenceBound(model, beta=beta, X_pending=Xp)
+    with torch.no_grad():
+        best_mean = model.posterior(X).mean.max()
+    if name == "pi":
+        return acq.qProbabilityOfImprovement(model, best_f=best_mean, X_pending=Xp)
+    if name == "kg":
+        return acq.qKnowledgeGradient(model, num_fantasies=32, X_pending=Xp, current_value=best_mean)
+    if name == "mes":
+        cand = _unit_candidates(space, 1000, seed, dev)
+        cand = torch.cat([cand, X])  # (1000 + n, d)
+        return acq.qLowerBoundMaxValueEntropy(model, candidate_set=cand, X_pending=Xp)
+    from botorch.acquisition.thompson_sampling import PathwiseThompsonSampling
+
+    return PathwiseThompsonSampling(model)
+
+
+def _unit_candidates(space: SpaceInfo, n: int, seed: int, dev: Any) -> Any:
+    import torch
+    from scipy.stats import qmc
+
+    d = space.bounds.shape[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cands, values = optimize_acqf(
-            acqf,
-            bounds=bounds,
-            q=1,
-            num_restarts=num_restarts,
-            raw_samples=raw_samples,
-            return_best_only=False,
-            options={"maxiter": 100, "batch_limit": num_restarts},
-        )
+        u = qmc.Sobol(d, scramble=True, seed=seed).random(n)
+    x = np.stack([space.round_trip(space.from_unit(row)) for row in u])
+    return torch.as_tensor(x, dtype=torch.float64, device=dev)
+
+
+def _optimize(
+    acqf: Any, name: str, space: SpaceInfo, dev: Any, *, num_restarts: int, raw_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates best first, ``k x d``, and their acquisition values ``k``."""
+    import torch
+    from botorch.optim import optimize_acqf
+    from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+
+    bounds = torch.as_tensor(space.bounds, dtype=torch.float64, device=dev)  # (2, d)
+    d = bounds.shape[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if (space.cat_dims or space.discrete_dims) and name != "kg":
+            cands, values = optimize_acqf_mixed_alternating(
+                acqf,
+                bounds=bounds,
+                discrete_dims={k: list(v) for k, v in space.discrete_dims.items()} or None,
+                cat_dims={k: list(v) for k, v in space.cat_dims.items()} or None,
+                q=1,
+                num_restarts=num_restarts,
+                raw_samples=raw_samples,
+            )
+        else:
+            # KG on mixed spaces: continuous relaxation, rounded when decoded.
+            cands, values = optimize_acqf(
+                acqf,
+                bounds=bounds,
+                q=1,
+                num_restarts=num_restarts if name != "kg" else 4,
+                raw_samples=raw_samples if name != "kg" else 64,
+                return_best_only=False,
+                options={"maxiter": 100, "batch_limit": num_restarts},
+            )
     assert values is not None
-    cands = cands.reshape(-1, d)  # (R, D)
-    values = values.reshape(-1)  # (R,)
+    cands = cands.reshape(-1, d)  # (k, d)
+    values = values.reshape(-1)  # (k,)
     order = torch.argsort(values, descending=True)
-    return cands[order].detach().numpy(), values[order].detach().numpy()
+    return cands[order].detach().cpu().numpy(), values[order].detach().cpu().numpy()
+
+
+def _best_untaken(
+    acqf: Any, space: SpaceInfo, taken: set[Hashable], seed: int, dev: Any
+) -> tuple[np.ndarray | None, float | None]:
+    import torch
+
+    cand = _unit_candidates(space, 512, seed + 1, dev)  # (512, d)
+    try:
+        with torch.no_grad():
+            vals = acqf(cand.unsqueeze(1)).reshape(-1)  # (512,) one candidate per t-batch
+    except Exception:  # noqa: BLE001 - e.g. one-shot KG, which scores augmented batches only
+        vals = torch.rand(len(cand), generator=torch.Generator().manual_seed(seed)).to(cand)
+    for i in torch.argsort(vals, descending=True).tolist():
+        x = cand[i].cpu().numpy()
+        if space.key(x) not in taken:
+            return x, float(vals[i])
+    return None, None
 
 
 def _fallback(
-    d: int,
-    round_trip: Callable[[np.ndarray], np.ndarray],
-    key: Callable[[np.ndarray], Hashable],
+    space: SpaceInfo,
     taken: set[Hashable],
     seed: int,
     fit_s: float,
     reason: str,
+    notes: list[str],
+    diag: dict[str, Any] | None = None,
 ) -> Suggestion:
     """A space-filling point not yet taken, used when the GP cannot serve this step."""
     rng = np.random.default_rng(seed)
-    x = round_trip(rng.random(d))
+    d = space.bounds.shape[1]
+    x = space.round_trip(space.from_unit(rng.random(int(d))))
     for _ in range(1000):
-        if key(x) not in taken:
+        if space.key(x) not in taken:
             break
-        x = round_trip(rng.random(d))
-    return Suggestion(x, "fallback", None, fit_s, 0.0, {"fallback_reason": reason})
+        x = space.round_trip(space.from_unit(rng.random(int(d))))
+    return Suggestion(
+        x, "fallback", None, fit_s, 0.0, {**(diag or {}), "fallback_reason": reason}, [*notes, reason]
+    )

@@ -3,20 +3,23 @@
 Why a sampler of our own rather than optuna-integration's ``BoTorchSampler`` with a candidates function:
 ``BoTorchSampler`` hands the candidates function only the observations and the pending points, so it
 cannot (a) reject candidates that round onto an existing configuration (integers, categoricals),
-(b) pick the seed design by trial number (Sobol, reproducible across processes and retries), or
-(c) record per-step diagnostics on the trial. It also refits the whole model per ask with no hook for a
-space-filling fallback. Owning ``sample_relative`` gives all four in ~100 lines, and the sampler stays a
-plain Optuna sampler: ``study.ask()`` works, and so do Optuna's tools on the study.
+(b) pick the seed design by trial number (reproducible across processes and retries), (c) encode
+conditional parameters, or (d) record per-step diagnostics and warnings on the trial. Owning
+``sample_relative`` gives all of these in ~150 lines, and the sampler stays a plain Optuna sampler:
+``study.ask()`` works, and so do Optuna's tools on the study.
 
-Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` of a scrambled Sobol
-sequence seeded by the sweep seed (skipping points that round onto a taken configuration).
+Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` of the seed design
+(scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
+sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -30,13 +33,28 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo_tasks.space import SearchSpace
 
 SUGGEST_ATTR = "hpo:suggest"
+log = logging.getLogger(__name__)
 
 
 class GPBatchSampler(BaseSampler):
-    def __init__(self, space: SearchSpace, *, n_init: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        n_init: int,
+        seed: int = 0,
+        acquisition: str = "logei",
+        beta: float = 2.0,
+        init_design: str = "sobol",
+        device: str = "auto",
+    ) -> None:
         self._space = space
         self._n_init = n_init
         self._seed = seed
+        self._acquisition = acquisition
+        self._beta = beta
+        self._init_design = init_design
+        self._device = device
         self._random = RandomSampler(seed=seed)
 
     def reseed_rng(self) -> None:
@@ -52,61 +70,75 @@ class GPBatchSampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        trials = study._get_trials(deepcopy=False, use_cache=False)
-        names = self._space.names
+        space = self._space
         complete, pending = [], []
         taken: set[Hashable] = set()
-        for t in trials:
-            if t.number == trial.number or not all(n in t.params for n in names):
+        for t in study._get_trials(deepcopy=False, use_cache=False):
+            if t.number == trial.number or not space.is_complete(t.params):
                 continue
-            taken.add(self._space.key(t.params))
+            taken.add(space.key(t.params))
             if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 complete.append(t)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
 
-        def key(x: np.ndarray) -> Hashable:
-            return self._space.key(self._space.decode(x))
-
         if len(complete) < self._n_init:
-            x = self._sobol_point(trial.number, key, taken)
-            info: dict[str, Any] = {"phase": "sobol", "n_observed": len(complete)}
+            x = self._seed_point(trial.number, taken)
+            info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            from hpo_tasks.gp.engine import suggest_next
-
-            sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-            train_x = np.stack([self._space.encode(t.params) for t in complete])  # (n, D)
-            train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
-            pending_x = (
-                np.stack([self._space.encode(t.params) for t in pending]) if pending else None
-            )  # (p, D)
-            s = suggest_next(
-                train_x,
-                train_y,
-                pending_x=pending_x,
-                round_trip=self._space.round_trip,
-                key=key,
-                taken=taken,
-                seed=_mix(self._seed, trial.number),
-            )
-            x = s.x
-            info = {
-                "phase": s.phase,
-                "n_observed": len(complete),
-                "n_pending": len(pending),
-                "acq_value": s.acq_value,
-                "fit_seconds": round(s.fit_seconds, 4),
-                "acq_seconds": round(s.acq_seconds, 4),
-                **s.diagnostics,
-            }
-            if s.phase == "fallback":
-                optuna.logging.get_logger(__name__).warning(
-                    "trial %d: GP could not serve this step (%s); using a space-filling point",
-                    trial.number,
-                    s.diagnostics.get("fallback_reason"),
-                )
+            x, info = self._gp_point(study, trial, complete, pending, taken)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
-        return self._space.decode(x)
+        return space.decode(x)
+
+    def _gp_point(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        complete: list[FrozenTrial],
+        pending: list[FrozenTrial],
+        taken: set[Hashable],
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        from hpo_tasks.gp.engine import SpaceInfo, suggest_next
+
+        space = self._space
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)
+        train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
+        pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
+        info_space = SpaceInfo(
+            bounds=space.bounds(),
+            cat_dims=space.cat_dims(),
+            discrete_dims=space.discrete_dims(),
+            names=space.names,
+            round_trip=space.round_trip,
+            from_unit=space.from_unit,
+            key=lambda x: space.key(space.decode(x)),
+        )
+        s = suggest_next(
+            train_x,
+            train_y,
+            space=info_space,
+            pending_x=pending_x,
+            taken=taken,
+            seed=_mix(self._seed, trial.number),
+            acquisition=self._acquisition,
+            beta=self._beta,
+            device=self._device,
+        )
+        for note in s.warnings:
+            log.warning("trial %d: %s", trial.number, note)
+        info = {
+            "phase": s.phase,
+            "acquisition": self._acquisition,
+            "n_observed": len(complete),
+            "n_pending": len(pending),
+            "acq_value": s.acq_value,
+            "fit_seconds": round(s.fit_seconds, 4),
+            "acq_seconds": round(s.acq_seconds, 4),
+            "warnings": s.warnings,
+            **s.diagnostics,
+        }
+        return s.x, info
 
     def sample_independent(
         self,
@@ -118,19 +150,28 @@ class GPBatchSampler(BaseSampler):
         # Only reached for parameters outside the sweep's space (a user objective suggesting extra ones).
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
-    def _sobol_point(self, index: int, key: Any, taken: set[Hashable]) -> np.ndarray:
+    def _seed_point(self, index: int, taken: set[Hashable]) -> np.ndarray:
         from scipy.stats import qmc
 
-        d = self._space.width
-        engine = qmc.Sobol(d, scramble=True, seed=self._seed)
-        if index:
-            engine.fast_forward(index)
-        x = self._space.round_trip(engine.random(1)[0])
+        space = self._space
+        d = space.width
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Sobol balance warnings for non-powers of two
+            if self._init_design == "sobol":
+                engine = qmc.Sobol(d, scramble=True, seed=self._seed)
+                if index:
+                    engine.fast_forward(index)
+                u = engine.random(1)[0]
+            elif self._init_design == "lhs" and index < self._n_init:
+                u = qmc.LatinHypercube(d, seed=self._seed).random(self._n_init)[index]
+            else:
+                u = np.random.default_rng(_mix(self._seed, index)).random(d)
+        x = space.round_trip(space.from_unit(u))
         rng = np.random.default_rng(_mix(self._seed, index))
         for _ in range(1000):  # small discrete spaces: move to a free configuration
-            if key(x) not in taken:
+            if space.key(space.decode(x)) not in taken:
                 break
-            x = self._space.round_trip(rng.random(d))
+            x = space.round_trip(space.from_unit(rng.random(d)))
         return x
 
 

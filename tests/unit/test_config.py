@@ -112,3 +112,67 @@ def test_config_is_frozen() -> None:
     cfg = parse_sweep(GOOD)
     with pytest.raises(Exception, match="frozen"):
         cfg.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("space", "expected"),
+    [
+        ({"m": {"type": "float", "low": 0, "high": 1, "when": {"opt": "sgd"}}}, "no parameter 'opt'"),
+        (
+            {
+                "opt": {"type": "categorical", "choices": ["adam", "sgd"]},
+                "m": {"type": "float", "low": 0, "high": 1, "when": {"opt": "rmsprop"}},
+            },
+            "space.m.when.opt: ['rmsprop'] not among opt's choices ['adam', 'sgd']",
+        ),
+        (
+            {
+                "k": {"type": "int", "low": 1, "high": 3},
+                "m": {"type": "float", "low": 0, "high": 1, "when": {"k": 2}},
+            },
+            "conditions must name a categorical parameter",
+        ),
+        (
+            {
+                "a": {"type": "categorical", "choices": ["x", "y"], "when": {"b": "x"}},
+                "b": {"type": "categorical", "choices": ["x", "y"], "when": {"a": "x"}},
+            },
+            "conditions form a cycle",
+        ),
+        ({"h": {"type": "int", "low": 24, "high": 512, "power_of_two": True}}, "powers of two (got 24)"),
+    ],
+)
+def test_bad_space(space: dict, expected: str) -> None:
+    with pytest.raises(SweepConfigError) as info:
+        parse_sweep({**GOOD, "space": space})
+    assert expected in str(info.value)
+
+
+def test_conditional_order_puts_parents_first() -> None:
+    space = {
+        "m": {"type": "float", "low": 0, "high": 1, "when": {"opt": ["sgd"]}},
+        "opt": {"type": "categorical", "choices": ["adam", "sgd"]},
+        "lr": {"type": "float", "low": 1e-4, "high": 1, "log": True},
+    }
+    cfg = parse_sweep({**GOOD, "space": space})
+    assert cfg.param_order == ["opt", "m", "lr"]
+    assert cfg.space["m"].when == {"opt": ("sgd",)}
+
+
+@pytest.mark.parametrize(
+    ("sampler", "error"),
+    [
+        ({"name": "gp", "acquisition": "ucb", "beta": 3.0}, None),
+        ({"name": "gp", "acquisition": "thompson", "init_design": "lhs"}, None),
+        ({"name": "tpe", "acquisition": "ucb"}, "acquisition only apply to sampler 'gp'"),
+        ({"name": "gp", "acquisition": "ei"}, "sampler.acquisition: Input should be 'logei', 'ucb'"),
+        ({"name": "gp", "beta": 0}, "sampler.beta: Input should be greater than 0"),
+    ],
+)
+def test_sampler_settings(sampler: dict, error: str | None) -> None:
+    if error is None:
+        assert parse_sweep({**GOOD, "sampler": sampler}).sampler.acquisition == sampler["acquisition"]
+        return
+    with pytest.raises(SweepConfigError) as info:
+        parse_sweep({**GOOD, "sampler": sampler})
+    assert error in str(info.value)

@@ -1,0 +1,109 @@
+"""The engine on awkward data and spaces: duplicates, constant outcomes, mixed + conditional spaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from hpo_tasks.config import parse_sweep
+from hpo_tasks.gp.engine import SpaceInfo, suggest_next
+from hpo_tasks.gp.sampler import GPBatchSampler
+from hpo_tasks.space import SearchSpace
+from hpo_tasks.study import suggest_info
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+CNN_LIKE = {
+    "lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+    "hidden": {"type": "int", "low": 32, "high": 512, "power_of_two": True},
+    "optimizer": {"type": "categorical", "choices": ["adam", "adamw", "sgd"]},
+    "momentum": {"type": "float", "low": 0.0, "high": 0.99, "when": {"optimizer": "sgd"}},
+}
+
+
+def _space(space: dict) -> SearchSpace:
+    cfg = parse_sweep(
+        {
+            "name": "e",
+            "objective": {"name": "branin"},
+            "direction": "maximize",
+            "space": space,
+            "budget": {"max_trials": 50},
+        }
+    )
+    return SearchSpace.from_config(cfg)
+
+
+def _info(ss: SearchSpace) -> SpaceInfo:
+    return SpaceInfo(
+        bounds=ss.bounds(),
+        cat_dims=ss.cat_dims(),
+        discrete_dims=ss.discrete_dims(),
+        names=ss.names,
+        round_trip=ss.round_trip,
+        from_unit=ss.from_unit,
+        key=lambda x: ss.key(ss.decode(x)),
+    )
+
+
+CONT = {"a": {"type": "float", "low": 0, "high": 1}, "b": {"type": "float", "low": 0, "high": 1}}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["exact_duplicates", "near_duplicates", "constant_objective", "two_points"],
+)
+def test_awkward_observations_do_not_break_suggest(case: str) -> None:
+    ss = _space(CONT)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 2))
+    y = np.sin(6 * x[:, 0]) + x[:, 1]
+    if case == "exact_duplicates":
+        x, y = np.concatenate([x, x, x]), np.concatenate([y, y + 1e-9, y])
+    elif case == "near_duplicates":
+        x = np.concatenate([x, x + 1e-10])
+        y = np.concatenate([y, y + rng.normal(0, 1e-3, len(y))])
+    elif case == "constant_objective":
+        y = np.full(len(y), 0.7)
+    else:
+        x, y = x[:2], y[:2]
+    s = suggest_next(x, y, space=_info(ss), pending_x=None, taken=set(), seed=0)
+    assert s.x.shape == (2,) and np.all((s.x >= 0) & (s.x <= 1))
+    assert s.phase in ("gp", "fallback")
+    if s.phase == "fallback":
+        assert s.warnings
+
+
+def test_mixed_conditional_space_uses_the_gp_and_respects_conditions() -> None:
+    ss = _space(CNN_LIKE)
+    study = optuna.create_study(direction="maximize", sampler=GPBatchSampler(ss, n_init=6, seed=0))
+
+    def score(p: dict) -> float:
+        base = -((np.log10(p["lr"]) + 3) ** 2) + 0.1 * np.log2(p["hidden"])
+        return base + (p["momentum"] if p["optimizer"] == "sgd" else 0.3)
+
+    for _ in range(4):  # rounds: ask 3, then tell 3
+        batch = [study.ask() for _ in range(3)]
+        for t in batch:
+            ss.suggest(t)
+        for t in batch:
+            study.tell(t, score(t.params))
+    trials = study.get_trials()
+    for t in trials:
+        assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
+        assert t.params["hidden"] in (32, 64, 128, 256, 512)
+    gp = [suggest_info(t) for t in trials if suggest_info(t)["phase"] != "sobol"]
+    assert gp and all(i["phase"] == "gp" for i in gp), "the GP path, not a fallback"
+    assert {"lr", "hidden", "optimizer", "momentum"} == set(gp[0]["lengthscales"])
+    assert gp[0]["outputscale"] > 0 and gp[0]["noise"] > 0
+    assert len({ss.key(t.params) for t in trials}) == len(trials)
+
+
+def test_fit_failure_falls_back_with_a_warning() -> None:
+    ss = _space(CONT)
+    x = np.random.default_rng(0).random((6, 2))
+    y = np.array([1.0, np.nan, 2.0, 3.0, 1.0, 0.0])  # NaN outcome: the fit cannot succeed
+    s = suggest_next(x, y, space=_info(ss), pending_x=None, taken=set(), seed=0)
+    assert s.phase == "fallback" and s.diagnostics["fallback_reason"]
+    assert any("GP fit failed" in w for w in s.warnings)
