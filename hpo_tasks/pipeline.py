@@ -65,6 +65,13 @@ def init_sweep(
             params=_flat_config(cfg),
         )
         study.set_user_attr(study_mod.PARENT_RUN_ATTR, parent)
+        if cfg.sampler.name == "optuna-gp" and any(p.when for p in cfg.space.values()):
+            note = (
+                "Optuna's GPSampler models only parameters present in every trial: conditional "
+                "parameters are sampled independently (at random). Use sampler gp to model them."
+            )
+            log.warning(note)
+            tracking.log(parent, tags={"hpo.warning.space": note})
     log.info("study %s ready (n_init=%d, max_trials=%d)", name, cfg.n_init, cfg.budget.max_trials)
     return {"study_name": name, "parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR]}
 

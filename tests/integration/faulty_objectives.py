@@ -15,3 +15,15 @@ def branin_with_failures(params: Mapping[str, Any], *, seed: int) -> float:
     if params["x2"] > 11:
         return float("nan")
     return branin(params, seed=seed)
+
+
+def conditional_bowl(params: Mapping[str, Any], *, seed: int) -> float:
+    """A cheap stand-in for the CNN's mixed, conditional space (maximise)."""
+    import math
+
+    score = -((math.log10(params["lr"]) + 3) ** 2) + 0.1 * math.log2(params["hidden"])
+    if params["optimizer"] == "sgd":
+        assert "momentum" in params, "momentum must be present when optimizer == sgd"
+        return score + params["momentum"]
+    assert "momentum" not in params, "momentum must be absent unless optimizer == sgd"
+    return score + 0.5

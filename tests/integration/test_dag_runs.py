@@ -108,3 +108,40 @@ def test_sweep_dag_with_postgres_optuna_storage_and_form_overrides(
     assert len(trials) == 7 and all(t.state == TrialState.COMPLETE for t in trials)
     states = airflow_sandbox.task_states("hpo__it_pg")
     assert states["round_01.run_trial"] == ["success"] * 2
+
+
+MIXED = """
+name: it_mixed
+objective: {name: "tests.integration.faulty_objectives:conditional_bowl"}
+direction: maximize
+space:
+  lr: {type: float, low: 1.0e-5, high: 1.0e-1, log: true}
+  hidden: {type: int, low: 32, high: 512, power_of_two: true}
+  optimizer: {type: categorical, choices: [adam, adamw, sgd]}
+  momentum: {type: float, low: 0.0, high: 0.99, when: {optimizer: sgd}}
+budget: {max_trials: 10, n_init: 6, batch_size: 2}
+sampler: {name: gp, acquisition: ucb}
+seed: 5
+resources: {retries: 0}
+"""
+
+
+def test_mixed_conditional_sweep_through_the_dag(airflow_sandbox: AirflowSandbox) -> None:
+    airflow_sandbox.add_sweep("it_mixed", MIXED)
+    _assert_ok(airflow_sandbox.dag_test("hpo__it_mixed"), airflow_sandbox, "hpo__it_mixed")
+    name = latest_study_name("it_mixed")
+    study, _ = study_mod.load(name)
+    trials = study.get_trials()
+    assert len(trials) == 10 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(("momentum" in t.params) == (t.params["optimizer"] == "sgd") for t in trials)
+    assert all(study_mod.suggest_info(t)["phase"] == "gp" for t in trials[6:])
+
+    summary = summarize(name)
+    children = tracking.children(summary["mlflow_parent_run_id"], "it_mixed")
+    for c in children:
+        assert ("momentum" in c.data.params) == (c.data.params["optimizer"] == "sgd")
+    # GP diagnostics per suggest step on the parent run, one step per GP trial
+    history = tracking.client().get_metric_history(summary["mlflow_parent_run_id"], "gp.fit_seconds")
+    assert sorted(m.step for m in history) == list(range(6, 10))
+    for key in ("gp.acq_value", "gp.noise", "gp.lengthscale.lr", "gp.lengthscale.optimizer"):
+        assert tracking.client().get_metric_history(summary["mlflow_parent_run_id"], key)

@@ -1,0 +1,110 @@
+"""GPU figures for the closing note: CNN trial time and GP fit/suggest time at n=1000, CUDA vs CPU.
+
+    python scripts/gpu_check.py [--n 1000] [--images 60000] [--out DIR]
+
+Imports only the engine and the CNN objective (numpy, torch, botorch), so it runs on a bare GPU image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from hpo_tasks.gp.engine import SpaceInfo, _fit_robust, suggest_next
+from hpo_tasks.objectives.cnn import cnn_classifier
+
+
+def fake_mnist(folder: Path, n_train: int, n_val: int) -> None:
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", n_train), ("t10k", n_val)):
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        images = rng.integers(0, 64, size=(n, 28, 28)).astype(np.uint8)
+        images[np.arange(n), 2 * labels + 4, 4:24] = 255
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
+            head = struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+            (folder / f"{stem}-{kind}-ubyte.gz").write_bytes(gzip.compress(head + arr.tobytes(), 1))
+
+
+def timed(fn, *args, **kw):
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--images", type=int, default=60000)
+    ap.add_argument("--cpu-epochs", type=int, default=1)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = ap.parse_args()
+    res: dict = {
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        res["gpu"] = torch.cuda.get_device_name(0)
+    params = {"lr": 2e-3, "weight_decay": 1e-5, "dropout": 0.1, "hidden": 256, "optimizer": "adam"}
+    with tempfile.TemporaryDirectory() as tmp:
+        fake_mnist(Path(tmp), args.images, 10000)
+        devices = ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+        for dev in devices:
+            epochs = 3 if dev == "cuda" else args.cpu_epochs
+            kw = dict(seed=0, dataset="mnist", data_path=tmp, epochs=epochs, batch_size=256, device=dev)
+            cnn_classifier(params, **{**kw, "epochs": 1})  # warm-up: data load, kernels, allocator
+            acc, secs = timed(cnn_classifier, params, **kw)
+            res[f"cnn_{dev}"] = {
+                "epochs": epochs,
+                "seconds": round(secs, 3),
+                "per_epoch": round(secs / epochs, 3),
+                "val_acc": acc,
+            }
+            print(dev, res[f"cnn_{dev}"], flush=True)
+    d = 6
+    rng = np.random.default_rng(0)
+    x = rng.random((args.n, d))
+    y = -np.sum((x - 0.3) ** 2, axis=1) + 0.01 * rng.standard_normal(args.n)
+    ident = SpaceInfo(
+        bounds=np.array([[0.0] * d, [1.0] * d]),
+        cat_dims={},
+        discrete_dims={},
+        names=[f"x{i}" for i in range(d)],
+        round_trip=lambda v: np.clip(v, 0, 1),
+        from_unit=lambda v: v,
+        key=lambda v: tuple(np.round(v, 9)),
+    )
+    for dev in ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]:
+        notes: list[str] = []
+        _, fit_s = timed(_fit_robust, x, y, ident, torch.device(dev), notes)
+        s, sug_s = timed(suggest_next, x, y, space=ident, pending_x=None, taken=set(), seed=0, device=dev)
+        res[f"gp_n{args.n}_{dev}"] = {
+            "fit_seconds": round(fit_s, 3),
+            "suggest_seconds": round(sug_s, 3),
+            "suggest_fit": round(s.fit_seconds, 3),
+            "suggest_acq": round(s.acq_seconds, 3),
+            "phase": s.phase,
+        }
+        print(dev, res[f"gp_n{args.n}_{dev}"], flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gpu_check.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
