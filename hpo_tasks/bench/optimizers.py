@@ -1,0 +1,118 @@
+"""The optimizers compared, each a recipe for an Optuna sampler plus the batch size it is driven with.
+
+Ours is ``GPBatchSampler`` with the project's defaults (``n_init = max(5, 2*d)``, as a sweep file without
+``budget.n_init`` gets). Peers run with their library defaults and only the seed set: that is what a user
+who picks them gets. ``describe()`` records every argument next to the library versions.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from hpo_tasks.config import SweepConfig, parse_sweep
+from hpo_tasks.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    q: int  # trials asked per round (told together); 1 = sequential
+    make: Callable[[SweepConfig, int], optuna.samplers.BaseSampler]
+    args: str  # the constructor call, as recorded in the results
+
+    def n_seed_trials(self, cfg: SweepConfig) -> int:
+        """Trials of the first round: ours asks its whole Sobol design at once, as a DAG run does."""
+        return cfg.n_init if self.name.startswith("ours") else self.q
+
+
+def _ours(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
+    from hpo_tasks.gp.sampler import GPBatchSampler
+
+    return GPBatchSampler(SearchSpace.from_config(cfg), n_init=cfg.n_init, seed=seed)
+
+
+def _botorch(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
+    from optuna_integration import BoTorchSampler
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return BoTorchSampler(seed=seed)
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    o.name: o
+    for o in (
+        OptimizerSpec("ours-q1", 1, _ours, "GPBatchSampler(space, n_init=max(5, 2*d), seed=seed)"),
+        OptimizerSpec(
+            "ours-q4", 4, _ours, "GPBatchSampler(space, n_init=max(5, 2*d), seed=seed); ask 4, tell 4"
+        ),
+        OptimizerSpec(
+            "random", 1, lambda c, s: optuna.samplers.RandomSampler(seed=s), "RandomSampler(seed=seed)"
+        ),
+        OptimizerSpec("tpe", 1, lambda c, s: optuna.samplers.TPESampler(seed=s), "TPESampler(seed=seed)"),
+        OptimizerSpec("optuna-gp", 1, lambda c, s: optuna.samplers.GPSampler(seed=s), "GPSampler(seed=seed)"),
+        OptimizerSpec("botorch", 1, _botorch, "optuna_integration.BoTorchSampler(seed=seed)"),
+    )
+}
+PEERS = ("random", "tpe", "optuna-gp", "botorch")
+
+
+def sweep_config(space: dict[str, Any], *, budget: int, seed: int = 0) -> SweepConfig:
+    """A validated sweep config for a benchmark problem's space (our sampler reads its ``n_init``)."""
+    return parse_sweep(
+        {
+            "name": "bench",
+            "objective": {"name": "branin"},  # not called: the runner evaluates the problem itself
+            "direction": "minimize",
+            "space": space,
+            "budget": {"max_trials": budget},
+            "seed": seed,
+        },
+        source="bench problem",
+    )
+
+
+def describe() -> dict[str, Any]:
+    """Library versions, the machine, and every optimizer's arguments, for the results file."""
+    import os
+
+    pkgs = (
+        "optuna",
+        "optuna-integration",
+        "botorch",
+        "gpytorch",
+        "torch",
+        "scikit-learn",
+        "xgboost",
+        "numpy",
+        "scipy",
+        "greenlet",
+        "apache-airflow",
+        "mlflow",
+        "hpo-sweeps",
+    )
+    versions = {}
+    for p in pkgs:
+        try:
+            versions[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            versions[p] = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
+        "optimizers": {o.name: {"q": o.q, "args": o.args} for o in OPTIMIZERS.values()},
+    }
