@@ -4,7 +4,9 @@ python -m hpo_tasks.bench            full suite (12 problems × 6 optimizers × 
 python -m hpo_tasks.bench --quick    smoke run (4 problems, 2 seeds, budget 15): a minute or two
 
 Writes ``results.json`` (every raw trace, versions, arguments), ``report.md`` and PNGs under
-``bench_results/<timestamp>/`` (or ``--out``); ``summary.json`` holds the computed tables.
+``bench_results/<timestamp>/`` (or ``--out``); ``summary.json`` holds the computed tables. Each part is
+saved as it finishes (``runs.jsonl``, ``latency.json``, ``pipeline.json``): ``--resume DIR`` finishes a run
+that was cut short, ``--from-results DIR`` reports on what is there (whole seeds only).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
-        "--from-results", type=Path, help="re-render report.md and PNGs from a results.json; run nothing"
+        "--from-results",
+        type=Path,
+        help="re-render report.md and PNGs from a results.json or a results folder; run nothing",
     )
+    p.add_argument("--resume", type=Path, help="finish an interrupted run in this results folder")
     return p
 
 
@@ -67,7 +72,7 @@ def _csv(value: str | None, default: tuple[str, ...], known: Any, what: str) -> 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.from_results:
-        return _render(json.loads(args.from_results.read_text()), args.from_results.parent)
+        return _render(_load(args.from_results), args.from_results)
     quick = args.quick
     problems = _csv(args.problems, QUICK_PROBLEMS if quick else tuple(PROBLEMS), PROBLEMS, "problem")
     optimizers = _csv(args.optimizers, tuple(OPTIMIZERS), OPTIMIZERS, "optimizer")
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     latency_repeats = args.latency_repeats or (2 if quick else 5)
     pipeline_trials = args.pipeline_trials or (8 if quick else 24)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    out = args.out or Path("bench_results") / time.strftime("%Y%m%dT%H%M%S")
+    out = args.resume or args.out or Path("bench_results") / time.strftime("%Y%m%dT%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
 
     from tqdm import tqdm
@@ -91,32 +96,30 @@ def main(argv: list[str] | None = None) -> int:
     from hpo_tasks.bench import runner
     from hpo_tasks.bench.optimizers import describe
 
-    meta: dict[str, Any] = {
-        **describe(),
-        "command": "python -m hpo_tasks.bench " + shlex.join(sys.argv[1:] if argv is None else argv),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "problems": problems,
-        "seeds": seeds,
-        "budget": budget,
-        "workers": args.workers,
-        "latency_threads": args.latency_threads,
-        "problem_notes": {p: PROBLEMS[p].notes for p in problems},
-        "load_average_start": os.getloadavg(),
-    }
+    if args.resume and (out / "meta.json").exists():  # same settings as the run being resumed
+        meta = json.loads((out / "meta.json").read_text())
+        problems, seeds, budget = meta["problems"], meta["seeds"], meta["budget"]
+        optimizers = meta["optimizer_names"]
+    else:
+        meta = {
+            **describe(),
+            "command": "python -m hpo_tasks.bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "problems": problems,
+            "optimizer_names": optimizers,
+            "seeds": seeds,
+            "budget": budget,
+            "workers": args.workers,
+            "latency_threads": args.latency_threads,
+            "problem_notes": {p: PROBLEMS[p].notes for p in problems},
+            "load_average_start": os.getloadavg(),
+        }
+        (out / "meta.json").write_text(json.dumps(meta))
     t0 = time.perf_counter()
-    jobs = [(runner.run_study, (p, o, s, budget)) for p in problems for o in optimizers for s in range(seeds)]
-    jobs.sort(key=lambda j: -runner.expected_cost(j[1][0], j[1][1]))
-    bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=args.no_progress, file=sys.stderr)
 
-    def done(res: dict) -> None:
-        bar.set_postfix_str(f"{res['problem']} {res['optimizer']} s{res['seed']}", refresh=False)
-        bar.update()
-
-    runs = runner.run_pool(jobs, workers=args.workers, threads=1, on_done=done)
-    bar.close()
-
-    latency: list[dict] = []
-    if "latency" not in skip:
+    # Latency and pipeline overhead first (minutes), then the studies (the bulk), each saved as it ends:
+    # an interrupted run keeps what finished, ``--resume DIR`` runs only the rest.
+    if "latency" not in skip and not (out / "latency.json").exists():
         lat_jobs = [
             (runner.time_suggest, (o, n, latency_repeats)) for o in LATENCY_OPTIMIZERS for n in latency_n
         ]
@@ -127,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             lat_jobs, workers=1, threads=args.latency_threads, on_done=lambda r: bar.update()
         )
         bar.close()
+        (out / "latency.json").write_text(json.dumps(latency))
 
-    pipeline: dict[str, Any] | None = None
-    if "pipeline" not in skip:
+    if "pipeline" not in skip and not (out / "pipeline.json").exists():
         from hpo_tasks.bench.overhead import measure_pipeline_overhead
 
         print("pipeline overhead: airflow dags test vs plain loop ...", file=sys.stderr, flush=True)
@@ -137,19 +140,82 @@ def main(argv: list[str] | None = None) -> int:
             pipeline = measure_pipeline_overhead(out / "pipeline", trials=pipeline_trials)
         except Exception as err:  # noqa: BLE001 - report what failed, keep every other result
             pipeline = {"error": f"{type(err).__name__}: {err}"}
-    meta["wall_seconds"] = time.perf_counter() - t0
+        (out / "pipeline.json").write_text(json.dumps(pipeline))
+
+    runs_file = out / "runs.jsonl"
+    finished = {(r["problem"], r["optimizer"], r["seed"]) for r in _read_runs(runs_file)}
+    # Seed-major, heaviest first within a seed: a run cut short still holds whole seeds.
+    jobs = [
+        (runner.run_study, (p, o, s, budget))
+        for s in range(seeds)
+        for p in problems
+        for o in optimizers
+        if (p, o, s) not in finished
+    ]
+    jobs.sort(key=lambda j: (j[1][2], -runner.expected_cost(j[1][0], j[1][1])))
+    bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=args.no_progress, file=sys.stderr)
+
+    def done(res: dict) -> None:
+        with runs_file.open("a") as f:
+            f.write(json.dumps(res) + "\n")
+        bar.set_postfix_str(f"{res['problem']} {res['optimizer']} s{res['seed']}", refresh=False)
+        bar.update()
+
+    runner.run_pool(jobs, workers=args.workers, threads=1, on_done=done)
+    bar.close()
+    meta["wall_seconds"] = meta.get("wall_seconds", 0.0) + time.perf_counter() - t0
     meta["load_average_end"] = os.getloadavg()
-    results = {"meta": meta, "runs": runs, "latency": latency, "pipeline": pipeline}
+    (out / "meta.json").write_text(json.dumps(meta))
+    results = _load(out)
     (out / "results.json").write_text(json.dumps(results, default=float))
     return _render(results, out)
 
 
-def _render(results: dict[str, Any], out: Path) -> int:
-    """Tables, bars and plots from raw results (a fresh run, or ``--from-results``)."""
+def _read_runs(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """Results from a ``results.json`` or from a results folder (complete or cut short)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+
+    def opt(name: str) -> Any:
+        f = path / name
+        return json.loads(f.read_text()) if f.exists() else None
+
+    return {
+        "meta": opt("meta.json"),
+        "runs": _read_runs(path / "runs.jsonl"),
+        "latency": opt("latency.json") or [],
+        "pipeline": opt("pipeline.json"),
+    }
+
+
+def _whole_seeds(runs: list[dict], meta: dict[str, Any]) -> tuple[list[dict], list[int]]:
+    """Keep the seeds every (problem, optimizer) finished: scores and paired differences stay paired."""
+    have = {(r["problem"], r["optimizer"], r["seed"]) for r in runs}
+    cells = {(r["problem"], r["optimizer"]) for r in runs}
+    seeds = sorted(s for s in {r["seed"] for r in runs} if all((p, o, s) in have for p, o in cells))
+    return [r for r in runs if r["seed"] in seeds], seeds
+
+
+def _render(results: dict[str, Any], where: Path) -> int:
+    """Tables, bars and plots from raw results (a fresh run, ``--from-results`` or a run cut short)."""
     from hpo_tasks.bench import report
 
-    meta = results["meta"]
-    summary = report.analyse(results["runs"], budget=meta["budget"])
+    out = where.parent if where.is_file() else where
+    meta = dict(results["meta"])
+    runs, seeds = _whole_seeds(results["runs"], meta)
+    if not runs:
+        print(f"no finished seed in {where} yet", file=sys.stderr)
+        return 1
+    if len(seeds) < meta["seeds"]:
+        meta["partial"] = f"{len(seeds)} of {meta['seeds']} seeds finished (seeds {seeds})"
+    meta["seeds_used"] = len(seeds)
+    summary = report.analyse(runs, budget=meta["budget"])
     lat_rows = report.latency_table(results["latency"])
     bar_rows = report.bars(summary, lat_rows)
     md = report.markdown(summary, lat_rows, results["pipeline"], bar_rows, meta)
@@ -157,5 +223,5 @@ def _render(results: dict[str, Any], out: Path) -> int:
     (out / "report.md").write_text(md)
     pngs = report.plots(summary, lat_rows, out)
     print(md)
-    print(f"results: {out / 'results.json'}, {out / 'report.md'}, " + ", ".join(str(p) for p in pngs))
+    print(f"results: {out / 'report.md'}, " + ", ".join(str(p) for p in pngs))
     return 0

@@ -197,6 +197,10 @@ def _opt_order(o: str) -> tuple[int, str]:
     return (order.index(o) if o in order else len(order), o)
 
 
+def _load_avg(v: Any) -> str:
+    return "—" if not v else f"{v[0]:.1f}"
+
+
 def _fmt(v: float | None, nd: int = 1) -> str:
     return "—" if v is None else f"{v:.{nd}f}"
 
@@ -216,10 +220,14 @@ def markdown(
     L.append(f"# hpo-sweeps benchmark ({meta['started']})\n")
     L.append(f"- command: `{meta['command']}`")
     L.append(f"- machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; Python {meta['python']}")
+    if meta.get("partial"):
+        L.append(f"- **partial run: {meta['partial']}**")
     L.append(
-        f"- {meta['seeds']} seeds × {len(summary['problems'])} problems × {len(opts)} optimizers, "
+        f"- {meta.get('seeds_used', meta['seeds'])} seeds × {len(summary['problems'])} problems × "
+        f"{len(opts)} optimizers, "
         f"budget {meta['budget']}, {meta['workers']} worker processes × 1 thread; "
-        f"wall {meta.get('wall_seconds', 0) / 60:.1f} min"
+        f"wall {meta.get('wall_seconds', 0) / 60:.1f} min; load average at start / end "
+        f"{_load_avg(meta.get('load_average_start'))} / {_load_avg(meta.get('load_average_end'))}"
     )
     L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v is not None))
     L.append("- optimizers: " + "; ".join(f"**{k}** `{v['args']}`" for k, v in meta["optimizers"].items()))
