@@ -354,12 +354,24 @@ def markdown(
 
 
 def plots(summary: dict[str, Any], latency_rows: list[dict], out: Path) -> list[Path]:
+    """convergence.png (median normalized regret per problem), latency.png, rounds.png."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
+    written: list[Path] = []
+
+    def save(fig: Any, name: str, *, xlabel: str, ylabel: str, ax: Any = None) -> None:
+        if ax is not None:
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        written.append(out / name)
+
     problems = summary["problems"]
     ncol = min(4, len(problems))
     nrow = math.ceil(len(problems) / ncol)
@@ -374,11 +386,7 @@ def plots(summary: dict[str, Any], latency_rows: list[dict], out: Path) -> list[
     for ax in list(axes.flat)[len(problems) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "convergence.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    save(fig, "convergence.png", xlabel="trials", ylabel="median normalized regret")
     if latency_rows:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for o in sorted({r["optimizer"] for r in latency_rows}):
@@ -387,24 +395,10 @@ def plots(summary: dict[str, Any], latency_rows: list[dict], out: Path) -> list[
             ax.plot([r["n"] for r in rows], [r["p95"] for r in rows], ls="--", alpha=0.6, label=f"{o} p95")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("completed trials in the study")
-        ax.set_ylabel("seconds per ask")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "latency.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        save(fig, "latency.png", xlabel="completed trials in the study", ylabel="seconds per ask", ax=ax)
     if summary["rounds"]:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for o, v in summary["rounds"].items():
             ax.plot(list(v), list(v.values()), marker=".", label=o)
-        ax.set_xlabel("rounds")
-        ax.set_ylabel("overall score")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "rounds.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        save(fig, "rounds.png", xlabel="rounds", ylabel="overall score", ax=ax)
     return written
