@@ -98,7 +98,7 @@ def describe() -> dict[str, Any]:
         "mlflow",
         "hpo-sweeps",
     )
-    versions = {}
+    versions: dict[str, str | None] = {}
     for p in pkgs:
         try:
             versions[p] = importlib.metadata.version(p)

@@ -31,7 +31,7 @@ def analyse(runs: list[dict], *, budget: int, seed: int = 0) -> dict[str, Any]:
     problems = [p for p in PROBLEMS if p in grouped]
     optimizers = sorted({r["optimizer"] for r in runs}, key=_opt_order)
     checkpoints = sorted({min(20, budget), budget})
-    norm: dict[str, dict[str, float]] = {}
+    norm: dict[str, dict[str, float | None]] = {}
     regret: dict[str, dict[str, np.ndarray]] = defaultdict(dict)  # [problem][opt] -> (seeds, T)
     traces: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     for p in problems:
@@ -154,9 +154,9 @@ def bars(summary: dict[str, Any], latency_rows: list[dict]) -> list[dict[str, An
     ours20, ours50 = get(OURS, t20), get(OURS, t50)
     gp20 = get("optuna-gp", t20)
     best50 = max((v for v in (get("tpe", t50), get("optuna-gp", t50)) if v is not None), default=None)
-    if None not in (ours20, gp20):
+    if ours20 is not None and gp20 is not None:
         add(f"score@{t20} >= GPSampler", ours20 >= gp20, f"{ours20:.1f} vs {gp20:.1f}")
-    if None not in (ours50, best50):
+    if ours50 is not None and best50 is not None:
         add(f"score@{t50} >= max(TPE, GPSampler)", ours50 >= best50, f"{ours50:.1f} vs {best50:.1f}")
     misses = [
         p
