@@ -82,6 +82,7 @@ def _result(stdout: str) -> dict[str, Any]:
 
 def measure_pipeline_overhead(work: Path, *, trials: int, timeout: float = 900) -> dict[str, Any]:
     """Run the no-op sweep both ways; returns seconds per trial for each and their ratio."""
+    work = work.resolve()  # Airflow refuses a relative SQLite path
     work.mkdir(parents=True, exist_ok=True)
     sweeps = work / "sweeps"
     sweeps.mkdir(exist_ok=True)
