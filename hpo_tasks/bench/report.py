@@ -344,6 +344,8 @@ def markdown(
                 f"({pl['airflow_db_migrate_seconds']:.0f} s) not counted. Same sweep both ways: "
                 f"random sampler, n_init 4, rounds of 4, SQLite Optuna + local MLflow, LocalExecutor.\n"
             )
+            if pl.get("note"):
+                L.append(f"Note: {pl['note']}.\n")
     L.append("## Bars (issue 4)\n")
     L.append("| bar | met | numbers |\n|---|---|---|")
     for b in bar_rows:
