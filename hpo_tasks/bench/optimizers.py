@@ -16,8 +16,7 @@ from typing import Any
 
 import optuna
 
-from hpo_tasks.config import SweepConfig, parse_sweep
-from hpo_tasks.space import SearchSpace
+from hpo_tasks.config import SamplerConfig, SweepConfig, parse_sweep
 
 
 @dataclass(frozen=True)
@@ -33,9 +32,12 @@ class OptimizerSpec:
 
 
 def _ours(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
-    from hpo_tasks.gp.sampler import GPBatchSampler
+    """Exactly what a sweep file with ``sampler: {name: gp}`` and no other setting runs."""
+    from hpo_tasks.study import make_sampler
 
-    return GPBatchSampler(SearchSpace.from_config(cfg), n_init=cfg.n_init, seed=seed)
+    if cfg.seed != seed:
+        cfg = cfg.with_overrides({"seed": seed})
+    return make_sampler(cfg, n_asked=0)
 
 
 def _botorch(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -49,10 +51,13 @@ def _botorch(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     o.name: o
     for o in (
-        OptimizerSpec("ours-q1", 1, _ours, "GPBatchSampler(space, n_init=max(5, 2*d), seed=seed)"),
         OptimizerSpec(
-            "ours-q4", 4, _ours, "GPBatchSampler(space, n_init=max(5, 2*d), seed=seed); ask 4, tell 4"
+            "ours-q1",
+            1,
+            _ours,
+            "make_sampler(sweep with sampler: {name: gp}): GPBatchSampler, n_init=max(5, 2*d), seed",
         ),
+        OptimizerSpec("ours-q4", 4, _ours, "as ours-q1; rounds of 4 asks, then 4 tells"),
         OptimizerSpec(
             "random", 1, lambda c, s: optuna.samplers.RandomSampler(seed=s), "RandomSampler(seed=seed)"
         ),
@@ -115,4 +120,5 @@ def describe() -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
         "optimizers": {o.name: {"q": o.q, "args": o.args} for o in OPTIMIZERS.values()},
+        "ours_sampler_config": SamplerConfig().model_dump(),
     }
