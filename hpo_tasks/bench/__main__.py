@@ -1,0 +1,3 @@
+from hpo_tasks.bench.cli import main
+
+raise SystemExit(main())
