@@ -153,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--study", help="a specific study name")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(fn=cmd_report)
+    b = sub.add_parser("bench", help="benchmarks against the peers (see hpo bench --help)", add_help=False)
+    b.set_defaults(fn=None)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from hpo_tasks.bench.cli import main as bench_main
+
+        return bench_main(argv[1:])
     args = p.parse_args(argv)
     try:
         return int(args.fn(args))
