@@ -75,7 +75,7 @@ def test_compose_services_make_the_cluster(compose: dict) -> None:
     mlflow = " ".join(services["mlflow"]["command"])
     assert "--backend-store-uri=postgresql+psycopg2://mlflow:" in mlflow
     assert re.search(r"--allowed-hosts=\S*\bmlflow:5000\b", mlflow)
-    assert "mlflow-artifacts:/mlartifacts" in services["mlflow"]["volumes"]
+    assert "mlflow-artifacts:/opt/airflow/mlartifacts" in services["mlflow"]["volumes"]
     assert services["mlflow"]["environment"] == {}  # no Airflow secret where it is not needed
     init_sql = (DOCKER / "postgres-init.sh").read_text()
     assert "for store in airflow optuna mlflow" in init_sql
