@@ -27,7 +27,7 @@ SWEEPS = {
     "cl_a": ("branin", "{}", 4, 2),
     "cl_b": ("branin", "{}", 2, 2),
     "cl_tiny": ("branin", "{}", 2, 2),
-    "cl_slow": ("tests.cluster.objectives:slow_branin", "{seconds: 8}", 2, 2),
+    "cl_slow": ("tests.cluster.objectives:slow_branin", "{seconds: 8, marker_dir: MARKERS}", 2, 2),
 }
 TIMINGS: dict[str, object] = {}
 
@@ -36,6 +36,7 @@ TIMINGS: dict[str, object] = {}
 def cluster() -> Iterator[Cluster]:
     c = Cluster()
     for name, (objective, args, max_trials, n_init) in SWEEPS.items():
+        args = args.replace("MARKERS", str(c.root / "markers"))
         text = SWEEP.format(name=name, objective=objective, args=args, max_trials=max_trials, n_init=n_init)
         (c.sweeps / f"{name}.yaml").write_text(text)
     try:
