@@ -1,0 +1,249 @@
+"""The sweep DAG on a real CeleryExecutor cluster (see ``harness.py``), triggered over the REST API the
+way a user's script would, and the faults it must survive. Every finished run is checked the same way
+(``assert_consistent``): the run succeeded; every trial number has exactly one Optuna trial, COMPLETE, and
+exactly one MLflow child run holding the same value; nothing is left RUNNING; completed + failed is within
+the budget; every trial task ran on the ``gpu`` queue's worker.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.cluster.conftest import SWEEPS, TIMINGS
+from tests.cluster.harness import GPU_WORKER, Cluster, _pg
+
+pytestmark = pytest.mark.cluster
+
+
+def assert_consistent(cluster: Cluster, dag_id: str, run_id: str) -> dict[str, Any]:
+    import optuna
+    from mlflow import MlflowClient
+
+    run = cluster.run_state(dag_id, run_id)
+    assert run["state"] == "success", run
+    summary = cluster.xcom(dag_id, run_id, "finalize")
+    sweep = dag_id.removeprefix("hpo__")
+    max_trials = SWEEPS[sweep][2]
+
+    study = optuna.load_study(study_name=summary["study_name"], storage=cluster.db_url("optuna"))
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert sorted(numbers) == list(range(max_trials)), numbers
+    states = Counter(t.state.name for t in trials)
+    assert states == {"COMPLETE": max_trials}, states
+    assert summary["n_running"] == 0 and summary["n_complete"] + summary["n_failed"] <= max_trials
+
+    client = MlflowClient(tracking_uri=cluster.mlflow_url)
+    exp = client.get_experiment_by_name(f"hpo/{sweep}")
+    children = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`hpo.study_name` = '{summary['study_name']}' and tags.`hpo.kind` = 'trial'",
+        max_results=1000,
+    )
+    per_number = Counter(int(r.data.tags["hpo.trial_number"]) for r in children)
+    assert per_number == dict.fromkeys(numbers, 1), per_number
+    values = {int(r.data.tags["hpo.trial_number"]): r.data.metrics.get("value") for r in children}
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert values == {t.number: pytest.approx(t.value) for t in trials}
+    assert all(r.data.tags["mlflow.parentRunId"] == summary["mlflow_parent_run_id"] for r in children)
+
+    rows = cluster.airflow_rows(
+        "select queue, hostname, try_number, extract(epoch from end_date - start_date),"
+        " extract(epoch from start_date - queued_dttm), map_index"
+        " from task_instance where dag_id = %s and run_id = %s and task_id like %s and state = 'success'",
+        dag_id,
+        run_id,
+        "%run_trial",
+    )
+    assert len(rows) == max_trials
+    assert {(q, h) for q, h, *_ in rows} == {("gpu", GPU_WORKER)}
+    wall = {t.number: t.user_attrs.get("wallclock_seconds", 0.0) for t in trials}
+    summary["_task_overhead"] = [float(d) - wall.get(i, 0.0) for *_, d, _, i in rows if d is not None]
+    summary["_queue_latency"] = [float(q) for *_, q, _ in rows if q is not None]
+    summary["_tries"] = max(t for _, _, t, *_ in rows)
+    return summary
+
+
+def _wait_for_running_trial(cluster: Cluster, dag_id: str, run_id: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not cluster.airflow_rows(
+        "select 1 from task_instance where dag_id = %s and run_id = %s and task_id like %s"
+        " and state = 'running'",
+        dag_id,
+        run_id,
+        "%run_trial",
+    ):
+        assert time.monotonic() < deadline, f"no trial of {dag_id} started in {timeout}s"
+        time.sleep(0.5)
+
+
+def _wait_for_objective(cluster: Cluster, timeout: float = 300) -> None:
+    """Until a new trial of ``cl_slow`` is inside its objective (it drops a marker file as it starts)."""
+    markers = cluster.root / "markers"
+    before = set(markers.glob("*.started")) if markers.exists() else set()
+    deadline = time.monotonic() + timeout
+    while not (markers.exists() and set(markers.glob("*.started")) - before):
+        assert time.monotonic() < deadline, f"no trial reached its objective in {timeout}s"
+        time.sleep(0.2)
+
+
+def _retried_trials(cluster: Cluster, dag_id: str, run_id: str) -> int:
+    return cluster.airflow_rows(
+        "select count(*) from task_instance where dag_id = %s and run_id = %s and task_id like %s"
+        " and try_number > 1",
+        dag_id,
+        run_id,
+        "%run_trial",
+    )[0][0]
+
+
+def test_api_requires_authentication(cluster: Cluster) -> None:
+    assert cluster.request("GET", "/api/v2/dags", auth=False)[0] == 401
+    assert cluster.request("POST", "/api/v2/dags/hpo__cl_a/dagRuns", {"conf": {}}, auth=False)[0] == 401
+    assert cluster.request("GET", "/api/v2/dags", token="not-a-token")[0] in (401, 403)
+    with pytest.raises(PermissionError):
+        cluster.token(password="admin")
+    assert cluster.request("GET", "/api/v2/dags")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("conf", "field"),
+    [({"max_trials": 10_000}, "max_trials"), ({"batch_size": "many"}, "batch_size")],
+)
+def test_invalid_trigger_payload_is_rejected(cluster: Cluster, conf: dict, field: str) -> None:
+    cluster.wait_for_dag("hpo__cl_a")
+    status, body = cluster.request(
+        "POST", "/api/v2/dags/hpo__cl_a/dagRuns", {"logical_date": None, "conf": conf}
+    )
+    assert status == 400, body
+    assert field in str(body)
+    runs = cluster.request("GET", "/api/v2/dags/hpo__cl_a/dagRuns")[1]
+    assert runs["total_entries"] == 0
+
+
+def test_bad_sweep_file_is_an_import_error_and_other_sweeps_keep_working(cluster: Cluster) -> None:
+    cluster.wait_for_dag("hpo__cl_tiny")
+    bad = cluster.sweeps / "cl_broken.yaml"
+    bad.write_text((cluster.sweeps / "cl_tiny.yaml").read_text().replace("max_trials: 2", "max_trials: 0"))
+    deadline = time.monotonic() + 120
+    while True:
+        errors = cluster.request("GET", "/api/v2/importErrors")[1]["import_errors"]
+        if errors:
+            break
+        assert time.monotonic() < deadline, "no import error after 120s"
+        time.sleep(2)
+    text = "\n".join(e["stack_trace"] for e in errors)
+    assert "cl_broken.yaml" in text and "budget.max_trials" in text, text
+    assert all(e["filename"].endswith("hpo_sweep_config_check.py") for e in errors)
+    dag = cluster.request("GET", "/api/v2/dags/hpo__cl_tiny")[1]
+    assert not dag["is_stale"]
+    run_id = cluster.trigger("hpo__cl_tiny")
+    cluster.wait_run("hpo__cl_tiny", run_id)
+    assert_consistent(cluster, "hpo__cl_tiny", run_id)
+    bad.unlink()
+
+
+def test_two_sweeps_at_once_run_on_the_gpu_worker_and_stay_isolated(cluster: Cluster) -> None:
+    t0 = time.monotonic()
+    runs = {dag: cluster.trigger(dag) for dag in ("hpo__cl_a", "hpo__cl_b")}
+    for dag, run_id in runs.items():
+        cluster.wait_run(dag, run_id)
+    TIMINGS["two sweeps at once, 4 + 2 trials (s)"] = round(time.monotonic() - t0, 1)
+    a, b = (assert_consistent(cluster, dag, run_id) for dag, run_id in runs.items())
+    assert a["study_name"] != b["study_name"]
+    assert (a["mlflow_experiment"], b["mlflow_experiment"]) == ("hpo/cl_a", "hpo/cl_b")
+    overhead = a["_task_overhead"] + b["_task_overhead"]
+    latency = a["_queue_latency"] + b["_queue_latency"]
+    TIMINGS["trial task overhead: median / max (s)"] = (
+        round(statistics.median(overhead), 2),
+        round(max(overhead), 2),
+    )
+    TIMINGS["trial queued->running: median / max (s)"] = (
+        round(statistics.median(latency), 2),
+        round(max(latency), 2),
+    )
+
+
+def test_second_trigger_waits_for_the_active_run(cluster: Cluster) -> None:
+    first = cluster.trigger("hpo__cl_tiny")
+    second = cluster.trigger("hpo__cl_tiny")
+    _wait_for_running_trial(cluster, "hpo__cl_tiny", first)
+    assert cluster.run_state("hpo__cl_tiny", second)["state"] == "queued"
+    done = [cluster.wait_run("hpo__cl_tiny", r) for r in (first, second)]
+    s1, s2 = (assert_consistent(cluster, "hpo__cl_tiny", r) for r in (first, second))
+    assert s1["study_name"] != s2["study_name"]
+    assert done[1]["start_date"] >= done[0]["end_date"], done
+
+
+def test_worker_killed_mid_trial(cluster: Cluster) -> None:
+    t0 = time.monotonic()
+    run_id = cluster.trigger("hpo__cl_slow")
+    _wait_for_objective(cluster)
+    cluster.restart(GPU_WORKER, kill=True)
+    cluster.wait_run("hpo__cl_slow", run_id)
+    TIMINGS["kill -9 worker: sweep wall (s)"] = round(time.monotonic() - t0, 1)
+    summary = assert_consistent(cluster, "hpo__cl_slow", run_id)
+    assert summary["_tries"] >= 2, "the killed trial was not retried"
+
+
+def test_scheduler_restart_mid_sweep(cluster: Cluster) -> None:
+    t0 = time.monotonic()
+    run_id = cluster.trigger("hpo__cl_tiny")
+    _wait_for_running_trial(cluster, "hpo__cl_tiny", run_id)
+    t_restart = time.monotonic()
+    cluster.restart("scheduler")
+    TIMINGS["scheduler stop + start (s)"] = round(time.monotonic() - t_restart, 1)
+    cluster.wait_run("hpo__cl_tiny", run_id)
+    TIMINGS["scheduler restart: sweep wall (s)"] = round(time.monotonic() - t0, 1)
+    assert_consistent(cluster, "hpo__cl_tiny", run_id)
+
+
+def test_optuna_database_outage(cluster: Cluster) -> None:
+    db = cluster.dbs["optuna"]
+    t0 = time.monotonic()
+    run_id = cluster.trigger("hpo__cl_slow")
+    _wait_for_objective(cluster)  # 8 s of objective: its result is written during the outage
+    admin = _pg()
+    try:
+        cur = admin.cursor()
+        cur.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+        cur.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = %s", (db,))
+        terminated = cur.fetchone()[0]
+        time.sleep(12)
+    finally:
+        admin.cursor().execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        admin.close()
+    assert terminated > 0
+    cluster.wait_run("hpo__cl_slow", run_id)
+    TIMINGS["Optuna DB outage (12 s): sweep wall (s)"] = round(time.monotonic() - t0, 1)
+    assert_consistent(cluster, "hpo__cl_slow", run_id)
+    assert _retried_trials(cluster, "hpo__cl_slow", run_id) >= 1
+
+
+def test_secrets_never_reach_task_logs_mlflow_or_xcom(cluster: Cluster) -> None:
+    from mlflow import MlflowClient
+
+    secrets = cluster.secrets.values()
+    logs = [p for p in (cluster.home / "logs").rglob("*") if p.is_file()]
+    assert len(logs) > 20
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert not [s for s in secrets if s in text], f"secret in {path}"
+
+    client = MlflowClient(tracking_uri=cluster.mlflow_url)
+    exps = client.search_experiments()
+    runs = client.search_runs([e.experiment_id for e in exps], max_results=5000)
+    assert runs
+    for r in runs:
+        text = repr(r.data.params) + repr(r.data.tags)
+        assert not [s for s in secrets if s in text], f"secret in MLflow run {r.info.run_id}"
+
+    xcoms = cluster.airflow_rows("select value::text from xcom")
+    assert xcoms
+    for (value,) in xcoms:
+        assert not [s for s in secrets if s in value]
