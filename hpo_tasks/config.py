@@ -191,6 +191,20 @@ class ResourcesConfig(_Frozen):
     trial_timeout_minutes: float | None = Field(default=None, gt=0)
 
 
+class ModelConfig(_Frozen):
+    """Nightly retuning's output: the best configuration retrained, registered and (gated) promoted.
+
+    Needs an objective with a final-model hook (``hpo_tasks.objectives.final_model_of``); sweeps whose
+    objective has none skip this step with a logged note.
+    """
+
+    name: str | None = Field(default=None, description="Registered model name; default: the sweep name.")
+    promote: bool = Field(default=True, description="Retrain, register as 'challenger', gate 'champion'.")
+    min_improvement: float = Field(
+        default=0.0, ge=0, description="Held-out margin a challenger needs over the champion."
+    )
+
+
 class SweepConfig(_Frozen):
     name: str
     description: str = ""
@@ -202,6 +216,7 @@ class SweepConfig(_Frozen):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     schedule: str | None = None
     resources: ResourcesConfig = ResourcesConfig()
+    model: ModelConfig = ModelConfig()
 
     @field_validator("name")
     @classmethod
@@ -310,6 +325,9 @@ class SweepConfig(_Frozen):
                 budget[key] = value
             elif key == "seed":
                 top["seed"] = value
+            elif key in ("sampler", "acquisition"):
+                sampler = top.setdefault("sampler", self.sampler.model_dump())
+                sampler["name" if key == "sampler" else key] = value
             else:
                 raise SweepConfigError(f"unknown run override '{key}'")
         data = self.model_dump()
