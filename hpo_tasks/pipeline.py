@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -401,8 +401,15 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def run_in_process(cfg: SweepConfig, *, label: str, overrides: Mapping[str, Any] | None = None) -> dict:
-    """The same sweep without Airflow (``hpo run``): the DAG's steps in a plain loop, trials in order."""
+def run_in_process(
+    cfg: SweepConfig,
+    *,
+    label: str,
+    overrides: Mapping[str, Any] | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> dict:
+    """The same sweep without Airflow (``hpo run``): the DAG's steps in a plain loop, trials in order.
+    ``on_trial`` sees each trial's result as it finishes (``hpo run``'s progress bar)."""
     from hpo_tasks.trial import run_trial
 
     info = init_sweep(cfg, run_id=label, overrides=overrides)
@@ -413,7 +420,9 @@ def run_in_process(cfg: SweepConfig, *, label: str, overrides: Mapping[str, Any]
         if not specs:
             break
         for spec in specs:
-            run_trial(spec, context={"run_id": label})
+            result = run_trial(spec, context={"run_id": label})
+            if on_trial is not None:
+                on_trial(result)
         record_round(name, r)
         r += 1
     return finalize(name)
