@@ -19,7 +19,12 @@ from hpo_tasks.trigger_form import asset_uri, doc_md, form_fields, unrolled_roun
 def _context() -> dict[str, str]:
     """The run's identity, tagged on MLflow runs (the plugin's links find runs by these tags)."""
     ctx = get_current_context()
-    out = {"dag_id": ctx["dag"].dag_id, "run_id": ctx["run_id"], "run_type": str(ctx["dag_run"].run_type)}
+    run_type = ctx["dag_run"].run_type
+    out = {
+        "dag_id": ctx["dag"].dag_id,
+        "run_id": ctx["run_id"],
+        "run_type": getattr(run_type, "value", run_type),
+    }
     if ctx.get("logical_date"):
         out["logical_date"] = ctx["logical_date"].isoformat()
     ti = ctx["ti"]
@@ -30,7 +35,7 @@ def _context() -> dict[str, str]:
 
 def _scheduled_for() -> str | None:
     ctx = get_current_context()
-    scheduled = "scheduled" in str(ctx["dag_run"].run_type).lower()
+    scheduled = getattr(ctx["dag_run"].run_type, "value", ctx["dag_run"].run_type) == "scheduled"
     return ctx["logical_date"].isoformat() if scheduled and ctx.get("logical_date") else None
 
 

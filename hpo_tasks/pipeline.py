@@ -256,7 +256,9 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     best = _best(study)
     if best is not None and best.value is not None:
         tracking.log(parent, metrics={"best_value": best.value}, step=n_done)
-        tracking.log(parent, metrics={"round_best_value": best.value, "round_trials_done": n_done}, step=round_index)
+        tracking.log(
+            parent, metrics={"round_best_value": best.value, "round_trials_done": n_done}, step=round_index
+        )
     summary = {
         "round": round_index,
         "asked": len(mine),

@@ -106,7 +106,8 @@ def render_html(p: dict[str, Any] | None, *, dag_id: str, run_id: str) -> str:
 <p>Stop reason: <span id="stop">{stop}</span></p>
 <p>Promotion: {promo}</p>
 <p>Study <code>{e(p["study_name"])}</code></p>
-<p><a id="mlflow-link" href="{e(p["mlflow_url"])}" target="_blank" rel="noopener">Open the MLflow run</a></p>"""
+<p><a id="mlflow-link" href="{e(p["mlflow_url"])}" target="_blank" rel="noopener">
+ Open the MLflow run</a></p>"""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Sweep {e(dag_id)}</title>
 <style>body{{font-family:sans-serif;margin:1em}}td{{padding:0 1em 0 0}}</style></head>
 <body><h3>Sweep <code>{e(dag_id)}</code> run <code>{e(run_id)}</code></h3>{body}</body></html>"""

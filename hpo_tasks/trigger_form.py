@@ -157,6 +157,7 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
         if cfg.model.promote
         else "**Model**: promotion is off for this sweep.\n"
     )
+    nightly = f"scheduled runs: `{cfg.name}:<logical date>`, one per night" if cfg.schedule else "manual runs"
     return f"""### Sweep `{cfg.name}`
 {cfg.description}
 
@@ -174,13 +175,12 @@ Trials run on queue `{cfg.resources.queue}`, pool `{cfg.resources.pool}`.
 **Results**: MLflow experiment `hpo/{cfg.name}`: one parent run per DAG run (plots under `plots/`:
 convergence, parallel coordinates, importance, slice and contour of the top two parameters; the best config
 as `best_config.yaml`), one child per trial. Optuna study `{cfg.name}:<run_id>`
-({"scheduled runs: `" + cfg.name + ":<logical date>`, one study per night" if cfg.schedule else
-"manual runs"}).
+({nightly}).
 
 {promotion}
-**Links**: the DAG run's and each trial's *MLflow run* tab; the *Sweep progress* tab (trials done,
-best so far, stop reason). When it finishes, the run updates asset `{asset_uri(cfg)}` (its extra carries
-the best params) so downstream DAGs can schedule on it.
+**Links**: each DAG run's *Sweep* tab (trials done / budget, best so far, stop reason, promotion, a link
+to the MLflow parent run); each trial task instance's *MLflow trial* tab. When it finishes, the run
+updates asset `{asset_uri(cfg)}` (its extra carries the best params) so downstream DAGs can schedule on it.
 
 Source: `{source}`.
 """

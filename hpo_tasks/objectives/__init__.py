@@ -42,6 +42,7 @@ def final_model_of(name: str) -> FinalModel | None:
     hook = getattr(resolve_objective(name), "final_model", None)
     return hook if isinstance(hook, FinalModel) else None
 
+
 REGISTRY: dict[str, str] = {
     "xgboost_breast_cancer": "hpo_tasks.objectives.xgb:xgboost_breast_cancer",
     "branin": "hpo_tasks.objectives.synthetic:branin",

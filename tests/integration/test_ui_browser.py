@@ -56,7 +56,9 @@ def stack(tmp_path: Path, migrated_airflow_db: Path) -> Iterator[UIStack]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver")
+        pytest.skip(
+            "needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
+        )
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
     from selenium.webdriver.chrome.service import Service
 
@@ -97,7 +99,11 @@ def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: UISta
         return wait_for(
             f"button {text!r}",
             lambda: next(
-                (b for b in d.find_elements(By.CSS_SELECTOR, "[role=dialog] button") if b.text.strip() == text),
+                (
+                    b
+                    for b in d.find_elements(By.CSS_SELECTOR, "[role=dialog] button")
+                    if b.text.strip() == text
+                ),
                 None,
             ),
         )
@@ -143,12 +149,12 @@ def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: UISta
     wait_for("the new run's page", lambda: f"/dags/{DAG}/runs/" in d.current_url)
     run_id = urllib.parse.unquote(d.current_url.split("/runs/")[1].split("/")[0])
     assert stack.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["conf"]["max_trials"] == 3
-    state = wait_for(
-        "the run to finish",
-        lambda: stack.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"] in ("success", "failed")
-        and stack.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"],
-        timeout=600,
-    )
+
+    def finished_state() -> str | None:
+        state = str(stack.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"])
+        return state if state in ("success", "failed") else None
+
+    state = wait_for("the run to finish", finished_state, timeout=600)
     assert state == "success", f"see logs in {stack.root}"
 
     # The Sweep tab (plugin page in an iframe): progress, stop reason, link to the MLflow parent run.

@@ -88,8 +88,7 @@ class UIStack:
         mlflow_db = f"sqlite:///{self.state / 'mlflow.db'}"
         self._spawn(
             "mlflow",
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", mlflow_db, "--host", "127.0.0.1",
-             "--port", str(self.mlflow_port), "--workers", "1"],  # fmt: skip
+            [str(BIN / "mlflow"), "server", "--backend-store-uri", mlflow_db, *self._mlflow_listen()],
             env,
         )
         self.wait_http(f"{self.mlflow_url}/health", 120)
@@ -98,6 +97,9 @@ class UIStack:
         self._spawn("scheduler", [airflow, "scheduler"], env)
         self._spawn("dag-processor", [airflow, "dag-processor"], env)
         self.wait_http(f"{self.airflow_url}/api/v2/monitor/health", 180)
+
+    def _mlflow_listen(self) -> list[str]:
+        return ["--host", "127.0.0.1", "--port", str(self.mlflow_port), "--workers", "1"]
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         log = (self.root / f"{name}.log").open("w")
