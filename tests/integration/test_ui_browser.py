@@ -7,9 +7,12 @@ Needs ``chromium`` and ``chromium-driver`` (apt) and ``selenium`` (pip); skips, 
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +159,15 @@ def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: UISta
 
     state = wait_for("the run to finish", finished_state, timeout=600)
     assert state == "success", f"see logs in {stack.root}"
+
+    # The plugin's pages sit behind Airflow's authentication.
+    progress_url = f"{stack.airflow_url}/hpo/sweeps/{DAG}/runs/{urllib.parse.quote(run_id)}/progress.json"
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(progress_url, timeout=30)
+    assert denied.value.code == 401
+    authed = urllib.request.Request(progress_url, headers={"Authorization": f"Bearer {stack.token()}"})
+    with urllib.request.urlopen(authed, timeout=30) as r:
+        assert json.load(r)["trials_done"] == 3
 
     # The Sweep tab (plugin page in an iframe): progress, stop reason, link to the MLflow parent run.
     d.get(f"{stack.airflow_url}/dags/{DAG}/runs/{urllib.parse.quote(run_id)}")
