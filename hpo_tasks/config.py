@@ -325,11 +325,18 @@ class SweepConfig(_Frozen):
                 budget[key] = value
             elif key == "seed":
                 top["seed"] = value
-            elif key in ("sampler", "acquisition"):
-                sampler = top.setdefault("sampler", self.sampler.model_dump())
-                sampler["name" if key == "sampler" else key] = value
-            else:
+            elif key not in ("sampler", "acquisition"):
                 raise SweepConfigError(f"unknown run override '{key}'")
+        name = overrides.get("sampler") or self.sampler.name
+        acquisition = overrides.get("acquisition") or self.sampler.acquisition
+        if name != self.sampler.name or acquisition != self.sampler.acquisition:
+            # Switching away from gp drops the file's GP-only settings; an acquisition the form changed
+            # stays, so a non-GP sampler with one is rejected with the reason.
+            sampler = self.sampler.model_dump() if name == "gp" else {}
+            sampler["name"] = name
+            if acquisition != self.sampler.acquisition or name == "gp":
+                sampler["acquisition"] = acquisition
+            top["sampler"] = sampler
         data = self.model_dump()
         data.update(top)
         data["budget"] = budget

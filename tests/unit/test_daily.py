@@ -165,3 +165,12 @@ def test_invalid_combinations_are_rejected_with_a_reason(overrides: dict, messag
 def test_form_sampler_override_applies() -> None:
     cfg = parse_sweep(yaml.safe_load(SWEEP))
     assert cfg.with_overrides({"sampler": "tpe", "acquisition": "logei"}).sampler.name == "tpe"
+
+
+def test_switching_sampler_in_the_form_drops_gp_only_settings() -> None:
+    cfg = parse_sweep({**yaml.safe_load(SWEEP), "sampler": {"name": "gp", "acquisition": "ucb"}})
+    tpe = cfg.with_overrides({"sampler": "tpe", "acquisition": "ucb"})  # the form's untouched default
+    assert (tpe.sampler.name, tpe.sampler.acquisition) == ("tpe", "logei")
+    assert cfg.with_overrides({"acquisition": "pi"}).sampler.acquisition == "pi"
+    with pytest.raises(SweepConfigError, match="only apply to sampler 'gp'"):
+        cfg.with_overrides({"sampler": "random", "acquisition": "pi"})
