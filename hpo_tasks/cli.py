@@ -101,12 +101,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    print(f"{'study':<44} {'done/budget':>11} {'failed':>6} {'running':>7} {'best':>12}  stopped")
+    w = max(len("study"), *(len(p["study_name"]) for p in rows))
+    print(f"{'study':<{w}} {'done/budget':>11} {'failed':>6} {'running':>7} {'best':>12}  stopped")
     for p in rows:
         best = "-" if p["best_value"] is None else f"{p['best_value']:.6g}"
         done = f"{p['trials_done']}/{p['budget']}"
         stop = p["stop_reason"] or "running"
-        print(f"{p['study_name']:<44} {done:>11} {p['failed']:>6} {p['running']:>7} {best:>12}  {stop}")
+        print(f"{p['study_name']:<{w}} {done:>11} {p['failed']:>6} {p['running']:>7} {best:>12}  {stop}")
     return 0
 
 
