@@ -9,21 +9,40 @@ import logging
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, TaskGroup, TriggerRule, dag, get_current_context, task
+from airflow.sdk import Asset, Param, TaskGroup, TriggerRule, dag, get_current_context, task
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, discover_sweeps
 from hpo_tasks.settings import sweeps_dir
-from hpo_tasks.trigger_form import doc_md, form_fields, unrolled_rounds
+from hpo_tasks.trigger_form import asset_uri, doc_md, form_fields, unrolled_rounds
 
 
 def _context() -> dict[str, str]:
+    """The run's identity, tagged on MLflow runs (the plugin's links find runs by these tags)."""
     ctx = get_current_context()
-    return {"dag_id": ctx["dag"].dag_id, "run_id": ctx["run_id"]}
+    run_type = ctx["dag_run"].run_type
+    out = {
+        "dag_id": ctx["dag"].dag_id,
+        "run_id": ctx["run_id"],
+        "run_type": getattr(run_type, "value", run_type),
+    }
+    if ctx.get("logical_date"):
+        out["logical_date"] = ctx["logical_date"].isoformat()
+    ti = ctx["ti"]
+    if ti.map_index >= 0:
+        out.update(task_id=ti.task_id, map_index=str(ti.map_index))
+    return out
+
+
+def _scheduled_for() -> str | None:
+    ctx = get_current_context()
+    scheduled = getattr(ctx["dag_run"].run_type, "value", ctx["dag_run"].run_type) == "scheduled"
+    return ctx["logical_date"].isoformat() if scheduled and ctx.get("logical_date") else None
 
 
 def build_sweep_dag(cfg: SweepConfig, source: str):
     n_rounds = unrolled_rounds(cfg)
     res = cfg.resources
+    best_params = Asset(asset_uri(cfg), extra={"sweep": cfg.name})
 
     @dag(
         dag_id=cfg.dag_id,
@@ -39,13 +58,12 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
     def sweep():
         @task
         def init_study() -> str:
-            from hpo_tasks.pipeline import init_sweep
+            from hpo_tasks.pipeline import init_sweep, run_label
 
             ctx = get_current_context()
             overrides = {k: ctx["params"].get(k) for k in form_fields(cfg)}
-            info = init_sweep(
-                cfg, run_id=ctx["run_id"], overrides=overrides, max_rounds=n_rounds, context=_context()
-            )
+            label = run_label(ctx["run_id"], scheduled_for=_scheduled_for())
+            info = init_sweep(cfg, run_id=label, overrides=overrides, max_rounds=n_rounds, context=_context())
             return info["study_name"]
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -82,11 +100,14 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
             return record_round(study_name, round_index)
 
-        @task(trigger_rule=TriggerRule.NONE_FAILED)
+        @task(trigger_rule=TriggerRule.NONE_FAILED, outlets=[best_params])
         def finalize(study_name: str) -> dict:
             from hpo_tasks.pipeline import finalize as summarize
 
-            return summarize(study_name)
+            summary = summarize(study_name)
+            keys = ("study_name", "best_value", "best_params", "stop_reason", "mlflow_parent_run_id")
+            get_current_context()["outlet_events"][best_params].extra = {k: summary[k] for k in keys}
+            return summary
 
         name = init_study()
         previous = None

@@ -4,6 +4,9 @@ hpo validate config/sweeps/*.yaml      field-path errors, exit 1 on any bad file
 hpo dag-run xgb_breast_cancer          one real DAG run via ``airflow dags test`` (SQLite defaults)
 hpo run config/sweeps/branin_quick.yaml   the same steps in a plain loop, no Airflow
 hpo report xgb_breast_cancer           best config, score, stop reason, where to look in MLflow
+hpo status xgb_breast_cancer           progress of the latest runs (trials done / budget, best, stop)
+hpo best xgb_breast_cancer --json      the best configuration, ready to paste (YAML by default)
+hpo dashboard xgb_breast_cancer        optuna-dashboard on the sweep's study storage
 """
 
 from __future__ import annotations
@@ -48,13 +51,97 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from hpo_tasks.pipeline import run_in_process
 
     cfg = load_sweep(_sweep_path(args.sweep))
     label = args.label or time.strftime("local__%Y%m%dT%H%M%S")
-    summary = run_in_process(cfg, label=label, overrides=_overrides(args))
+    total = _overrides(args).get("max_trials", cfg.budget.max_trials)
+    maximize = cfg.direction == "maximize"
+    best: list[float] = []
+
+    with tqdm(total=total, unit="trial", desc=cfg.name, disable=args.no_progress) as bar:
+
+        def on_trial(result: dict[str, Any]) -> None:
+            value = result["value"]
+            if value is not None:
+                best.append(value if not best else (max if maximize else min)(best[-1], value))
+            bar.update(1)
+            bar.set_postfix(best=f"{best[-1]:.6g}" if best else "-", refresh=False)
+
+        summary = run_in_process(cfg, label=label, overrides=_overrides(args), on_trial=on_trial)
     _print_summary(summary)
     return 0
+
+
+def _study_names(sweep: str) -> list[str]:
+    """The sweep's studies, newest first."""
+    import optuna
+
+    from hpo_tasks import study as study_mod
+
+    names = [
+        s.study_name
+        for s in optuna.get_all_study_summaries(study_mod.storage())
+        if s.study_name.startswith(f"{sweep}:")
+    ]
+    started = {n: study_mod.load(n)[0].user_attrs.get(study_mod.STARTED_ATTR, 0.0) for n in names}
+    return sorted(names, key=lambda n: started[n], reverse=True)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hpo_tasks.progress import study_progress
+
+    names = [args.study] if args.study else _study_names(args.sweep)[: args.last]
+    if not names:
+        print(f"no run of sweep '{args.sweep}' in {optuna_storage_url()}", file=sys.stderr)
+        return 1
+    rows = [study_progress(n) for n in names]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    w = max(len("study"), *(len(p["study_name"]) for p in rows))
+    print(f"{'study':<{w}} {'done/budget':>11} {'failed':>6} {'running':>7} {'best':>12}  stopped")
+    for p in rows:
+        best = "-" if p["best_value"] is None else f"{p['best_value']:.6g}"
+        done = f"{p['trials_done']}/{p['budget']}"
+        stop = p["stop_reason"] or "running"
+        print(f"{p['study_name']:<{w}} {done:>11} {p['failed']:>6} {p['running']:>7} {best:>12}  {stop}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    import yaml
+
+    from hpo_tasks.progress import study_progress
+
+    names = [args.study] if args.study else _study_names(args.sweep)[:1]
+    if not names or study_progress(names[0])["best_params"] is None:
+        print(f"no completed trial of sweep '{args.sweep}' in {optuna_storage_url()}", file=sys.stderr)
+        return 1
+    p = study_progress(names[0])
+    if args.json:
+        keys = ("sweep", "study_name", "direction", "best_value", "best_trial_number", "best_params")
+        print(json.dumps({k: p[k] for k in keys}, indent=2))
+    else:
+        print(f"# sweep {p['sweep']}, study {p['study_name']}: best {p['direction'][:3]} value")
+        print(f"# {p['best_value']} (trial {p['best_trial_number']})")
+        print(yaml.safe_dump(dict(p["best_params"]), sort_keys=False), end="")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """optuna-dashboard on the study storage (every run of every sweep is a plain Optuna study)."""
+    dashboard = shutil.which("optuna-dashboard") or str(Path(sys.executable).with_name("optuna-dashboard"))
+    if not Path(dashboard).exists():
+        print("optuna-dashboard is not installed: pip install optuna-dashboard", file=sys.stderr)
+        return 1
+    names = _study_names(args.sweep)
+    url = f"http://{args.host}:{args.port}/dashboard"
+    print(f"optuna-dashboard on {optuna_storage_url()} at {url}", flush=True)
+    print(f"  studies of '{args.sweep}': {', '.join(names[:5]) or 'none yet'}", flush=True)
+    os.execv(dashboard, [dashboard, optuna_storage_url(), "--host", args.host, "--port", str(args.port)])
 
 
 def airflow_env() -> dict[str, str]:
@@ -147,12 +234,25 @@ def main(argv: list[str] | None = None) -> int:
         r.add_argument("--seed", type=int)
         if name == "run":
             r.add_argument("--label", help="run label (study '<sweep>:<label>')")
+            r.add_argument("--no-progress", action="store_true", help="no progress bar")
         r.set_defaults(fn=fn)
-    rep = sub.add_parser("report", help="summarise a sweep's latest (or a named) run")
-    rep.add_argument("sweep")
-    rep.add_argument("--study", help="a specific study name")
-    rep.add_argument("--json", action="store_true")
-    rep.set_defaults(fn=cmd_report)
+    for name, fn, helptext in (
+        ("report", cmd_report, "summarise a sweep's latest (or a named) run"),
+        ("status", cmd_status, "progress of a sweep's latest runs, from the study storage"),
+        ("best", cmd_best, "the best configuration (YAML; --json for JSON) of the latest or a named run"),
+    ):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("sweep")
+        q.add_argument("--study", help="a specific study name")
+        q.add_argument("--json", action="store_true")
+        if name == "status":
+            q.add_argument("--last", type=int, default=5, help="how many recent runs (default 5)")
+        q.set_defaults(fn=fn)
+    da = sub.add_parser("dashboard", help="open optuna-dashboard on the sweep's study storage")
+    da.add_argument("sweep")
+    da.add_argument("--host", default="127.0.0.1")
+    da.add_argument("--port", type=int, default=8081)
+    da.set_defaults(fn=cmd_dashboard)
     b = sub.add_parser("bench", help="benchmarks against the peers (see hpo bench --help)", add_help=False)
     b.set_defaults(fn=None)
     argv = list(sys.argv[1:] if argv is None else argv)

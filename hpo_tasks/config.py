@@ -191,6 +191,20 @@ class ResourcesConfig(_Frozen):
     trial_timeout_minutes: float | None = Field(default=None, gt=0)
 
 
+class ModelConfig(_Frozen):
+    """Nightly retuning's output: the best configuration retrained, registered and (gated) promoted.
+
+    Needs an objective with a final-model hook (``hpo_tasks.objectives.final_model_of``); sweeps whose
+    objective has none skip this step with a logged note.
+    """
+
+    name: str | None = Field(default=None, description="Registered model name; default: the sweep name.")
+    promote: bool = Field(default=True, description="Retrain, register as 'challenger', gate 'champion'.")
+    min_improvement: float = Field(
+        default=0.0, ge=0, description="Held-out margin a challenger needs over the champion."
+    )
+
+
 class SweepConfig(_Frozen):
     name: str
     description: str = ""
@@ -202,6 +216,7 @@ class SweepConfig(_Frozen):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     schedule: str | None = None
     resources: ResourcesConfig = ResourcesConfig()
+    model: ModelConfig = ModelConfig()
 
     @field_validator("name")
     @classmethod
@@ -310,8 +325,18 @@ class SweepConfig(_Frozen):
                 budget[key] = value
             elif key == "seed":
                 top["seed"] = value
-            else:
+            elif key not in ("sampler", "acquisition"):
                 raise SweepConfigError(f"unknown run override '{key}'")
+        name = overrides.get("sampler") or self.sampler.name
+        acquisition = overrides.get("acquisition") or self.sampler.acquisition
+        if name != self.sampler.name or acquisition != self.sampler.acquisition:
+            # Switching away from gp drops the file's GP-only settings; an acquisition the form changed
+            # stays, so a non-GP sampler with one is rejected with the reason.
+            sampler = self.sampler.model_dump() if name == "gp" else {}
+            sampler["name"] = name
+            if acquisition != self.sampler.acquisition or name == "gp":
+                sampler["acquisition"] = acquisition
+            top["sampler"] = sampler
         data = self.model_dump()
         data.update(top)
         data["budget"] = budget

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -18,8 +18,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo_tasks import promotion, tracking
 from hpo_tasks import study as study_mod
-from hpo_tasks import tracking
 from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
 from hpo_tasks.stopping import StopDecision, decide_stop
 
@@ -41,6 +41,9 @@ def init_sweep(
     ``overrides`` are the trigger form's values; they are validated like the file. ``max_rounds`` is the
     number of rounds the DAG unrolled: a run whose budget would need more is refused before any trial.
     """
+    from hpo_tasks.trigger_form import check_overrides
+
+    check_overrides(cfg, dict(overrides or {}))
     cfg = cfg.with_overrides(overrides or {})
     if max_rounds is not None:
         needed = 1 + rounds_after_seed(cfg.budget.max_trials, cfg.n_init, cfg.budget.batch_size)
@@ -74,6 +77,16 @@ def init_sweep(
             tracking.log(parent, tags={"hpo.warning.space": note})
     log.info("study %s ready (n_init=%d, max_trials=%d)", name, cfg.n_init, cfg.budget.max_trials)
     return {"study_name": name, "parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR]}
+
+
+def run_label(run_id: str, *, scheduled_for: str | None = None) -> str:
+    """The study label of a DAG run: its logical date for scheduled runs (``2026-11-27T0200``, one study
+    per night, found by date), the Airflow run id otherwise."""
+    if not scheduled_for:
+        return run_id
+    from datetime import datetime
+
+    return datetime.fromisoformat(scheduled_for).strftime("%Y-%m-%dT%H%M")
 
 
 def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
@@ -243,6 +256,9 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     best = _best(study)
     if best is not None and best.value is not None:
         tracking.log(parent, metrics={"best_value": best.value}, step=n_done)
+        tracking.log(
+            parent, metrics={"round_best_value": best.value, "round_trials_done": n_done}, step=round_index
+        )
     summary = {
         "round": round_index,
         "asked": len(mine),
@@ -295,9 +311,13 @@ def summarize(study_name: str) -> dict[str, Any]:
     }
 
 
-def finalize(study_name: str) -> dict[str, Any]:
-    """Summarise the run on the MLflow parent run and close it. Runs after early stops too."""
-    study, _ = study_mod.load(study_name)
+def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
+    """Summarise the run on the MLflow parent run and close it. Runs after early stops too.
+
+    Logs the plots and the best config, then (``promote``) retrains the best configuration and gates
+    its promotion to champion (``hpo_tasks.promotion``).
+    """
+    study, cfg = study_mod.load(study_name)
     decision = check_stop(study_name)
     if not decision.stop:  # the DAG ran out of unrolled rounds before the budget: say so
         study.set_user_attr(
@@ -326,14 +346,41 @@ def finalize(study_name: str) -> dict[str, Any]:
         step=summary["n_trials"],
     )
     c = tracking.client()
-    c.log_dict(parent, _jsonable(summary), "summary.json")
     if summary["best_params"] is not None:
         best_yaml = yaml.safe_dump(dict(summary["best_params"]), sort_keys=False)
         c.log_text(parent, best_yaml, "best_config.yaml")
+        summary["plots"] = _log_plots(study, cfg, parent)
+        if promote:
+            t0 = time.perf_counter()
+            best = study.best_trial
+            summary["promotion"] = promotion.retrain_and_promote(
+                cfg,
+                study_name=study_name,
+                parent_run_id=parent,
+                params=best.params,
+                seed=int(best.user_attrs.get("seed", study_mod.trial_seed(cfg, best.number))),
+            )
+            tracking.log(parent, metrics={"promotion_seconds": time.perf_counter() - t0})
+    c.log_dict(parent, _jsonable(summary), "summary.json")
     if tracking.run_info(parent).info.status == "RUNNING":
         tracking.end(parent, "FINISHED")
     log.info("sweep finished: %s", summary)
     return summary
+
+
+def _log_plots(study: optuna.Study, cfg: SweepConfig, parent: str) -> dict[str, str]:
+    """Render the plots into a temporary folder and upload them under the parent's ``plots/``."""
+    import tempfile
+    from pathlib import Path
+
+    from hpo_tasks import plots
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        made = plots.render_all(study, n_init=cfg.n_init, out_dir=Path(tmp))
+        tracking.client().log_artifacts(parent, tmp, "plots")
+    tracking.log(parent, metrics={"plots_seconds": time.perf_counter() - t0})
+    return made
 
 
 def latest_study_name(sweep: str) -> str | None:
@@ -356,8 +403,15 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def run_in_process(cfg: SweepConfig, *, label: str, overrides: Mapping[str, Any] | None = None) -> dict:
-    """The same sweep without Airflow (``hpo run``): the DAG's steps in a plain loop, trials in order."""
+def run_in_process(
+    cfg: SweepConfig,
+    *,
+    label: str,
+    overrides: Mapping[str, Any] | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> dict:
+    """The same sweep without Airflow (``hpo run``): the DAG's steps in a plain loop, trials in order.
+    ``on_trial`` sees each trial's result as it finishes (``hpo run``'s progress bar)."""
     from hpo_tasks.trial import run_trial
 
     info = init_sweep(cfg, run_id=label, overrides=overrides)
@@ -368,7 +422,9 @@ def run_in_process(cfg: SweepConfig, *, label: str, overrides: Mapping[str, Any]
         if not specs:
             break
         for spec in specs:
-            run_trial(spec, context={"run_id": label})
+            result = run_trial(spec, context={"run_id": label})
+            if on_trial is not None:
+                on_trial(result)
         record_round(name, r)
         r += 1
     return finalize(name)

@@ -6,10 +6,11 @@ Runs are found-or-created by tag, so a retried task never makes a second run. Th
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hpo_tasks.settings import mlflow_artifact_root, mlflow_tracking_uri
@@ -66,6 +67,77 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def git_commit() -> str | None:
+    """The checkout's commit (``HPO_GIT_COMMIT`` wins, e.g. baked into an image), or None."""
+    import os
+    import subprocess
+
+    from hpo_tasks.settings import REPO_ROOT
+
+    if os.environ.get("HPO_GIT_COMMIT"):
+        return os.environ["HPO_GIT_COMMIT"]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def run_url(experiment_id: str, run_id: str, ui_url: str | None = None) -> str:
+    """The MLflow UI page of a run (``MLFLOW_UI_URL``, default http://localhost:5000)."""
+    import os
+
+    base = (ui_url or os.environ.get("MLFLOW_UI_URL") or "http://localhost:5000").rstrip("/")
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def find_run(sweep: str, **tags: str) -> Any | None:
+    """A run of the sweep's experiment whose tags match (``airflow.run_id=...``), or None."""
+    exp = client().get_experiment_by_name(experiment_name(sweep))
+    if exp is None:
+        return None
+    cond = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    return _find(exp.experiment_id, cond)
+
+
+def system_metrics_enabled() -> bool:
+    """``HPO_SYSTEM_METRICS=1`` turns on system metrics for trial runs (off by default: it adds a
+    sampling thread and up to a second per trial, noise for seconds-long trials)."""
+    import os
+
+    return os.environ.get("HPO_SYSTEM_METRICS", "").lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def system_metrics(run_id: str, *, enabled: bool) -> Iterator[None]:
+    """Sample CPU/memory (and GPU where pynvml finds one) into ``run_id`` while the block runs.
+
+    MLflow's monitor needs psutil; without it, or when disabled, this does nothing.
+    """
+    if not enabled:
+        yield
+        return
+    try:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(
+            run_id, sampling_interval=1.0, samples_before_logging=1, tracking_uri=mlflow_tracking_uri()
+        )
+        monitor.start()
+    except Exception as err:  # noqa: BLE001 - metrics are a nicety; the trial must still run
+        import logging
+
+        logging.getLogger(__name__).info("system metrics off: %s", err)
+        yield
+        return
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
 def _find(experiment_id: str, filter_string: str) -> Any | None:
     runs = client().search_runs([experiment_id], filter_string=filter_string, max_results=2)
     return runs[0] if runs else None
@@ -80,6 +152,9 @@ def find_or_create_parent(
         return found.info.run_id
     all_tags = {STUDY_TAG: study_name, KIND_TAG: "sweep", **tags}
     all_tags.update({f"version.{k}": v for k, v in library_versions().items()})
+    commit = git_commit()
+    if commit:
+        all_tags["mlflow.source.git.commit"] = commit
     run = client().create_run(exp_id, tags=all_tags, run_name=study_name)
     log(run.info.run_id, params=params)
     return run.info.run_id

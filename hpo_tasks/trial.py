@@ -81,7 +81,8 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
     try:
         objective = resolve_objective(cfg.objective.name)  # imports its module (torch too, if it uses it)
         seed_everything(seed)
-        raw = objective(dict(spec["params"]), seed=seed, **dict(cfg.objective.args))
+        with tracking.system_metrics(run_id, enabled=tracking.system_metrics_enabled()):
+            raw = objective(dict(spec["params"]), seed=seed, **dict(cfg.objective.args))
         value = float(raw)
         if not math.isfinite(value):
             error = f"objective returned {value}"

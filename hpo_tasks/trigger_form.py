@@ -10,7 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hpo_tasks.config import SweepConfig, rounds_after_seed
+from hpo_tasks.config import ACQUISITIONS, SAMPLERS, SweepConfig, SweepConfigError, rounds_after_seed
+
+SAMPLER_LABELS = {
+    "gp": "GP-BO (BoTorch, batch qLogEI)",
+    "optuna-gp": "Optuna GPSampler",
+    "tpe": "TPE (multivariate, constant liar)",
+    "random": "Random search",
+}
+GP_SAMPLERS = ("gp",)  # samplers that read sampler.acquisition
 
 
 def min_batch_size(cfg: SweepConfig) -> int:
@@ -59,6 +67,23 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             "description": "Stop starting new rounds after this long (empty: off).",
             "section": "Budget",
         },
+        "sampler": {
+            "default": cfg.sampler.name,
+            "type": "string",
+            "enum": list(SAMPLERS),
+            "values_display": {k: SAMPLER_LABELS.get(k, k) for k in SAMPLERS},
+            "title": "Sampler",
+            "description": "Who proposes the trials after the seed phase.",
+            "section": "Sampler",
+        },
+        "acquisition": {
+            "default": cfg.sampler.acquisition,
+            "type": "string",
+            "enum": list(ACQUISITIONS),
+            "title": "Acquisition function",
+            "description": "Used by the GP-BO sampler only; other samplers reject a change here.",
+            "section": "Sampler",
+        },
         "seed": {
             "default": cfg.seed,
             "type": "integer",
@@ -68,7 +93,48 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             "description": "Same seed, same suggestions.",
             "section": "Sampler",
         },
+        "n_init": {
+            "default": b.n_init,
+            "type": ["null", "integer"],
+            "minimum": cfg.n_init,
+            "maximum": b.max_trials,
+            "title": "Seed trials (Sobol)",
+            "description": (
+                f"Space-filling trials before the model takes over (empty: {cfg.n_init}, capped by the "
+                f"trial budget); at least {cfg.n_init}, the DAG's rounds are sized for it."
+            ),
+            "section": "Advanced",
+        },
+        "min_delta": {
+            "default": b.min_delta,
+            "type": "number",
+            "minimum": 0,
+            "title": "Smallest improvement",
+            "description": "A change in best value below this does not reset the patience counter.",
+            "section": "Advanced",
+        },
     }
+
+
+def check_overrides(cfg: SweepConfig, overrides: dict[str, Any]) -> None:
+    """Reject combinations the per-field form checks cannot see, saying why (raises SweepConfigError)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    sampler = given.get("sampler", cfg.sampler.name)
+    acquisition = given.get("acquisition", cfg.sampler.acquisition)
+    problems = []
+    if acquisition != cfg.sampler.acquisition and sampler not in GP_SAMPLERS:
+        problems.append(
+            f"acquisition '{acquisition}' only applies to sampler {' or '.join(GP_SAMPLERS)}, "
+            f"not '{sampler}': choose sampler 'gp' or keep acquisition '{cfg.sampler.acquisition}'"
+        )
+    max_trials = given.get("max_trials", cfg.budget.max_trials)
+    n_init = given.get("n_init")
+    if n_init is not None and n_init > max_trials:
+        problems.append(
+            f"n_init ({n_init}) exceeds max_trials ({max_trials}): lower n_init or raise max_trials"
+        )
+    if problems:
+        raise SweepConfigError(f"{cfg.name}: invalid run parameters: " + "; ".join(problems))
 
 
 def doc_md(cfg: SweepConfig, source: str) -> str:
@@ -83,6 +149,15 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
         for name, p in cfg.space.items()
     )
     b = cfg.budget
+    model = cfg.model.name or cfg.name
+    promotion = (
+        f"**Model**: finalize retrains the best configuration and registers it as `{model}@challenger`; it "
+        f"becomes `{model}@champion` only if it beats the champion on the objective's held-out set "
+        f"(margin {cfg.model.min_improvement:g}). Objectives without a final-model hook skip this.\n"
+        if cfg.model.promote
+        else "**Model**: promotion is off for this sweep.\n"
+    )
+    nightly = f"scheduled runs: `{cfg.name}:<logical date>`, one per night" if cfg.schedule else "manual runs"
     return f"""### Sweep `{cfg.name}`
 {cfg.description}
 
@@ -97,6 +172,20 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
 wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}.
 Trials run on queue `{cfg.resources.queue}`, pool `{cfg.resources.pool}`.
 
-**Results**: MLflow experiment `hpo/{cfg.name}` (one parent run per DAG run, one child per trial);
-Optuna study `{cfg.name}:<run_id>`. Source: `{source}`.
+**Results**: MLflow experiment `hpo/{cfg.name}`: one parent run per DAG run (plots under `plots/`:
+convergence, parallel coordinates, importance, slice and contour of the top two parameters; the best config
+as `best_config.yaml`), one child per trial. Optuna study `{cfg.name}:<run_id>`
+({nightly}).
+
+{promotion}
+**Links**: each DAG run's *Sweep* tab (trials done / budget, best so far, stop reason, promotion, a link
+to the MLflow parent run); each trial task instance's *MLflow trial* tab. When it finishes, the run
+updates asset `{asset_uri(cfg)}` (its extra carries the best params) so downstream DAGs can schedule on it.
+
+Source: `{source}`.
 """
+
+
+def asset_uri(cfg: SweepConfig) -> str:
+    """The Airflow Asset a sweep run updates when it finishes: downstream DAGs schedule on it."""
+    return f"hpo://{cfg.name}/best_params"

@@ -1,15 +1,47 @@
 """Objectives: ``fn(params, *, seed, **args) -> float``, named in a sweep file.
 
 A sweep names a registered objective (below) or any importable ``package.module:function``.
+
+An objective may carry a final-model hook (``@with_final_model(...)``) for nightly retuning: ``fit`` retrains
+a configuration on the full training data, ``evaluate`` scores any such model on a fixed held-out set (the
+same set every night, never seen by the sweep), in the objective's direction. ``finalize`` uses it to
+register a challenger and to compare it with the champion; objectives without one skip promotion.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 Objective = Callable[..., float]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@runtime_checkable
+class FinalModel(Protocol):
+    """How to build and judge the deployable model of a configuration (see the module doc)."""
+
+    def fit(self, params: Mapping[str, Any], *, seed: int, **args: Any) -> Any: ...
+
+    def evaluate(self, model: Any, **args: Any) -> float: ...
+
+
+def with_final_model(final: FinalModel) -> Callable[[F], F]:
+    """Attach a final-model hook to an objective function."""
+
+    def attach(fn: F) -> F:
+        fn.final_model = final  # type: ignore[attr-defined]
+        return fn
+
+    return attach
+
+
+def final_model_of(name: str) -> FinalModel | None:
+    """The objective's final-model hook, or None when it has none."""
+    hook = getattr(resolve_objective(name), "final_model", None)
+    return hook if isinstance(hook, FinalModel) else None
+
 
 REGISTRY: dict[str, str] = {
     "xgboost_breast_cancer": "hpo_tasks.objectives.xgb:xgboost_breast_cancer",
