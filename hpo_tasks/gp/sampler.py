@@ -21,7 +21,7 @@ import logging
 import math
 import warnings
 from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -31,6 +31,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo_tasks.space import SearchSpace
+
+if TYPE_CHECKING:
+    from hpo_tasks.gp.engine import SpaceInfo
 
 SUGGEST_ATTR = "hpo:suggest"
 log = logging.getLogger(__name__)
@@ -98,22 +101,14 @@ class GPBatchSampler(BaseSampler):
         pending: list[FrozenTrial],
         taken: set[Hashable],
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        from hpo_tasks.gp.engine import SpaceInfo, suggest_next
+        from hpo_tasks.gp.engine import suggest_next
 
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)
         train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
-        info_space = SpaceInfo(
-            bounds=space.bounds(),
-            cat_dims=space.cat_dims(),
-            discrete_dims=space.discrete_dims(),
-            names=space.names,
-            round_trip=space.round_trip,
-            from_unit=space.from_unit,
-            key=lambda x: space.key(space.decode(x)),
-        )
+        info_space = space_info(space)
         s = suggest_next(
             train_x,
             train_y,
@@ -173,6 +168,21 @@ class GPBatchSampler(BaseSampler):
                 break
             x = space.round_trip(space.from_unit(rng.random(d)))
         return x
+
+
+def space_info(space: SearchSpace) -> SpaceInfo:
+    """What the engine needs of a sweep's space: bounds, grids, and the round-trip/identity of a point."""
+    from hpo_tasks.gp.engine import SpaceInfo
+
+    return SpaceInfo(
+        bounds=space.bounds(),
+        cat_dims=space.cat_dims(),
+        discrete_dims=space.discrete_dims(),
+        names=space.names,
+        round_trip=space.round_trip,
+        from_unit=space.from_unit,
+        key=lambda x: space.key(space.decode(x)),
+    )
 
 
 def _mix(seed: int, number: int) -> int:

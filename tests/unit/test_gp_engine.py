@@ -8,7 +8,7 @@ import pytest
 
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.gp.engine import SpaceInfo, suggest_next
-from hpo_tasks.gp.sampler import GPBatchSampler
+from hpo_tasks.gp.sampler import GPBatchSampler, space_info
 from hpo_tasks.space import SearchSpace
 from hpo_tasks.study import suggest_info
 
@@ -36,15 +36,7 @@ def _space(space: dict) -> SearchSpace:
 
 
 def _info(ss: SearchSpace) -> SpaceInfo:
-    return SpaceInfo(
-        bounds=ss.bounds(),
-        cat_dims=ss.cat_dims(),
-        discrete_dims=ss.discrete_dims(),
-        names=ss.names,
-        round_trip=ss.round_trip,
-        from_unit=ss.from_unit,
-        key=lambda x: ss.key(ss.decode(x)),
-    )
+    return space_info(ss)
 
 
 CONT = {"a": {"type": "float", "low": 0, "high": 1}, "b": {"type": "float", "low": 0, "high": 1}}
