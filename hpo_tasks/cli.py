@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from hpo_tasks.config import SweepConfigError, load_sweep
-from hpo_tasks.settings import mlflow_tracking_uri, optuna_storage_url, state_dir, sweeps_dir
+from hpo_tasks.settings import (
+    airflow_env,
+    mlflow_tracking_uri,
+    optuna_storage_url,
+    state_dir,
+    sweeps_dir,
+)
 
 
 def _sweep_path(ref: str) -> Path:
@@ -144,25 +150,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     os.execv(dashboard, [dashboard, optuna_storage_url(), "--host", args.host, "--port", str(args.port)])
 
 
-def airflow_env() -> dict[str, str]:
-    """Environment for running this repo's DAGs on the embedded defaults (SQLite, LocalExecutor)."""
-    from hpo_tasks.settings import REPO_ROOT
-
-    env = dict(os.environ)
-    home = env.setdefault("AIRFLOW_HOME", str(state_dir() / "airflow"))
-    env.setdefault("HPO_STATE_DIR", str(state_dir()))
-    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
-    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO_ROOT / "plugins"))
-    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
-    Path(home).mkdir(parents=True, exist_ok=True)
-    return env
-
-
 def cmd_dag_run(args: argparse.Namespace) -> int:
     cfg = load_sweep(_sweep_path(args.sweep))  # fail fast, with field paths, before Airflow starts
     airflow = shutil.which("airflow") or str(Path(sys.executable).with_name("airflow"))
-    env = airflow_env()
+    # The embedded defaults (SQLite metadata, LocalExecutor) unless the user exported otherwise.
+    env = airflow_env(Path(os.environ.get("AIRFLOW_HOME") or state_dir() / "airflow"))
+    env.setdefault("HPO_STATE_DIR", str(state_dir()))
     log_path = state_dir() / "logs" / f"{cfg.name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"airflow home {env['AIRFLOW_HOME']}; full log: {log_path}", flush=True)

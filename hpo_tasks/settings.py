@@ -39,5 +39,30 @@ def mlflow_artifact_root() -> str | None:
     return (state_dir() / "mlartifacts").as_uri()
 
 
+def airflow_env(home: Path, *, isolate: bool = False, **extra: str) -> dict[str, str]:
+    """Environment for running this repo's DAGs and plugins with Airflow's metadata in SQLite under ``home``.
+
+    ``isolate`` drops inherited ``AIRFLOW__*``, ``HPO_*`` and ``MLFLOW_*`` settings and enforces these
+    (tests, benchmarks); otherwise a setting the user already exported wins. ``extra`` is applied last.
+    """
+    prefixes = ("AIRFLOW__", "HPO_", "MLFLOW_")
+    env = {k: v for k, v in os.environ.items() if not (isolate and k.startswith(prefixes))}
+    ours = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    }
+    for key, value in ours.items():
+        if isolate:
+            env[key] = value
+        else:
+            env.setdefault(key, value)
+    env.update(extra)
+    home.mkdir(parents=True, exist_ok=True)
+    return env
+
+
 def sweeps_dir() -> Path:
     return Path(os.environ.get("HPO_SWEEPS_DIR") or REPO_ROOT / "config" / "sweeps")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo_tasks.settings import REPO_ROOT
+from hpo_tasks.settings import REPO_ROOT, airflow_env
 
 SWEEP = "bench_noop"
 SWEEP_YAML = """\
@@ -59,20 +59,13 @@ def noop_objective(params: Mapping[str, Any], *, seed: int) -> float:
 
 
 def _env(work: Path, state: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "HPO_", "MLFLOW_"))}
-    home = work / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO_ROOT / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+    return airflow_env(
+        work / "airflow",
+        isolate=True,
         HPO_SWEEPS_DIR=str(work / "sweeps"),
         HPO_STATE_DIR=str(state),
         PYTHONPATH=os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     )
-    return env
 
 
 def _result(stdout: str) -> dict[str, Any]:

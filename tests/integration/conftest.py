@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hpo_tasks.settings import airflow_env
 from tests.conftest import REPO, write_sweep
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -33,16 +34,7 @@ resources: {{retries: 0}}
 
 
 def _base_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "HPO_", "MLFLOW_"))}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
-        PYTHONPATH=str(REPO),
-    )
-    return env
+    return airflow_env(home, isolate=True, PYTHONPATH=str(REPO))
 
 
 @pytest.fixture(scope="session")
