@@ -142,7 +142,7 @@ class ObjectiveConfig(_Frozen):
 class BudgetConfig(_Frozen):
     max_trials: int = Field(ge=1, le=10_000, description="Completed + failed trials at most.")
     n_init: int | None = Field(
-        default=None, ge=1, description="Random (Sobol) seed trials; default max(5, 2*d)."
+        default=None, ge=1, description="Random (Sobol) seed trials; default min(10, max(5, d+1))."
     )
     batch_size: int = Field(default=4, ge=1, le=256, description="Trials per round (q).")
     max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget.")
@@ -300,10 +300,10 @@ class SweepConfig(_Frozen):
 
     @property
     def n_init(self) -> int:
-        """Seed trials before the GP takes over: ``max(5, 2*d)`` unless set, capped by the budget."""
+        """Seed trials before the GP takes over: ``min(10, max(5, d+1))`` unless set, capped by the budget."""
         if self.budget.n_init is not None:
             return self.budget.n_init
-        return min(max(5, 2 * len(self.space)), self.budget.max_trials)
+        return min(10, max(5, len(self.space) + 1), self.budget.max_trials)
 
     @property
     def dag_id(self) -> str:

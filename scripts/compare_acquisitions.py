@@ -62,7 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--n-init", type=int, default=None, help="default: max(5, 2*d)")
+    ap.add_argument("--n-init", type=int, default=None, help="default: min(10, max(5, d+1))")
     ap.add_argument("--acquisitions", default=",".join(("random", *ACQUISITIONS)))
     ap.add_argument("--out")
     args = ap.parse_args()

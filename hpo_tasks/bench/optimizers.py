@@ -1,6 +1,6 @@
 """The optimizers compared, each a recipe for an Optuna sampler plus the batch size it is driven with.
 
-Ours is ``GPBatchSampler`` with the project's defaults (``n_init = max(5, 2*d)``, as a sweep file without
+Ours is ``GPBatchSampler`` with the project's defaults (``n_init = min(10, max(5, d+1))``, as a sweep file without
 ``budget.n_init`` gets). Peers run with their library defaults and only the seed set: that is what a user
 who picks them gets. ``describe()`` records every argument next to the library versions.
 """
@@ -55,7 +55,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "ours-q1",
             1,
             _ours,
-            "make_sampler(sweep with sampler: {name: gp}): GPBatchSampler, n_init=max(5, 2*d), seed",
+            "make_sampler(sweep with sampler: {name: gp}): GPBatchSampler, n_init=min(10, max(5, d+1)), seed",
         ),
         OptimizerSpec("ours-q4", 4, _ours, "as ours-q1; rounds of 4 asks, then 4 tells"),
         OptimizerSpec(

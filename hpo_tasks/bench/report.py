@@ -321,7 +321,7 @@ def markdown(
         L.append("|---" * (len(marks) + 1) + "|")
         for o, v in rr.items():
             L.append(f"| {o} | " + " | ".join(_fmt(v.get(r, v[max(v)])) for r in marks) + " |")
-        L.append("\nRound 1 is the Sobol seed design (max(5, 2d) trials at once) for both.\n")
+        L.append("\nRound 1 is the Sobol seed design (min(10, max(5, d+1)) trials at once) for both.\n")
     if pipeline:
         L.append("## Pipeline overhead: no-op trials, Airflow DAG run vs plain Python loop\n")
         if "error" in pipeline:

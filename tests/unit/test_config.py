@@ -42,7 +42,7 @@ def test_shipped_sweeps_are_valid(path: Path) -> None:
 
 def test_defaults() -> None:
     cfg = parse_sweep(GOOD)
-    assert cfg.n_init == 5  # max(5, 2*d) with d=2
+    assert cfg.n_init == 5  # min(10, max(5, d+1)) with d=2
     assert cfg.budget.batch_size == 4
     assert cfg.sampler.name == "gp" and cfg.sampler.acquisition == "logei"
     assert parse_sweep(_with("space.x3", {"type": "int", "low": 1, "high": 9})).n_init == 6
