@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pipeline-trials", type=int, help="no-op trials in the overhead sweep (default 24)")
     p.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: studies are always run; latency, pipeline"
+        "--skip",
+        default="",
+        help="comma-separated parts to skip: latency, pipeline, studies (to re-time latency on an idle\n"
+        "machine: delete DIR/latency.json, then --resume DIR --skip pipeline,studies)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(seeds)
         for p in problems
         for o in optimizers
-        if (p, o, s) not in finished
+        if (p, o, s) not in finished and "studies" not in skip
     ]
     jobs.sort(key=lambda j: (j[1][2], -runner.expected_cost(j[1][0], j[1][1])))
     bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=args.no_progress, file=sys.stderr)
