@@ -1,8 +1,8 @@
 """The optimizers compared, each a recipe for an Optuna sampler plus the batch size it is driven with.
 
-Ours is ``GPBatchSampler`` with the project's defaults (``n_init = min(10, max(5, d+1))``, as a sweep file without
-``budget.n_init`` gets). Peers run with their library defaults and only the seed set: that is what a user
-who picks them gets. ``describe()`` records every argument next to the library versions.
+Ours is ``GPBatchSampler`` with the project's defaults (``n_init = min(10, max(5, d+1))``, as a sweep file
+without ``budget.n_init`` gets). Peers run with their library defaults and only the seed set: that is what
+a user who picks them gets. ``describe()`` records every argument next to the library versions.
 """
 
 from __future__ import annotations
