@@ -134,7 +134,11 @@ def cmd_best(args: argparse.Namespace) -> int:
                 print(yaml.safe_dump([dict(f["params"])], sort_keys=False), end="")
         return 0
     if not names or study_progress(names[0])["best_params"] is None:
-        print(f"no completed trial of sweep '{args.sweep}' in {optuna_storage_url()}", file=sys.stderr)
+        print(
+            f"no completed (and, under constraints, feasible) trial of sweep '{args.sweep}' in "
+            f"{optuna_storage_url()}",
+            file=sys.stderr,
+        )
         return 1
     p = study_progress(names[0])
     if args.json:

@@ -135,12 +135,13 @@ def render_pareto(
     infeasible = [t for t in done if not outcomes.is_feasible(t)]
     rest = [t for t in done if outcomes.is_feasible(t) and t.number not in on_front]
     if infeasible:
-        ax.scatter(*np.array([t.values[:2] for t in infeasible]).T, marker="x", color="tab:red", s=20,
-                   label=f"infeasible ({len(infeasible)})")  # fmt: skip
-    if rest:
+        xy = np.array([t.values[:2] for t in infeasible])  # (n, 2)
         ax.scatter(
-            *np.array([t.values[:2] for t in rest]).T, color="0.6", s=16, label=f"dominated ({len(rest)})"
+            xy[:, 0], xy[:, 1], marker="x", color="tab:red", s=20, label=f"infeasible ({len(infeasible)})"
         )
+    if rest:
+        xy = np.array([t.values[:2] for t in rest])  # (n, 2)
+        ax.scatter(xy[:, 0], xy[:, 1], color="0.6", s=16, label=f"dominated ({len(rest)})")
     if front:
         pts = np.array(sorted(t.values[:2] for t in front))
         ax.step(pts[:, 0], pts[:, 1], where="post" if cfg.objectives[1].direction == "minimize" else "pre",

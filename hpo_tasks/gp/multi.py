@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,7 +78,8 @@ def suggest_next_multi(
     ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        models, diag = [], {}
+        models: list[Any] = []
+        diag: dict[str, Any] = {}
         for j in range(outputs.shape[1]):
             model_j, diag_j, err = engine._fit_robust(train_x, outputs[:, j], space, dev, notes)
             if model_j is None:
@@ -129,7 +130,7 @@ def _build_acqf(
     if pending_x is not None and len(pending_x):
         Xp = torch.as_tensor(pending_x, dtype=torch.float64, device=dev)  # (p, d)
     # Samples are ``sample_shape x batch x q x (m+k)``; constraint j reads column m + j.
-    constraints = [(lambda Z, c=m + j: Z[..., c]) for j in range(len(models) - m)] or None
+    constraints = [_column(m + j) for j in range(len(models) - m)] or None
     if m >= 2:
         assert ref_point is not None, "several objectives need a reference point"
         return qLogNoisyExpectedHypervolumeImprovement(
@@ -144,11 +145,21 @@ def _build_acqf(
     return qLogNoisyExpectedImprovement(
         model=model,
         X_baseline=X,
-        objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]),
+        objective=GenericMCObjective(_first_column),
         constraints=constraints,
         X_pending=Xp,
         prune_baseline=True,
     )
+
+
+def _column(c: int) -> Callable[[Any], Any]:
+    """Outcome column ``c`` of MC samples ``sample_shape x batch x q x (m+k)``: a constraint's slack."""
+    return lambda Z: Z[..., c]
+
+
+def _first_column(Z: Any, X: Any = None) -> Any:
+    """The single objective of a constrained one-objective sweep (column 0)."""
+    return Z[..., 0]
 
 
 def gp_point_multi(
