@@ -201,3 +201,25 @@ def test_multi_objective_constrained_dag_run(airflow_sandbox: AirflowSandbox) ->
         assert c.data.tags["hpo.feasible"] == str(t.values[1] <= 9).lower()
         assert c.data.metrics["currin"] == pytest.approx(t.values[1])
     assert all(outcomes.is_feasible(trials[n]) for n in front)
+
+
+def only_branin(params: dict, *, seed: int) -> dict[str, float]:
+    """Returns one of the two metrics a BraninCurrin sweep needs (and NaN for x1 > 0.5)."""
+    return {"branin": float("nan") if params["x1"] > 0.5 else 1.0}
+
+
+def test_a_return_that_does_not_fit_fails_the_trial_and_names_the_field(state_dir: Path) -> None:
+    text = _text("misfit", max_trials=3, n_init=3).replace(
+        "{name: branin_currin}", "{name: 'tests.integration.test_multi_objective:only_branin'}"
+    )
+    s = run_in_process(load_sweep(write_sweep(state_dir / "sweeps", "misfit", text)), label="t")
+    assert s["n_failed"] == 3 and s["stop_reason"] == "max_trials" and s["pareto_size"] == 0
+    study, _ = study_mod.load(s["study_name"])
+    errors = {t.user_attrs["error"] for t in study.trials}
+    assert errors <= {
+        "objective returned branin=nan",
+        "objectives.1.metric names metric 'currin' but the objective returned ['branin']; "
+        "return it or fix objectives.1.metric",
+    }
+    children = tracking.children(s["mlflow_parent_run_id"], "misfit")
+    assert all(c.info.status == "FAILED" and c.data.tags["hpo.error"] in errors for c in children)
