@@ -146,6 +146,7 @@ def _mo_study(*, constraints: bool = False, seed: int = 0) -> tuple[optuna.Study
     return study, sampler
 
 
+@pytest.mark.slow
 def test_gp_sampler_uses_qlognehvi_with_pending_points_and_is_reproducible() -> None:
     def run(seed: int) -> list[dict]:
         study, _ = _mo_study(seed=seed)
@@ -173,7 +174,7 @@ def test_gp_sampler_uses_qlognehvi_with_pending_points_and_is_reproducible() -> 
 def test_gp_sampler_models_constraints_from_optuna_constraint_values() -> None:
     cfg = parse_sweep(_with(SO, objective={"name": "constrained_bowl", "metric": "loss"}))
     study = optuna.create_study(sampler=GPBatchSampler(SearchSpace.from_config(cfg), n_init=5, seed=1))
-    for _ in range(8):
+    for _ in range(6):  # 5 seed trials, then one constrained GP step
         t = study.ask()
         p = {"x1": t.suggest_float("x1", 0, 1), "x2": t.suggest_float("x2", 0, 1)}
         r = constrained_bowl(p, seed=0)
