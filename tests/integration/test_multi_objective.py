@@ -139,6 +139,7 @@ def test_qlognehvi_beats_random_search_on_branin_currin() -> None:
     assert all(c == sorted(c) for v in curves.values() for c in v)
 
 
+@pytest.mark.slow
 def test_constrained_sweep_reports_only_feasible_trials(state_dir: Path) -> None:
     text = """
 name: bowl
