@@ -64,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_sweep(_sweep_path(args.sweep))
     label = args.label or time.strftime("local__%Y%m%dT%H%M%S")
     total = _overrides(args).get("max_trials", cfg.budget.max_trials)
-    maximize = cfg.direction == "maximize"
+    maximize = cfg.direction == "maximize"  # the bar's "best" (a multi-objective sweep shows none)
     best: list[float] = []
 
     with tqdm(total=total, unit="trial", desc=cfg.name, disable=args.no_progress) as bar:
@@ -123,8 +123,22 @@ def cmd_best(args: argparse.Namespace) -> int:
     from hpo_tasks.progress import study_progress
 
     names = [args.study] if args.study else _study_names(args.sweep)[:1]
+    if names and study_progress(names[0]).get("pareto"):  # several objectives: the Pareto set
+        p = study_progress(names[0])
+        if args.json:
+            print(json.dumps({k: p[k] for k in ("sweep", "study_name", "direction", "pareto")}, indent=2))
+        else:
+            print(f"# sweep {p['sweep']}, study {p['study_name']}: Pareto set ({p['direction']})")
+            for f in p["pareto"]:
+                print(f"# trial {f['trial_number']}: {f['values']}")
+                print(yaml.safe_dump([dict(f["params"])], sort_keys=False), end="")
+        return 0
     if not names or study_progress(names[0])["best_params"] is None:
-        print(f"no completed trial of sweep '{args.sweep}' in {optuna_storage_url()}", file=sys.stderr)
+        print(
+            f"no completed (and, under constraints, feasible) trial of sweep '{args.sweep}' in "
+            f"{optuna_storage_url()}",
+            file=sys.stderr,
+        )
         return 1
     p = study_progress(names[0])
     if args.json:
@@ -195,9 +209,19 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"  trials: {s['n_complete']} complete, {s['n_failed']} failed  |  "
         f"stopped: {s['stop_reason']} ({s['stop_detail']})"
     )
-    print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
-    for k, v in (s["best_params"] or {}).items():
-        print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
+    if "pareto_front" in s:  # several objectives: the Pareto set, no single best
+        print(
+            f"  Pareto set: {s['pareto_size']} trial(s), hypervolume {s['hypervolume']} "
+            f"(reference point {s['reference_point']}, {s['reference_point_source']})"
+        )
+        for f in s["pareto_front"]:
+            print(f"    trial {f['trial_number']}: {f['values']}  {f['params']}")
+    else:
+        print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
+        for k, v in (s["best_params"] or {}).items():
+            print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
+    if s.get("constraints"):
+        print(f"  constraints {s['constraints']}: {s['n_feasible']} feasible trial(s). {s.get('note', '')}")
     print(
         f"  time: {s['wall_seconds']:.1f}s wall, {s['trial_seconds']:.1f}s in trials, "
         f"{s['suggest_seconds']:.1f}s in suggest"

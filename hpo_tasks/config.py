@@ -11,6 +11,7 @@ import importlib.util
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -113,6 +115,10 @@ Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator=
 class ObjectiveConfig(_Frozen):
     name: str = Field(description="A registered objective name or 'package.module:function'.")
     args: dict[str, Any] = Field(default_factory=dict, description="Fixed keyword arguments.")
+    metric: str | None = Field(
+        default=None,
+        description="The score, when the objective returns a mapping of named metrics (one objective).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -205,11 +211,48 @@ class ModelConfig(_Frozen):
     )
 
 
+class ObjectiveMetric(_Frozen):
+    """One entry of a multi-objective sweep's ``objectives``: a metric the objective returns, its sense."""
+
+    metric: str = Field(description="Name of a metric in the mapping the objective returns.")
+    direction: Literal["maximize", "minimize"]
+
+
+_CONSTRAINT_RE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op><=|>=)\s*"
+    r"(?P<bound>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class OutcomeConstraint:
+    """``metric <= bound`` or ``metric >= bound``. ``slack(value)`` is Optuna's constraint value:
+    feasible when ``<= 0``, and the GP models it directly."""
+
+    text: str
+    metric: str
+    op: str
+    bound: float
+
+    def slack(self, value: float) -> float:
+        return value - self.bound if self.op == "<=" else self.bound - value
+
+
+def parse_constraint(text: str) -> OutcomeConstraint:
+    m = _CONSTRAINT_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"'{text}' is not a constraint: write 'metric <= number' or 'metric >= number', "
+            f"e.g. 'latency_ms <= 20'"
+        )
+    return OutcomeConstraint(text.strip(), m["metric"], m["op"], float(m["bound"]))
+
+
 class SweepConfig(_Frozen):
     name: str
     description: str = ""
     objective: ObjectiveConfig
-    direction: Literal["maximize", "minimize"]
+    direction: Literal["maximize", "minimize"] | None = None  # or `objectives` (below)
     space: dict[str, Param]
     budget: BudgetConfig
     sampler: SamplerConfig = SamplerConfig()
@@ -217,6 +260,100 @@ class SweepConfig(_Frozen):
     schedule: str | None = None
     resources: ResourcesConfig = ResourcesConfig()
     model: ModelConfig = ModelConfig()
+    # Multi-objective sweeps and outcome constraints (hpo_tasks.outcomes). `objectives` replaces
+    # `direction`; both are validated here (declared after `direction` and `objective` so they see them).
+    objectives: tuple[ObjectiveMetric, ...] | None = Field(default=None, validate_default=True)
+    reference_point: dict[str, float] | None = None
+    constraints: tuple[str, ...] = ()
+
+    @field_validator("objectives")
+    @classmethod
+    def _check_objectives(cls, v: Any, info: ValidationInfo) -> Any:
+        direction = info.data.get("direction")
+        if v is None:
+            if "direction" in info.data and direction is None:  # absent from data: its own error says why
+                raise ValueError(
+                    "neither direction nor objectives is set: set direction: maximize|minimize for one "
+                    "objective, or objectives: [{metric: ..., direction: ...}, ...] for several"
+                )
+            return v
+        if direction is not None:
+            raise ValueError(
+                "set either direction (one objective) or objectives (several), not both; remove one"
+            )
+        if len(v) < 2:
+            raise ValueError(
+                "needs at least two entries; for one objective set direction (and objective.metric)"
+            )
+        names = [o.metric for o in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics must be distinct (got {names})")
+        objective = info.data.get("objective")
+        if objective is not None and objective.metric is not None:
+            raise ValueError("a multi-objective sweep names its metrics here; remove objective.metric")
+        return v
+
+    @field_validator("reference_point")
+    @classmethod
+    def _check_reference_point(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:
+            return v
+        objectives = info.data.get("objectives")
+        if not objectives:
+            raise ValueError("only applies to a multi-objective sweep (objectives); remove it")
+        want = [o.metric for o in objectives]
+        if set(v) != set(want):
+            raise ValueError(f"needs one value per objective metric {want} (got {sorted(v)})")
+        bad = [k for k, x in v.items() if not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"values must be finite numbers (got {bad[0]}: {v[bad[0]]})")
+        return {m: v[m] for m in want}
+
+    @field_validator("constraints")
+    @classmethod
+    def _check_constraints(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        errors = []
+        for i, text in enumerate(v):
+            try:
+                parse_constraint(text)
+            except ValueError as err:
+                errors.append(f"entry {i}: {err}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        if len(set(v)) != len(v):
+            raise ValueError("constraints must be distinct")
+        objective = info.data.get("objective")
+        single = info.data.get("direction") is not None
+        if v and single and objective is not None and objective.metric is None:
+            raise ValueError(
+                "need the objective to return named metrics: name the score with "
+                "objective.metric (e.g. metric: accuracy)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _check_sampler_outcomes(self) -> SweepConfig:
+        outcomes = self.objectives or self.constraints
+        if outcomes and self.sampler.name == "gp" and self.sampler.acquisition != "logei":
+            what = "objectives" if self.objectives else "constraints"
+            raise ValueError(
+                f"sampler.acquisition: '{self.sampler.acquisition}' cannot handle {what}; use logei "
+                f"(qLogNEHVI for several objectives, constrained qLogNEI for one)"
+            )
+        return self
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return bool(self.objectives)
+
+    @property
+    def outcome_constraints(self) -> list[OutcomeConstraint]:
+        return [parse_constraint(c) for c in self.constraints]
+
+    @property
+    def directions(self) -> list[str]:
+        """One direction per Optuna objective value."""
+        return [o.direction for o in self.objectives] if self.objectives else [str(self.direction)]
 
     @field_validator("name")
     @classmethod

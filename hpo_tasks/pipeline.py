@@ -18,7 +18,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks import promotion, tracking
+from hpo_tasks import pareto, promotion, tracking
 from hpo_tasks import study as study_mod
 from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
 from hpo_tasks.stopping import StopDecision, decide_stop
@@ -92,7 +92,8 @@ def run_label(run_id: str, *, scheduled_for: str | None = None) -> str:
 def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
     return {
         "objective": cfg.objective.name,
-        "direction": cfg.direction,
+        "direction": cfg.direction or ",".join(f"{o.metric}:{o.direction}" for o in cfg.objectives or ()),
+        **({"constraints": "; ".join(cfg.constraints)} if cfg.constraints else {}),
         "sampler": cfg.sampler.name,
         "acquisition": cfg.sampler.acquisition,
         "seed": cfg.seed,
@@ -118,10 +119,11 @@ def check_stop(study_name: str) -> StopDecision:
     if study_mod.STOP_ATTR in study.user_attrs:
         return StopDecision(**study.user_attrs[study_mod.STOP_ATTR])
     trials = study.get_trials(deepcopy=False)
+    outcome_values = pareto.stop_values(cfg, trials, study)  # hypervolume / feasible values, or None
     decision = decide_stop(
-        values=_values_in_order(trials),
+        values=_values_in_order(trials) if outcome_values is None else outcome_values,
         n_running=sum(t.state == TrialState.RUNNING for t in trials),
-        maximize=cfg.direction == "maximize",
+        maximize=cfg.direction == "maximize" or cfg.is_multi_objective,
         max_trials=cfg.budget.max_trials,
         batch_size=cfg.budget.batch_size,
         n_init=cfg.n_init,
@@ -259,12 +261,17 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
         tracking.log(
             parent, metrics={"round_best_value": best.value, "round_trials_done": n_done}, step=round_index
         )
+    extra = {}
+    if cfg.objectives or cfg.constraints:
+        extra = pareto.record(study, cfg, parent, round_index=round_index, n_done=n_done)
+        tracking.log(parent, metrics={"round_trials_done": n_done}, step=round_index)
     summary = {
         "round": round_index,
         "asked": len(mine),
         "complete": sum(t.state == TrialState.COMPLETE for t in mine),
         "failed": sum(t.state == TrialState.FAIL for t in mine),
         "best_value": None if best is None else best.value,
+        **extra,
     }
     log.info("round %d recorded: %s", round_index, summary)
     return summary
@@ -272,8 +279,8 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
     try:
-        return study.best_trial
-    except ValueError:
+        return study.best_trial  # feasible trials only, under constraints (Optuna's rule)
+    except (ValueError, RuntimeError):  # none yet / none feasible / several objectives (no single best)
         return None
 
 
@@ -308,6 +315,7 @@ def summarize(study_name: str) -> dict[str, Any]:
         ),
         "mlflow_parent_run_id": study.user_attrs.get(study_mod.PARENT_RUN_ATTR),
         "mlflow_experiment": tracking.experiment_name(cfg.name),
+        **pareto.summary_fields(study, cfg),
     }
 
 
@@ -361,6 +369,10 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
                 seed=int(best.user_attrs.get("seed", study_mod.trial_seed(cfg, best.number))),
             )
             tracking.log(parent, metrics={"promotion_seconds": time.perf_counter() - t0})
+    if cfg.is_multi_objective:
+        summary |= pareto.finalize_front(study, cfg, parent)
+    elif summary.get("note"):  # constraints, none feasible: say so rather than report an infeasible trial
+        tracking.log(parent, tags={"hpo.best": summary["note"]})
     c.log_dict(parent, _jsonable(summary), "summary.json")
     if tracking.run_info(parent).info.status == "RUNNING":
         tracking.end(parent, "FINISHED")

@@ -39,7 +39,7 @@ def create_study(cfg: SweepConfig, study_name: str, *, storage_url: str | None =
     study = optuna.create_study(
         study_name=study_name,
         storage=storage(storage_url),
-        direction=cfg.direction,
+        directions=cfg.directions,  # one per objective (a `direction` sweep: one)
         load_if_exists=True,
     )
     attrs = study.user_attrs
@@ -74,6 +74,7 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
             beta=sc.beta,
             init_design=sc.init_design,
             device=sc.device,
+            reference_point=list(cfg.reference_point.values()) if cfg.reference_point else None,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
     if name == "optuna-gp":

@@ -161,7 +161,7 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
     return f"""### Sweep `{cfg.name}`
 {cfg.description}
 
-**Objective** `{cfg.objective.name}` ({cfg.direction}), sampler `{cfg.sampler.name}` /
+**Objective** `{cfg.objective.name}` ({_senses(cfg)}), sampler `{cfg.sampler.name}` /
 `{cfg.sampler.acquisition}`, seed {cfg.seed}, schedule `{cfg.schedule or "manual only"}`.
 
 | parameter | type | range |
@@ -184,6 +184,12 @@ updates asset `{asset_uri(cfg)}` (its extra carries the best params) so downstre
 
 Source: `{source}`.
 """
+
+
+def _senses(cfg: SweepConfig) -> str:
+    """``maximize``, or a multi-objective sweep's ``accuracy maximize, latency_ms minimize``; constraints."""
+    senses = cfg.direction or ", ".join(f"{o.metric} {o.direction}" for o in cfg.objectives or ())
+    return senses + (f"; subject to {', '.join(cfg.constraints)}" if cfg.constraints else "")
 
 
 def asset_uri(cfg: SweepConfig) -> str:

@@ -11,7 +11,9 @@ conditional parameters, or (d) record per-step diagnostics and warnings on the t
 Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` of the seed design
 (scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
 sweep seed; points that round onto a taken configuration move to a free one.
-GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
+GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point. A study with
+several objectives, or whose trials carry Optuna constraint values (``FrozenTrial.constraints``), goes to
+``hpo_tasks.gp.multi.suggest_next_multi`` instead (qLogNEHVI / constrained qLogNEI, one GP per outcome).
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ class GPBatchSampler(BaseSampler):
         beta: float = 2.0,
         init_design: str = "sobol",
         device: str = "auto",
+        reference_point: list[float] | None = None,
     ) -> None:
+        """``reference_point``: one value per objective (their units) for hypervolume; default the
+        study's pinned ``hpo:reference_point`` or one inferred from the observations
+        (``hpo_tasks.outcomes``)."""
         self._space = space
+        self._reference_point = reference_point
         self._n_init = n_init
         self._seed = seed
         self._acquisition = acquisition
@@ -80,7 +87,7 @@ class GPBatchSampler(BaseSampler):
             if t.number == trial.number or not space.is_complete(t.params):
                 continue
             taken.add(space.key(t.params))
-            if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+            if t.state == TrialState.COMPLETE and t.values and all(math.isfinite(v) for v in t.values):
                 complete.append(t)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
@@ -103,6 +110,10 @@ class GPBatchSampler(BaseSampler):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
+        if len(study.directions) > 1 or any(t.constraints for t in complete):
+            from hpo_tasks.gp.multi import gp_point_multi
+
+            return gp_point_multi(self, study, trial, complete, pending, taken)
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)

@@ -1,4 +1,7 @@
-"""Objectives: ``fn(params, *, seed, **args) -> float``, named in a sweep file.
+"""Objectives: ``fn(params, *, seed, **args) -> float | Mapping[str, float]``, named in a sweep file.
+
+A mapping names several metrics: a sweep scores one (``objective.metric``), several (``objectives``) or
+constrains some (``constraints``); every metric is logged to the trial's MLflow run.
 
 A sweep names a registered objective (below) or any importable ``package.module:function``.
 
@@ -47,6 +50,8 @@ REGISTRY: dict[str, str] = {
     "xgboost_breast_cancer": "hpo_tasks.objectives.xgb:xgboost_breast_cancer",
     "branin": "hpo_tasks.objectives.synthetic:branin",
     "hartmann6": "hpo_tasks.objectives.synthetic:hartmann6",
+    "branin_currin": "hpo_tasks.objectives.synthetic:branin_currin",
+    "constrained_bowl": "hpo_tasks.objectives.synthetic:constrained_bowl",
     "cnn_classifier": "hpo_tasks.objectives.cnn:cnn_classifier",
 }
 

@@ -111,9 +111,16 @@ def cnn_classifier(
     batch_size: int = 128,
     channels: tuple[int, int] = (16, 32),
     device: str = "auto",
-) -> float:
+    metrics: bool = False,
+    latency_batch: int = 256,
+    latency_repeats: int = 7,
+) -> float | dict[str, float]:
     """Validation accuracy of SmallCNN trained with ``params``: lr, weight_decay, dropout, hidden,
-    optimizer (adam | adamw | sgd) and momentum (sgd only)."""
+    optimizer (adam | adamw | sgd), momentum (sgd only), and optionally conv1/conv2 (channel widths,
+    else ``channels``).
+
+    ``metrics: true`` returns named metrics instead: ``accuracy``, ``latency_ms`` (``inference_latency_ms``)
+    and ``model_mb`` (parameter bytes / 1e6), for multi-objective and constrained sweeps."""
     import torch
 
     dev = torch.device(
@@ -123,6 +130,7 @@ def cnn_classifier(
     xt, yt, xv, yv = load_dataset(dataset, data_path)
     x_train, y_train = torch.as_tensor(xt, device=dev), torch.as_tensor(yt, device=dev)  # resident
     x_val, y_val = torch.as_tensor(xv, device=dev), torch.as_tensor(yv, device=dev)
+    channels = (int(params.get("conv1", channels[0])), int(params.get("conv2", channels[1])))  # searchable
     model = _model(xt.shape[-2:], int(params.get("hidden", 128)), float(params.get("dropout", 0.0)), channels)
     model = model.to(dev)
     lr, wd = float(params["lr"]), float(params.get("weight_decay", 0.0))
@@ -157,4 +165,29 @@ def cnn_classifier(
             (model(x_val[s : s + 1024]).argmax(-1) == y_val[s : s + 1024]).sum().item()
             for s in range(0, len(x_val), 1024)
         )
-    return correct / len(x_val)
+    accuracy = correct / len(x_val)
+    if not metrics:
+        return accuracy
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    latency = inference_latency_ms(model, x_val[:latency_batch], repeats=latency_repeats)
+    return {"accuracy": accuracy, "latency_ms": latency, "model_mb": n_bytes / 1e6}
+
+
+def inference_latency_ms(model: Any, batch: Any, *, repeats: int = 7, warmup: int = 2) -> float:
+    """Median wall time of ``repeats`` forward passes over ``batch`` (one fixed batch, on the device the
+    model sits on), after ``warmup`` untimed passes; CUDA work is synchronised before each reading."""
+    import time
+
+    import torch
+
+    sync = torch.cuda.synchronize if batch.is_cuda else (lambda: None)
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            sync()
+            t0 = time.perf_counter()
+            model(batch)
+            sync()
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times))

@@ -1,6 +1,6 @@
 """Synthetic test problems, as data (BoTorch's style): fast, deterministic, with known optima.
 
-Both are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
+Branin and Hartmann6 are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
 Gaussian observation noise drawn from the trial seed.
 """
 
@@ -76,3 +76,53 @@ def branin(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> f
 def hartmann6(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
     """Hartmann6 on params ``x1`` .. ``x6``."""
     return _evaluate(Hartmann6, params, seed, noise_std)
+
+
+@dataclass(frozen=True)
+class BraninCurrin:
+    """Two objectives on [0, 1]^2, both minimised (Belakaria et al. 2019; BoTorch's ``BraninCurrin``):
+    Branin rescaled to the unit square, and Currin's exponential function. BoTorch's reference point
+    (18, 6) bounds a hypervolume of at most 59.36011874867746."""
+
+    dim = 2
+    bounds = ((0.0, 1.0), (0.0, 1.0))
+    reference_point = (18.0, 6.0)
+    max_hypervolume = 59.36011874867746
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> tuple[float, float]:
+        x1, x2 = float(x[0]), float(x[1])
+        b = Branin.evaluate(np.array([15.0 * x1 - 5.0, 15.0 * x2]))
+        factor = 1.0 - np.exp(-1.0 / (2.0 * x2)) if x2 > 0 else 1.0
+        num = 2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60
+        den = 100 * x1**3 + 500 * x1**2 + 4 * x1 + 20
+        return float(b), float(factor * num / den)
+
+
+def branin_currin(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> dict[str, float]:
+    """BraninCurrin on params ``x1``, ``x2``: metrics ``branin`` and ``currin`` (minimise both)."""
+    b, c = BraninCurrin.evaluate(np.array([float(params["x1"]), float(params["x2"])]))
+    if noise_std:
+        b, c = np.array([b, c]) + np.random.default_rng(seed).normal(0.0, noise_std, 2)
+    return {"branin": float(b), "currin": float(c)}
+
+
+@dataclass(frozen=True)
+class ConstrainedBowl:
+    """Minimise ``loss = (x1 - 0.2)^2 + (x2 - 0.2)^2`` on [0, 1]^2 subject to ``margin = x1 + x2 - 1 >= 0``.
+    The unconstrained optimum (0.2, 0.2) is infeasible; the constrained one is (0.5, 0.5), loss 0.18."""
+
+    dim = 2
+    bounds = ((0.0, 1.0), (0.0, 1.0))
+    optimal_value = 0.18
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> tuple[float, float]:
+        x1, x2 = float(x[0]), float(x[1])
+        return (x1 - 0.2) ** 2 + (x2 - 0.2) ** 2, x1 + x2 - 1.0
+
+
+def constrained_bowl(params: Mapping[str, Any], *, seed: int) -> dict[str, float]:
+    """ConstrainedBowl on params ``x1``, ``x2``: metrics ``loss`` and ``margin`` (feasible: margin >= 0)."""
+    loss, margin = ConstrainedBowl.evaluate(np.array([float(params["x1"]), float(params["x2"])]))
+    return {"loss": loss, "margin": margin}
