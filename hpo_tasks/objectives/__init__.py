@@ -47,6 +47,7 @@ REGISTRY: dict[str, str] = {
     "xgboost_breast_cancer": "hpo_tasks.objectives.xgb:xgboost_breast_cancer",
     "branin": "hpo_tasks.objectives.synthetic:branin",
     "hartmann6": "hpo_tasks.objectives.synthetic:hartmann6",
+    "ackley30": "hpo_tasks.objectives.synthetic:ackley30",
     "cnn_classifier": "hpo_tasks.objectives.cnn:cnn_classifier",
 }
 

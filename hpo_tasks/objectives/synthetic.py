@@ -1,6 +1,6 @@
 """Synthetic test problems, as data (BoTorch's style): fast, deterministic, with known optima.
 
-Both are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
+All are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
 Gaussian observation noise drawn from the trial seed.
 """
 
@@ -60,6 +60,27 @@ class Hartmann6:
         return float(-np.sum(cls._alpha * np.exp(-inner)))
 
 
+@dataclass(frozen=True)
+class Ackley30:
+    """Ackley in 30-D (BoTorch's ``Ackley``: a=20, b=0.2, c=2 pi) on [-5, 10]^30, the domain of BoTorch's
+    TuRBO tutorial: one global minimum of 0 at the origin (a third of the way along each axis, so neither
+    the centre nor a corner of the box), random points score 13-15, and a rugged landscape of local
+    minima. A high-dimensional test of trust-region BO (``sampler.trust_region``)."""
+
+    dim = 30
+    bounds = ((-5.0, 10.0),) * 30
+    optimal_value = 0.0
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> float:
+        x = np.asarray(x, dtype=np.float64)  # (d,)
+        a, b, c = 20.0, 0.2, 2 * np.pi
+        d = x.shape[-1]
+        part1 = -a * np.exp(-b / np.sqrt(d) * np.linalg.norm(x))
+        part2 = -np.exp(np.mean(np.cos(c * x)))
+        return float(part1 + part2 + a + np.e)
+
+
 def _evaluate(problem: Any, params: Mapping[str, Any], seed: int, noise_std: float) -> float:
     x = np.array([float(params[f"x{i + 1}"]) for i in range(problem.dim)])
     value = float(problem.evaluate(x))
@@ -76,3 +97,8 @@ def branin(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> f
 def hartmann6(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
     """Hartmann6 on params ``x1`` .. ``x6``."""
     return _evaluate(Hartmann6, params, seed, noise_std)
+
+
+def ackley30(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
+    """Ackley 30-D on params ``x1`` .. ``x30``."""
+    return _evaluate(Ackley30, params, seed, noise_std)
