@@ -32,6 +32,10 @@ With integer or categorical parameters the acquisition is optimised over their g
 (``optimize_acqf_mixed_alternating``); otherwise by multi-start L-BFGS-B (``optimize_acqf``). A candidate
 that decodes onto a finished, running or batched configuration is replaced by the next-best one.
 
+Trust region (``region``, ``hpo_tasks.gp.turbo``): the acquisition is optimised inside a box around the
+incumbent whose sides follow the fitted lengthscales; ``thompson`` then scores its sample path on TuRBO's
+perturbation set instead of maximising it by gradient.
+
 torch and botorch are imported inside the functions: importing ``hpo_tasks`` stays cheap.
 """
 
