@@ -12,6 +12,9 @@ Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` 
 (scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
 sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
+Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
+the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
+after a restart, a new seed design (another scramble) comes first.
 """
 
 from __future__ import annotations
