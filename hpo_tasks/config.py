@@ -170,12 +170,25 @@ class SamplerConfig(_Frozen):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Where the GP runs; auto picks CUDA when present and n is large."
     )
+    # auto: on above 20 parameters (hpo_tasks.gp.turbo), where one global GP spreads a small budget thin.
+    trust_region: Literal["auto"] | bool = Field(
+        default="auto",
+        description="Trust-region BO (TuRBO-1) for sampler gp: auto (on for more than 20 parameters), "
+        "true or false.",
+    )
+
+    @field_validator("trust_region", mode="before")
+    @classmethod
+    def _check_trust_region(cls, v: Any) -> Any:
+        if v == "auto" or isinstance(v, bool):
+            return v
+        raise ValueError("use auto (on for more than 20 parameters), true or false")
 
     @model_validator(mode="after")
     def _gp_only(self) -> SamplerConfig:
         changed = [
             f
-            for f in ("acquisition", "beta", "init_design", "device")
+            for f in ("acquisition", "beta", "init_design", "device", "trust_region")
             if f in self.model_fields_set and getattr(self, f) != SamplerConfig.model_fields[f].default
         ]
         if self.name != "gp" and changed:

@@ -21,10 +21,13 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo_tasks import pareto, promotion, tracking
 from hpo_tasks import study as study_mod
 from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
+from hpo_tasks.gp import turbo
 from hpo_tasks.stopping import StopDecision, decide_stop
 
 log = logging.getLogger(__name__)
 SUGGEST_SECONDS_ATTR = "hpo:suggest_seconds"
+# Trust-region state per suggest step (hpo_tasks.gp.turbo), logged as gp.tr_length etc.
+TRUST_REGION_KEYS = ("tr_length", "tr_successes", "tr_failures", "tr_restarts")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -96,6 +99,7 @@ def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
         **({"constraints": "; ".join(cfg.constraints)} if cfg.constraints else {}),
         "sampler": cfg.sampler.name,
         "acquisition": cfg.sampler.acquisition,
+        "trust_region": cfg.sampler.name == "gp" and turbo.enabled(cfg.sampler.trust_region, len(cfg.space)),
         "seed": cfg.seed,
         "n_init": cfg.n_init,
         **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},
@@ -199,11 +203,11 @@ def _log_gp_diagnostics(study: optuna.Study, parent: str, numbers: list[int]) ->
     for number in numbers:
         t = study.get_trials(deepcopy=False)[number]
         info = study_mod.suggest_info(t)
-        if info.get("phase") not in ("gp", "fallback"):
-            continue
+        if info.get("phase") not in ("gp", "fallback") and "tr_length" not in info:
+            continue  # seed trials, except a trust region's restart design
         metrics = {
             f"gp.{k}": info[k]
-            for k in ("fit_seconds", "acq_seconds", "acq_value", "noise", "outputscale")
+            for k in ("fit_seconds", "acq_seconds", "acq_value", "noise", "outputscale", *TRUST_REGION_KEYS)
             if isinstance(info.get(k), int | float) and math.isfinite(info[k])
         }
         metrics |= {f"gp.lengthscale.{k}": v for k, v in (info.get("lengthscales") or {}).items()}

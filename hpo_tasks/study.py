@@ -63,6 +63,7 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
 
     name = cfg.sampler.name
     if name == "gp":
+        from hpo_tasks.gp import turbo
         from hpo_tasks.gp.sampler import GPBatchSampler
 
         sc = cfg.sampler
@@ -75,6 +76,8 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
             init_design=sc.init_design,
             device=sc.device,
             reference_point=list(cfg.reference_point.values()) if cfg.reference_point else None,
+            trust_region=turbo.enabled(sc.trust_region, len(cfg.space)),
+            batch_size=cfg.budget.batch_size,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
     if name == "optuna-gp":

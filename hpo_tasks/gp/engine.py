@@ -34,6 +34,10 @@ With integer or categorical parameters the acquisition is optimised over their g
 (``optimize_acqf_mixed_alternating``); otherwise by multi-start L-BFGS-B (``optimize_acqf``). A candidate
 that decodes onto a finished, running or batched configuration is replaced by the next-best one.
 
+Trust region (``region``, ``hpo_tasks.gp.turbo``): the acquisition is optimised inside a box around the
+incumbent whose sides follow the fitted lengthscales; ``thompson`` then scores its sample path on TuRBO's
+perturbation set instead of maximising it by gradient.
+
 torch and botorch are imported inside the functions: importing ``hpo_tasks`` stays cheap.
 """
 
@@ -44,9 +48,12 @@ import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hpo_tasks.gp.turbo import Region
 
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 FIT_MAXITER = 100
@@ -94,6 +101,8 @@ def suggest_next(
     device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
+    region: Region | None = None,
+    fit_cache: dict[Hashable, Any] | None = None,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -104,6 +113,10 @@ def suggest_next(
         taken: keys of configurations that exist already; a candidate with such a key is rejected, so
             rounding never yields a duplicate of a finished, running or batched trial.
         seed: seeds the MC samplers, the raw samples and the restarts (same seed, same point).
+        region: a trust region (``hpo_tasks.gp.turbo``): the acquisition is optimised inside it only,
+            its sides scaled by the fitted lengthscales.
+        fit_cache: when given, a fit of the same observations made earlier (the previous ask of this
+            batch) is reused from it instead of refitted; it holds the latest fit only.
     """
     import torch
 
@@ -117,16 +130,24 @@ def suggest_next(
     ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        model, diag, fit_err = _fit_robust(train_x, train_y, space, dev, notes)
+        model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache)
         fit_s = time.perf_counter() - t0
         if model is None:
             return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
         t1 = time.perf_counter()
         try:
             acqf = _build_acqf(acquisition, model, train_x, pending_x, space, dev, beta=beta, seed=seed)
-            cands, values = _optimize(
-                acqf, acquisition, space, dev, num_restarts=num_restarts, raw_samples=raw_samples
-            )
+            opt_space = space
+            if region is not None:
+                from hpo_tasks.gp.turbo import restrict
+
+                opt_space = restrict(space, region, diag.get("lengthscales") or {})
+            if region is not None and acquisition == "thompson":
+                cands, values = _thompson_in_region(acqf, opt_space, region, seed, dev)
+            else:
+                cands, values = _optimize(
+                    acqf, acquisition, opt_space, dev, num_restarts=num_restarts, raw_samples=raw_samples
+                )
         except Exception as err:  # noqa: BLE001 - any optimiser failure falls back, never crashes
             return _fallback(space, taken, seed, fit_s, f"acquisition failed: {err}", notes, diag)
         for x, v in zip(cands, values, strict=True):
@@ -229,6 +250,30 @@ def _fit_robust(
             notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
         return model, diag, None
     return None, {}, err
+
+
+def _fit_memo(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    cache: dict[Hashable, Any] | None,
+) -> tuple[Any | None, dict[str, Any], str | None]:
+    """``_fit_robust``, reusing ``cache``'s fit when the observations are the same (q asks of one batch
+    share their training data: one fit per batch instead of q)."""
+    if cache is None:
+        return _fit_robust(train_x, train_y, space, dev, notes)
+    key = (train_x.shape, train_x.tobytes(), train_y.tobytes(), str(dev))
+    if key in cache:
+        model, diag, fit_notes = cache[key]
+        notes.extend(fit_notes)
+        return model, {**diag, "fit_reused": True}, None
+    model, diag, err = _fit_robust(train_x, train_y, space, dev, notes)
+    if model is not None:
+        cache.clear()
+        cache[key] = (model, diag, list(notes))
+    return model, diag, err
 
 
 def _merge_near_duplicates(x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
@@ -377,6 +422,24 @@ def _optimize(
     values = values.reshape(-1)  # (k,)
     order = torch.argsort(values, descending=True)
     return cands[order].detach().cpu().numpy(), values[order].detach().cpu().numpy()
+
+
+def _thompson_in_region(
+    acqf: Any, space: SpaceInfo, region: Region, seed: int, dev: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """TuRBO's Thompson step: one posterior sample path scored on a perturbation set of the region
+    (``turbo.perturbation_set``), candidates best first ``k x d`` with their sampled values ``k``."""
+    import torch
+
+    from hpo_tasks.gp.turbo import perturbation_set
+
+    d = space.bounds.shape[1]
+    n = min(5000, max(2000, 200 * d))  # the tutorial's candidate count
+    cand = perturbation_set(space, region, n=n, seed=seed)  # (n, d)
+    with torch.no_grad():
+        vals = acqf(torch.as_tensor(cand, dtype=torch.float64, device=dev).unsqueeze(1)).reshape(-1)  # (n,)
+    order = torch.argsort(vals, descending=True).cpu().numpy()
+    return cand[order], vals.cpu().numpy()[order]
 
 
 def _best_untaken(

@@ -14,6 +14,10 @@ sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point. A study with
 several objectives, or whose trials carry Optuna constraint values (``FrozenTrial.constraints``), goes to
 ``hpo_tasks.gp.multi.suggest_next_multi`` instead (qLogNEHVI / constrained qLogNEI, one GP per outcome).
+GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
+Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
+the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
+after a restart, a new seed design (another scramble) comes first.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
     from hpo_tasks.gp.engine import SpaceInfo
+    from hpo_tasks.gp.turbo import Region
 
 SUGGEST_ATTR = "hpo:suggest"
 log = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ class GPBatchSampler(BaseSampler):
         init_design: str = "sobol",
         device: str = "auto",
         reference_point: list[float] | None = None,
+        trust_region: bool = False,
+        batch_size: int = 1,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
         study's pinned ``hpo:reference_point`` or one inferred from the observations
@@ -66,6 +73,9 @@ class GPBatchSampler(BaseSampler):
         self._init_design = init_design
         self._device = device
         self._random = RandomSampler(seed=seed)
+        self._trust_region = trust_region  # TuRBO-1 (hpo_tasks.gp.turbo); batch_size sets its tolerance
+        self._batch_size = batch_size
+        self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
 
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
@@ -92,7 +102,9 @@ class GPBatchSampler(BaseSampler):
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
 
-        if len(complete) < self._n_init:
+        if self._trust_region:
+            x, info = self._trust_region_point(study, trial, complete, pending, taken)
+        elif len(complete) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
@@ -107,6 +119,7 @@ class GPBatchSampler(BaseSampler):
         complete: list[FrozenTrial],
         pending: list[FrozenTrial],
         taken: set[Hashable],
+        region: Region | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
@@ -130,6 +143,8 @@ class GPBatchSampler(BaseSampler):
             acquisition=self._acquisition,
             beta=self._beta,
             device=self._device,
+            region=region,
+            fit_cache=self._fit_cache,
         )
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
@@ -146,6 +161,47 @@ class GPBatchSampler(BaseSampler):
         }
         return s.x, info
 
+    def _trust_region_point(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        complete: list[FrozenTrial],
+        pending: list[FrozenTrial],
+        taken: set[Hashable],
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """TuRBO-1: the region's state replayed from the trial history; seed design after a restart,
+        else the GP (fitted on the current restart's trials) inside the region around its best."""
+        from hpo_tasks.gp import turbo
+
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        done = {t.number for t in complete}
+        records = []
+        for t in study._get_trials(deepcopy=False, use_cache=False):
+            if t.number == trial.number:
+                continue
+            batch = json.loads(t.system_attrs.get(SUGGEST_ATTR) or "{}").get("n_observed")
+            value = sign * float(t.value) if t.number in done and t.value is not None else None
+            records.append(turbo.TrialRecord(t.number, batch if isinstance(batch, int) else None, value))
+        settings = turbo.TrustRegionSettings(
+            dim=self._space.width, batch_size=self._batch_size, n_init=self._n_init
+        )
+        state = turbo.replay(records, settings=settings)
+        epoch = turbo.epoch_numbers(records, state)
+        mine = [t for t in complete if t.number in epoch]  # the current restart's observations
+        if len(mine) < self._n_init:
+            first = min([n for n in epoch] + [trial.number])
+            seed = self._seed if not state.restarts else _mix(self._seed, 2**32 + state.restarts)
+            x = self._seed_point(trial.number - first, taken, seed=seed)
+            info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
+        else:
+            best = next(t for t in mine if t.number == state.best_number)
+            region = turbo.Region(self._space.encode(best.params), state.length)
+            x, info = self._gp_point(study, trial, mine, pending, taken, region=region)
+            # The batch key of the replay: complete trials of the whole study, not of this restart.
+            info.update(n_observed=len(complete), n_fit=len(mine), trust_region=True)
+        info.update(state.info())
+        return x, info
+
     def sample_independent(
         self,
         study: optuna.Study,
@@ -156,24 +212,25 @@ class GPBatchSampler(BaseSampler):
         # Only reached for parameters outside the sweep's space (a user objective suggesting extra ones).
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
-    def _seed_point(self, index: int, taken: set[Hashable]) -> np.ndarray:
+    def _seed_point(self, index: int, taken: set[Hashable], *, seed: int | None = None) -> np.ndarray:
         from scipy.stats import qmc
 
+        seed = self._seed if seed is None else seed
         space = self._space
         d = space.width
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Sobol balance warnings for non-powers of two
             if self._init_design == "sobol":
-                engine = qmc.Sobol(d, scramble=True, seed=self._seed)
+                engine = qmc.Sobol(d, scramble=True, seed=seed)
                 if index:
                     engine.fast_forward(index)
                 u = engine.random(1)[0]
             elif self._init_design == "lhs" and index < self._n_init:
-                u = qmc.LatinHypercube(d, seed=self._seed).random(self._n_init)[index]
+                u = qmc.LatinHypercube(d, seed=seed).random(self._n_init)[index]
             else:
-                u = np.random.default_rng(_mix(self._seed, index)).random(d)
+                u = np.random.default_rng(_mix(seed, index)).random(d)
         x = space.round_trip(space.from_unit(u))
-        rng = np.random.default_rng(_mix(self._seed, index))
+        rng = np.random.default_rng(_mix(seed, index))
         for _ in range(1000):  # small discrete spaces: move to a free configuration
             if space.key(space.decode(x)) not in taken:
                 break

@@ -52,6 +52,7 @@ REGISTRY: dict[str, str] = {
     "hartmann6": "hpo_tasks.objectives.synthetic:hartmann6",
     "branin_currin": "hpo_tasks.objectives.synthetic:branin_currin",
     "constrained_bowl": "hpo_tasks.objectives.synthetic:constrained_bowl",
+    "ackley30": "hpo_tasks.objectives.synthetic:ackley30",
     "cnn_classifier": "hpo_tasks.objectives.cnn:cnn_classifier",
 }
 

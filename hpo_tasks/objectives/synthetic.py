@@ -1,6 +1,6 @@
 """Synthetic test problems, as data (BoTorch's style): fast, deterministic, with known optima.
 
-Branin and Hartmann6 are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
+All are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
 Gaussian observation noise drawn from the trial seed.
 """
 
@@ -58,6 +58,27 @@ class Hartmann6:
     def evaluate(cls, x: np.ndarray) -> float:
         inner = np.sum(cls._A * (np.asarray(x)[None, :] - cls._P) ** 2, axis=1)
         return float(-np.sum(cls._alpha * np.exp(-inner)))
+
+
+@dataclass(frozen=True)
+class Ackley30:
+    """Ackley in 30-D (BoTorch's ``Ackley``: a=20, b=0.2, c=2 pi) on [-5, 10]^30, the domain of BoTorch's
+    TuRBO tutorial: one global minimum of 0 at the origin (a third of the way along each axis, so neither
+    the centre nor a corner of the box), random points score 13-15, and a rugged landscape of local
+    minima. A high-dimensional test of trust-region BO (``sampler.trust_region``)."""
+
+    dim = 30
+    bounds = ((-5.0, 10.0),) * 30
+    optimal_value = 0.0
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> float:
+        x = np.asarray(x, dtype=np.float64)  # (d,)
+        a, b, c = 20.0, 0.2, 2 * np.pi
+        d = x.shape[-1]
+        part1 = -a * np.exp(-b / np.sqrt(d) * np.linalg.norm(x))
+        part2 = -np.exp(np.mean(np.cos(c * x)))
+        return float(part1 + part2 + a + np.e)
 
 
 def _evaluate(problem: Any, params: Mapping[str, Any], seed: int, noise_std: float) -> float:
@@ -126,3 +147,6 @@ def constrained_bowl(params: Mapping[str, Any], *, seed: int) -> dict[str, float
     """ConstrainedBowl on params ``x1``, ``x2``: metrics ``loss`` and ``margin`` (feasible: margin >= 0)."""
     loss, margin = ConstrainedBowl.evaluate(np.array([float(params["x1"]), float(params["x2"])]))
     return {"loss": loss, "margin": margin}
+def ackley30(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
+    """Ackley 30-D on params ``x1`` .. ``x30``."""
+    return _evaluate(Ackley30, params, seed, noise_std)
