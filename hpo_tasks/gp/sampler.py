@@ -12,6 +12,15 @@ Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` 
 (scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
 sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
+
+Pruned trials (``pruner`` in the sweep file): the seed phase counts COMPLETE trials only, so a pruned seed
+trial is replaced by the next design point. The GP trains on them at a pessimistic value: the last value
+the trial reported (which Optuna keeps as a pruned trial's value; on a learning curve of accuracy or loss
+it is no better than the final value would have been), raised to the worst completed value when below it,
+so low-fidelity values from early steps cannot stretch the standardised outcome scale. The GP thus learns
+"this region is at best mediocre" instead of nothing: excluding them would leave the model unchanged after
+a pruned trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
+They stay "taken", so their exact configuration is never suggested again.
 """
 
 from __future__ import annotations
@@ -74,7 +83,7 @@ class GPBatchSampler(BaseSampler):
         if not search_space:
             return {}
         space = self._space
-        complete, pending = [], []
+        complete, pending, pruned = [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
             if t.number == trial.number or not space.is_complete(t.params):
@@ -84,12 +93,14 @@ class GPBatchSampler(BaseSampler):
                 complete.append(t)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
+            elif t.state == TrialState.PRUNED:
+                pruned.append(t)
 
         if len(complete) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken)
+            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -100,13 +111,17 @@ class GPBatchSampler(BaseSampler):
         complete: list[FrozenTrial],
         pending: list[FrozenTrial],
         taken: set[Hashable],
+        *,
+        pruned: list[FrozenTrial] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)
+        pruned = pruned or []
+        train_x = np.stack([space.encode(t.params) for t in complete + pruned])  # (n + n_pruned, d)
         train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
+        train_y = np.concatenate([train_y, pruned_values(pruned, worst=float(train_y.min()), sign=sign)])
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         info_space = space_info(space)
         s = suggest_next(
@@ -127,6 +142,7 @@ class GPBatchSampler(BaseSampler):
             "acquisition": self._acquisition,
             "n_observed": len(complete),
             "n_pending": len(pending),
+            "n_pruned": len(pruned),
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
             "acq_seconds": round(s.acq_seconds, 4),
@@ -168,6 +184,15 @@ class GPBatchSampler(BaseSampler):
                 break
             x = space.round_trip(space.from_unit(rng.random(d)))
         return x
+
+
+def pruned_values(pruned: list[FrozenTrial], *, worst: float, sign: float) -> np.ndarray:
+    """The GP's values of pruned trials, in the maximised sign: the last reported value (Optuna's value of
+    a pruned trial), raised to ``worst`` (the worst completed value) when lower or missing."""
+    ys = [
+        sign * float(t.value) if t.value is not None and math.isfinite(t.value) else -math.inf for t in pruned
+    ]
+    return np.maximum(np.array(ys, dtype=float), worst)  # (n_pruned,)
 
 
 def space_info(space: SearchSpace) -> SpaceInfo:

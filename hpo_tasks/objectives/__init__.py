@@ -1,5 +1,9 @@
 """Objectives: ``fn(params, *, seed, **args) -> float``, named in a sweep file.
 
+An objective that declares a ``report`` keyword parameter receives ``report(step, value)`` and may be
+stopped early by the sweep's pruner (``hpo_tasks.pruning``): ``cnn_classifier`` reports validation
+accuracy per epoch, ``branin_curve``/``hartmann6_curve`` are synthetic learning curves (``curves.py``).
+
 A sweep names a registered objective (below) or any importable ``package.module:function``.
 
 An objective may carry a final-model hook (``@with_final_model(...)``) for nightly retuning: ``fit`` retrains
@@ -48,6 +52,8 @@ REGISTRY: dict[str, str] = {
     "branin": "hpo_tasks.objectives.synthetic:branin",
     "hartmann6": "hpo_tasks.objectives.synthetic:hartmann6",
     "cnn_classifier": "hpo_tasks.objectives.cnn:cnn_classifier",
+    "branin_curve": "hpo_tasks.objectives.curves:branin_curve",
+    "hartmann6_curve": "hpo_tasks.objectives.curves:hartmann6_curve",
 }
 
 

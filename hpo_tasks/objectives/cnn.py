@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -111,9 +111,11 @@ def cnn_classifier(
     batch_size: int = 128,
     channels: tuple[int, int] = (16, 32),
     device: str = "auto",
+    report: Callable[[int, float], None] | None = None,
 ) -> float:
     """Validation accuracy of SmallCNN trained with ``params``: lr, weight_decay, dropout, hidden,
-    optimizer (adam | adamw | sgd) and momentum (sgd only)."""
+    optimizer (adam | adamw | sgd) and momentum (sgd only). With ``report`` (a sweep's pruner), the
+    validation accuracy after each epoch is reported as ``report(epoch, accuracy)``, epoch 1 .. epochs."""
     import torch
 
     dev = torch.device(
@@ -140,7 +142,8 @@ def cnn_classifier(
     gen = torch.Generator(device=dev).manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
     n = len(x_train)
-    for _ in range(epochs):
+    accuracy = 0.0
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(n, device=dev, generator=gen)
         for start in range(0, n, batch_size):
@@ -151,6 +154,16 @@ def cnn_classifier(
                 raise FloatingPointError(f"training diverged (loss {loss.item()}) at lr={lr:g}")
             loss.backward()
             opt.step()
+        if report is not None or epoch == epochs:
+            accuracy = _accuracy(model, x_val, y_val)
+        if report is not None:
+            report(epoch, accuracy)
+    return accuracy if epochs else _accuracy(model, x_val, y_val)
+
+
+def _accuracy(model: Any, x_val: Any, y_val: Any) -> float:
+    import torch
+
     model.eval()
     with torch.no_grad():
         correct = sum(
