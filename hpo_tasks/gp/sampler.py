@@ -14,12 +14,13 @@ sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
 
 Pruned trials (``pruner`` in the sweep file): the seed phase counts COMPLETE trials only, so a pruned seed
-trial is replaced by the next design point. The GP trains on them at a pessimistic value: the last value
-the trial reported (which Optuna keeps as a pruned trial's value; on a learning curve of accuracy or loss
-it is no better than the final value would have been), raised to the worst completed value when below it,
-so low-fidelity values from early steps cannot stretch the standardised outcome scale. The GP thus learns
-"this region is at best mediocre" instead of nothing: excluding them would leave the model unchanged after
-a pruned trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
+trial is replaced by the next design point. The GP trains on them at a pessimistic stand-in for the final
+value they never reached (``pruned_values``): their rank among the completed trials at the step where they
+stopped, carried over to the completed trials' final values (the same "early rank predicts final rank"
+assumption the pruner acts on), and never better than the median completed trial. The raw last value
+would be wrong in scale (an epoch-1 loss is far above every final loss) and would tell the GP that a
+merely mediocre region is the worst seen. Excluding them would leave the model unchanged after a pruned
+trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
 They stay "taken", so their exact configuration is never suggested again.
 """
 
@@ -121,7 +122,7 @@ class GPBatchSampler(BaseSampler):
         pruned = pruned or []
         train_x = np.stack([space.encode(t.params) for t in complete + pruned])  # (n + n_pruned, d)
         train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
-        train_y = np.concatenate([train_y, pruned_values(pruned, worst=float(train_y.min()), sign=sign)])
+        train_y = np.concatenate([train_y, pruned_values(pruned, complete, sign=sign)])
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         info_space = space_info(space)
         s = suggest_next(
@@ -186,13 +187,26 @@ class GPBatchSampler(BaseSampler):
         return x
 
 
-def pruned_values(pruned: list[FrozenTrial], *, worst: float, sign: float) -> np.ndarray:
-    """The GP's values of pruned trials, in the maximised sign: the last reported value (Optuna's value of
-    a pruned trial), raised to ``worst`` (the worst completed value) when lower or missing."""
-    ys = [
-        sign * float(t.value) if t.value is not None and math.isfinite(t.value) else -math.inf for t in pruned
-    ]
-    return np.maximum(np.array(ys, dtype=float), worst)  # (n_pruned,)
+def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:
+    """Stand-in final values of pruned trials for the GP, in the maximised sign (``sign * value``).
+
+    A trial pruned at step s with value v: q = the share of completed trials whose value at step s is no
+    better than v (quantile mapping between fidelities), capped at 0.5; its stand-in is the q-quantile of
+    the completed trials' final values. Without a completed trial that reported step s (or without any
+    reported value): the worst completed value.
+    """
+    finals = np.array([sign * float(t.value) for t in complete])  # (n,)
+    out = []
+    for t in pruned:
+        s = t.last_step
+        y = sign * t.intermediate_values[s] if s is not None else math.nan
+        peers = np.array([sign * c.intermediate_values[s] for c in complete if s in c.intermediate_values])
+        if peers.size == 0 or not math.isfinite(y):  # (m,) values of completed trials at step s
+            out.append(float(finals.min()))
+            continue
+        q = min(float(np.mean(peers <= y)), 0.5)
+        out.append(float(np.quantile(finals, q)))
+    return np.array(out, dtype=float)  # (n_pruned,)
 
 
 def space_info(space: SearchSpace) -> SpaceInfo:
