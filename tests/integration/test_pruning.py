@@ -134,16 +134,15 @@ def test_a_lost_tell_of_a_pruned_trial_is_told_on_retry_without_rerunning(
 
 @pytest.mark.slow
 def test_hyperband_spends_fewer_epochs_for_the_same_best(state_dir: Path) -> None:
-    """The same sweep (random search: the same 24 configurations in the same order) without and with
+    """The same sweep (random search: the same 16 configurations in the same order) without and with
     Hyperband on a learning curve: pruning stops the hopeless configurations early."""
-    cfg = _cfg("prune_speed", pruner="{name: hyperband, min_resource: 1, reduction_factor: 3}", max_trials=24)
+    cfg = _cfg("prune_speed", pruner="{name: hyperband, min_resource: 1, reduction_factor: 3}", max_trials=16)
     with_hb = run_in_process(cfg, label="hyperband")
     without = run_in_process(cfg, label="none", overrides={"pruner": "none"})
-    assert without["n_pruned"] == 0 and without["n_steps"] == 24 * 9
-    assert with_hb["n_pruned"] >= 6
+    assert without["n_pruned"] == 0 and without["n_steps"] == 16 * 9
+    assert with_hb["n_pruned"] >= 4
     assert with_hb["n_steps"] <= 0.75 * without["n_steps"]
     assert with_hb["best_value"] <= without["best_value"] + 0.05 * abs(without["best_value"])
-    assert with_hb["trial_seconds"] < without["trial_seconds"] or with_hb["n_steps"] < without["n_steps"]
 
 
 def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
@@ -152,7 +151,7 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     # The file says hyperband; the trigger form picks successive halving and keeps reduction_factor.
     text = SWEEP.format(
         name="it_prune", pruner="{name: hyperband, reduction_factor: 3, min_resource: 1}", sampler="gp",
-        max_trials=8, batch_size=2,
+        max_trials=6, batch_size=2,
     )  # fmt: skip
     airflow_sandbox.add_sweep("it_prune", text)
     proc = airflow_sandbox.dag_test("hpo__it_prune", json.dumps({"pruner": "successive_halving"}))
@@ -163,7 +162,7 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     assert (cfg.pruner.name, cfg.pruner.reduction_factor) == ("successive_halving", 3)
     trials = study.get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert len(trials) == 8 and pruned
+    assert len(trials) == 6 and pruned
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert all(len(t.intermediate_values) < 9 for t in pruned)
 
