@@ -137,7 +137,7 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
                 "needs an objective with a 'report' argument. Settings other than the name come from "
                 "the sweep file's pruner block (hyperband also needs max_resource or an 'epochs' arg)."
             ),
-            "section": "Early stopping",
+            "section": "Sampler",
         },
     }
 
