@@ -151,7 +151,7 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     # The file says hyperband; the trigger form picks successive halving and keeps reduction_factor.
     text = SWEEP.format(
         name="it_prune", pruner="{name: hyperband, reduction_factor: 3, min_resource: 1}", sampler="gp",
-        max_trials=6, batch_size=2,
+        max_trials=8, batch_size=2,
     )  # fmt: skip
     airflow_sandbox.add_sweep("it_prune", text)
     proc = airflow_sandbox.dag_test("hpo__it_prune", json.dumps({"pruner": "successive_halving"}))
@@ -162,7 +162,7 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     assert (cfg.pruner.name, cfg.pruner.reduction_factor) == ("successive_halving", 3)
     trials = study.get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert len(trials) == 6 and pruned
+    assert len(trials) == 8 and pruned
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert all(len(t.intermediate_values) < 9 for t in pruned)
 
