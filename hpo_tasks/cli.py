@@ -48,6 +48,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bad += 1
             continue
         print(f"ok  {ref}: dag hpo__{cfg.name}, {len(cfg.space)} params, {cfg.budget.max_trials} trials")
+        from hpo_tasks.pruning import config_warnings
+
+        for note in config_warnings(cfg):
+            print(f"warning  {ref}: {note}", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -206,7 +210,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _print_summary(s: dict[str, Any]) -> None:
     print(f"\nsweep {s['sweep']}  (study {s['study_name']})")
     print(
-        f"  trials: {s['n_complete']} complete, {s['n_failed']} failed  |  "
+        f"  trials: {s['n_complete']} complete, {s['n_failed']} failed"
+        + (f", {s['n_pruned']} pruned ({s['n_steps']} steps reported)" if s.get("n_pruned") else "")
+        + "  |  "
         f"stopped: {s['stop_reason']} ({s['stop_detail']})"
     )
     if "pareto_front" in s:  # several objectives: the Pareto set, no single best

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 SAMPLERS = ("gp", "optuna-gp", "tpe", "random")
+PRUNERS = ("none", "hyperband", "successive_halving", "median")
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CRON_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
@@ -259,6 +260,66 @@ def parse_constraint(text: str) -> OutcomeConstraint:
             f"e.g. 'latency_ms <= 20'"
         )
     return OutcomeConstraint(text.strip(), m["metric"], m["op"], float(m["bound"]))
+class PrunerConfig(_Frozen):
+    """Early stopping of unpromising trials (multi-fidelity): Optuna's pruners on the values an objective
+    reports per step through its ``report`` keyword (``hpo_tasks.pruning``). Steps count the resource
+    used so far (epoch 1, 2, ...), so ``min_resource``/``max_resource``/``n_warmup_steps`` are in epochs.
+    """
+
+    name: Literal["none", "hyperband", "successive_halving", "median"] = Field(
+        default="none", description="hyperband | successive_halving (ASHA) | median | none."
+    )
+    min_resource: int = Field(
+        default=1, ge=1, description="Steps before the first pruning decision (hyperband, ASHA)."
+    )
+    max_resource: int | None = Field(
+        default=None,
+        ge=1,
+        description="The last step a trial reports (default: the objective's 'epochs' argument): never "
+        "pruned there (the work is done); hyperband sizes its brackets by it.",
+    )
+    reduction_factor: int = Field(
+        default=3, ge=2, description="Keep 1 in reduction_factor trials per rung (hyperband, ASHA)."
+    )
+    bootstrap_count: int = Field(
+        default=0, ge=0, description="Trials a rung needs before any is promoted (hyperband, ASHA)."
+    )
+    n_startup_trials: int = Field(
+        default=5, ge=0, description="Complete trials before median pruning starts (median)."
+    )
+    n_warmup_steps: int = Field(
+        default=0, ge=0, description="Steps a trial runs before it can be pruned (median)."
+    )
+    interval_steps: int = Field(default=1, ge=1, description="Steps between pruning checks (median).")
+
+    @model_validator(mode="after")
+    def _fields_of_name(self) -> PrunerConfig:
+        allowed = PRUNER_FIELDS[self.name]
+        given = sorted(  # a pinned config round-trips every field: only non-defaults count as given
+            f
+            for f in self.model_fields_set - allowed - {"name"}
+            if getattr(self, f) != PrunerConfig.model_fields[f].default
+        )
+        if given:
+            users = sorted(n for n, fs in PRUNER_FIELDS.items() if set(given) <= fs)
+            fix = f"set name: {' or '.join(users)}" if users else "set a pruner they belong to"
+            raise ValueError(
+                f"{', '.join(given)} do(es) not apply to pruner '{self.name}'; remove them or {fix}"
+            )
+        if self.max_resource is not None and self.max_resource < self.min_resource:
+            raise ValueError(
+                f"max_resource ({self.max_resource}) is below min_resource ({self.min_resource}); "
+                f"raise max_resource to the last step your objective reports"
+            )
+        return self
+
+
+PRUNER_FIELDS: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
+    "successive_halving": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
+    "median": frozenset({"max_resource", "n_startup_trials", "n_warmup_steps", "interval_steps"}),
+}
 
 
 class SweepConfig(_Frozen):
@@ -347,6 +408,16 @@ class SweepConfig(_Frozen):
     @model_validator(mode="after")
     def _check_sampler_outcomes(self) -> SweepConfig:
         outcomes = self.objectives or self.constraints
+        if self.objectives and self.pruner.name != "none":
+            raise ValueError(
+                "pruner: Optuna cannot prune trials of a multi-objective study (report() is single-"
+                "objective); set pruner: none, or sweep one objective with the others as constraints"
+            )
+        if outcomes and self.sampler.trust_region is True:
+            raise ValueError(
+                "sampler.trust_region: the trust region is for one unconstrained objective; set it to "
+                "auto or false for a sweep with objectives or constraints"
+            )
         if outcomes and self.sampler.name == "gp" and self.sampler.acquisition != "logei":
             what = "objectives" if self.objectives else "constraints"
             raise ValueError(
@@ -367,6 +438,7 @@ class SweepConfig(_Frozen):
     def directions(self) -> list[str]:
         """One direction per Optuna objective value."""
         return [o.direction for o in self.objectives] if self.objectives else [str(self.direction)]
+    pruner: PrunerConfig = PrunerConfig()
 
     @field_validator("name")
     @classmethod
@@ -448,6 +520,33 @@ class SweepConfig(_Frozen):
             )
         return self
 
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_shorthand(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v  # `pruner: median`
+
+    @model_validator(mode="after")
+    def _check_pruner(self) -> SweepConfig:
+        if self.pruner.name == "hyperband" and self.max_resource is None:
+            raise ValueError(
+                "pruner.max_resource: hyperband needs the last step your objective reports (e.g. its "
+                "epochs); set pruner.max_resource or give the objective an 'epochs' argument"
+            )
+        if self.pruner.name == "hyperband" and self.max_resource < self.pruner.min_resource:  # type: ignore[operator]
+            raise ValueError(
+                f"pruner.min_resource ({self.pruner.min_resource}) exceeds the last step "
+                f"({self.max_resource}, max_resource or the objective's epochs); lower min_resource"
+            )
+        return self
+
+    @property
+    def max_resource(self) -> int | None:
+        """The last step trials report: ``pruner.max_resource``, else the objective's ``epochs`` argument."""
+        if self.pruner.max_resource is not None:
+            return self.pruner.max_resource
+        epochs = self.objective.args.get("epochs")
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1 else None
+
     @property
     def n_init(self) -> int:
         """Seed trials before the GP takes over: ``min(10, max(5, d+1))`` unless set, capped by the budget."""
@@ -475,6 +574,11 @@ class SweepConfig(_Frozen):
                 budget[key] = value
             elif key == "seed":
                 top["seed"] = value
+            elif key == "pruner":
+                if value != self.pruner.name:  # keep the file's settings that apply to the new pruner
+                    fields = PRUNER_FIELDS.get(value, frozenset()) & self.pruner.model_fields_set
+                    kept = self.pruner.model_dump(include=set(fields))
+                    top["pruner"] = {"name": value, **kept}
             elif key not in ("sampler", "acquisition"):
                 raise SweepConfigError(f"unknown run override '{key}'")
         name = overrides.get("sampler") or self.sampler.name

@@ -65,6 +65,7 @@ def init_sweep(
             tags={
                 "hpo.sweep": cfg.name,
                 "hpo.sampler": cfg.sampler.name,
+                "hpo.pruner": cfg.pruner.name,
                 "hpo.seed": str(cfg.seed),
                 **{f"airflow.{k}": v for k, v in (context or {}).items()},
             },
@@ -78,8 +79,20 @@ def init_sweep(
             )
             log.warning(note)
             tracking.log(parent, tags={"hpo.warning.space": note})
+        _warn_pruner(cfg, parent)
     log.info("study %s ready (n_init=%d, max_trials=%d)", name, cfg.n_init, cfg.budget.max_trials)
     return {"study_name": name, "parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR]}
+
+
+def _warn_pruner(cfg: SweepConfig, parent: str) -> None:
+    """A pruner that cannot act (the objective reports nothing): say so on the parent run."""
+    from hpo_tasks.pruning import config_warnings
+
+    notes = config_warnings(cfg)
+    for note in notes:
+        log.warning(note)
+    if notes:
+        tracking.log(parent, tags={"hpo.warning.pruner": "; ".join(notes)})
 
 
 def run_label(run_id: str, *, scheduled_for: str | None = None) -> str:
@@ -104,7 +117,18 @@ def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
         "n_init": cfg.n_init,
         **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},
         **{f"objective.{k}": v for k, v in cfg.objective.args.items()},
+        **({"pruner": cfg.pruner.name} if cfg.pruner.name != "none" else {}),
+        **{f"pruner.{k}": v for k, v in _pruner_settings(cfg).items()},
     }
+
+
+def _pruner_settings(cfg: SweepConfig) -> dict[str, Any]:
+    from hpo_tasks.config import PRUNER_FIELDS
+
+    out = cfg.pruner.model_dump(include=set(PRUNER_FIELDS[cfg.pruner.name]))
+    if "max_resource" in out:
+        out["max_resource"] = cfg.max_resource
+    return out
 
 
 def _values_in_order(trials: list[FrozenTrial]) -> list[float | None]:
@@ -238,8 +262,8 @@ def _spec(study_name: str, cfg: SweepConfig, t: FrozenTrial, round_index: int) -
 def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     """Close the round: fail trials whose task never reported, log best-so-far to the parent run.
 
-    Returns ``{"round", "asked", "complete", "failed", "best_value"}``; ``asked == 0`` means the round
-    was never run (the sweep had stopped).
+    Returns ``{"round", "asked", "complete", "failed", "pruned", "best_value"}``; ``asked == 0`` means
+    the round was never run (the sweep had stopped).
     """
     study, cfg = study_mod.load(study_name)
     mine = _round_trials(study, round_index)
@@ -274,6 +298,7 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
         "asked": len(mine),
         "complete": sum(t.state == TrialState.COMPLETE for t in mine),
         "failed": sum(t.state == TrialState.FAIL for t in mine),
+        "pruned": sum(t.state == TrialState.PRUNED for t in mine),
         "best_value": None if best is None else best.value,
         **extra,
     }
@@ -306,6 +331,8 @@ def summarize(study_name: str) -> dict[str, Any]:
         "n_trials": len(trials),
         "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
+        "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "n_steps": sum(len(t.intermediate_values) for t in trials),
         "n_running": sum(t.state == TrialState.RUNNING for t in trials),
         "best_value": None if best is None else best.value,
         "best_params": None if best is None else best.params,
@@ -345,6 +372,7 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
     metrics: dict[str, float] = {
         k: summary[k] for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds")
     }
+    metrics |= {k: summary[k] for k in ("n_pruned", "n_steps")}
     if summary["best_value"] is not None:
         metrics["best_value"] = summary["best_value"]
     tracking.log(

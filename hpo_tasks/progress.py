@@ -36,6 +36,7 @@ def study_progress(study_name: str) -> dict[str, Any]:
         "trials_done": sum(t.state.is_finished() for t in trials),
         "complete": len(complete),
         "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "running": sum(t.state == TrialState.RUNNING for t in trials),
         "budget": cfg.budget.max_trials,
         "best_value": None if best is None else best.value,

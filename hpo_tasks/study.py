@@ -50,9 +50,13 @@ def create_study(cfg: SweepConfig, study_name: str, *, storage_url: str | None =
 
 
 def load(study_name: str, *, storage_url: str | None = None) -> tuple[optuna.Study, SweepConfig]:
-    """The study and the config its run started with (later YAML edits do not leak into a run)."""
+    """The study and the config its run started with (later YAML edits do not leak into a run), with
+    the pruner of that config, so every task's pruning decisions follow the same rule."""
+    from hpo_tasks.pruning import make_pruner
+
     study = optuna.load_study(study_name=study_name, storage=storage(storage_url))
     cfg = SweepConfig.model_validate_json(study.user_attrs[CONFIG_ATTR])
+    study.pruner = make_pruner(cfg)
     return study, cfg
 
 

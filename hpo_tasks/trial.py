@@ -3,6 +3,11 @@
 Idempotent: Airflow delivers a task at least once. A retry reuses the trial number (chosen by the suggest
 task) and the child run (found by tag). A trial that already finished is not run again; one whose child
 run finished but whose result never reached Optuna is told from the child run, without retraining.
+
+Pruning (``hpo_tasks.pruning``): an objective with a ``report`` parameter gets the trial's reporter; when
+the pruner stops it, the trial is told PRUNED (Optuna keeps the last reported value as its value) and its
+child run ends KILLED with tags ``hpo.state=PRUNED`` and ``hpo.pruned_at_step``, its curve as metric
+``intermediate_value`` by step. A retried pruned trial is not run again.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from optuna.exceptions import TrialPruned
 from optuna.trial import TrialState
 
-from hpo_tasks import outcomes, tracking
+from hpo_tasks import outcomes, pruning, tracking
 from hpo_tasks import study as study_mod
 from hpo_tasks.objectives import resolve_objective
 
@@ -82,35 +88,57 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         if logged is not None and math.isfinite(logged) and not (cfg.objectives or cfg.constraints):
             study.tell(number, logged, skip_if_finished=True)
             return _result(number, "COMPLETE", logged, None, None)
+    if status == "KILLED" and tracking.run_info(run_id).data.tags.get("hpo.state") == "PRUNED":
+        # pruned and logged, but the tell was lost: the pruning decision stands
+        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        return _result_from_frozen(study._storage.get_trial(trial_id))
 
     seed = int(spec["seed"])
     t0 = time.perf_counter()
     error: str | None = None
     value: float | None = None
     outcome: outcomes.Outcome | None = None
+    reporter: pruning.Reporter | None = None
+    pruned = False
     try:
         objective = resolve_objective(cfg.objective.name)  # imports its module (torch too, if it uses it)
+        kwargs = dict(cfg.objective.args)
+        if pruning.accepts_report(objective):
+            reporter = kwargs["report"] = pruning.Reporter(
+                study, trial_id, run_id=run_id, max_resource=cfg.max_resource
+            )
         seed_everything(seed)
         with tracking.system_metrics(run_id, enabled=tracking.system_metrics_enabled()):
-            raw = objective(dict(spec["params"]), seed=seed, **dict(cfg.objective.args))
+            raw = objective(dict(spec["params"]), seed=seed, **kwargs)
         outcome = outcomes.interpret(raw, cfg)  # a float, or named metrics (objectives, constraints)
         value = _value_of(outcome)
     except outcomes.OutcomeError as err:
         error = str(err)
         log.warning("trial %d failed: %s", number, error)
+    except TrialPruned:
+        pruned = reporter is not None and reporter.last_step is not None
+        if not pruned:
+            error = "objective raised TrialPruned without reporting a step"
     except Exception as err:  # noqa: BLE001 - the objective's failure is the trial's result
         error = f"{type(err).__name__}: {err}"
         log.warning("trial %d failed:\n%s", number, traceback.format_exc())
     wallclock = time.perf_counter() - t0
-    result = _result(number, "COMPLETE" if error is None else "FAIL", value, wallclock, error)
+    state = "PRUNED" if pruned else "COMPLETE" if error is None else "FAIL"
+    result = _result(number, state, value, wallclock, error)
 
     storage = study._storage
     storage.set_trial_user_attr(trial_id, "seed", seed)
     storage.set_trial_user_attr(trial_id, "wallclock_seconds", wallclock)
     if error:
         storage.set_trial_user_attr(trial_id, "error", error[:2000])
+    if pruned:
+        assert reporter is not None
+        result[pruning.PRUNED_AT_ATTR] = reporter.last_step
+        storage.set_trial_user_attr(trial_id, pruning.PRUNED_AT_ATTR, reporter.last_step)
     _log_child(run_id, spec, result, outcome)
-    if outcome is not None and error is None:
+    if pruned:
+        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+    elif outcome is not None and error is None:
         _tell(study, trial_id, number, outcome)
     else:
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
@@ -153,13 +181,16 @@ def _result(
 
 
 def _result_from_frozen(frozen: Any) -> dict[str, Any]:
-    return _result(
+    result = _result(
         frozen.number,
         frozen.state.name,
         frozen.values[0] if frozen.state == TrialState.COMPLETE and len(frozen.values) == 1 else None,
         frozen.user_attrs.get("wallclock_seconds"),
         frozen.user_attrs.get("error"),
     )
+    if frozen.state == TrialState.PRUNED:
+        result[pruning.PRUNED_AT_ATTR] = frozen.user_attrs.get(pruning.PRUNED_AT_ATTR, frozen.last_step)
+    return result
 
 
 def _log_child(
@@ -178,5 +209,8 @@ def _log_child(
         tags["hpo.error"] = result["error"]
     if outcome is not None and outcome.feasible is not None:
         tags["hpo.feasible"] = str(outcome.feasible).lower()
+    if result["state"] == "PRUNED":
+        tags["hpo.pruned_at_step"] = result.get(pruning.PRUNED_AT_ATTR)
     tracking.log(run_id, params=spec["params"], metrics=metrics, tags=tags)
-    tracking.end(run_id, "FINISHED" if result["state"] == "COMPLETE" else "FAILED")
+    status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(result["state"], "FAILED")
+    tracking.end(run_id, status)

@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hpo_tasks.config import ACQUISITIONS, SAMPLERS, SweepConfig, SweepConfigError, rounds_after_seed
+from hpo_tasks.config import (
+    ACQUISITIONS,
+    PRUNERS,
+    SAMPLERS,
+    SweepConfig,
+    SweepConfigError,
+    rounds_after_seed,
+)
 
 SAMPLER_LABELS = {
     "gp": "GP-BO (BoTorch, batch qLogEI)",
@@ -19,6 +26,12 @@ SAMPLER_LABELS = {
     "random": "Random search",
 }
 GP_SAMPLERS = ("gp",)  # samplers that read sampler.acquisition
+PRUNER_LABELS = {
+    "none": "None (every trial runs all its steps)",
+    "hyperband": "Hyperband",
+    "successive_halving": "Successive halving (ASHA)",
+    "median": "Median stopping",
+}
 
 
 def min_batch_size(cfg: SweepConfig) -> int:
@@ -113,6 +126,19 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             "description": "A change in best value below this does not reset the patience counter.",
             "section": "Advanced",
         },
+        "pruner": {
+            "default": cfg.pruner.name,
+            "type": "string",
+            "enum": list(PRUNERS),
+            "values_display": {k: PRUNER_LABELS.get(k, k) for k in PRUNERS},
+            "title": "Pruner",
+            "description": (
+                "Stop unpromising trials early from the values the objective reports per step (epoch); "
+                "needs an objective with a 'report' argument. Settings other than the name come from "
+                "the sweep file's pruner block (hyperband also needs max_resource or an 'epochs' arg)."
+            ),
+            "section": "Sampler",
+        },
     }
 
 
@@ -169,7 +195,7 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
 {rows}
 
 **Budget**: {b.max_trials} trials ({cfg.n_init} seed trials, then rounds of {b.batch_size});
-wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}.
+wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}; pruner `{cfg.pruner.name}`.
 Trials run on queue `{cfg.resources.queue}`, pool `{cfg.resources.pool}`.
 
 **Results**: MLflow experiment `hpo/{cfg.name}`: one parent run per DAG run (plots under `plots/`:

@@ -18,6 +18,16 @@ GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pen
 Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
 the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
 after a restart, a new seed design (another scramble) comes first.
+
+Pruned trials (``pruner`` in the sweep file): the seed phase counts COMPLETE trials only, so a pruned seed
+trial is replaced by the next design point. The GP trains on them at a pessimistic stand-in for the final
+value they never reached (``pruned_values``): their rank among the completed trials at the step where they
+stopped, carried over to the completed trials' final values (the same "early rank predicts final rank"
+assumption the pruner acts on), and never better than the median completed trial. The raw last value
+would be wrong in scale (an epoch-1 loss is far above every final loss) and would tell the GP that a
+merely mediocre region is the worst seen. Excluding them would leave the model unchanged after a pruned
+trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
+They stay "taken", so their exact configuration is never suggested again.
 """
 
 from __future__ import annotations
@@ -91,7 +101,7 @@ class GPBatchSampler(BaseSampler):
         if not search_space:
             return {}
         space = self._space
-        complete, pending = [], []
+        complete, pending, pruned = [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
             if t.number == trial.number or not space.is_complete(t.params):
@@ -101,6 +111,8 @@ class GPBatchSampler(BaseSampler):
                 complete.append(t)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
+            elif t.state == TrialState.PRUNED:
+                pruned.append(t)
 
         if self._trust_region:
             x, info = self._trust_region_point(study, trial, complete, pending, taken)
@@ -108,7 +120,7 @@ class GPBatchSampler(BaseSampler):
             x = self._seed_point(trial.number, taken)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken)
+            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -120,6 +132,8 @@ class GPBatchSampler(BaseSampler):
         pending: list[FrozenTrial],
         taken: set[Hashable],
         region: Region | None = None,
+        *,
+        pruned: list[FrozenTrial] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
@@ -129,8 +143,10 @@ class GPBatchSampler(BaseSampler):
             return gp_point_multi(self, study, trial, complete, pending, taken)
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)
+        pruned = pruned or []
+        train_x = np.stack([space.encode(t.params) for t in complete + pruned])  # (n + n_pruned, d)
         train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
+        train_y = np.concatenate([train_y, pruned_values(pruned, complete, sign=sign)])
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         info_space = space_info(space)
         s = suggest_next(
@@ -153,6 +169,7 @@ class GPBatchSampler(BaseSampler):
             "acquisition": self._acquisition,
             "n_observed": len(complete),
             "n_pending": len(pending),
+            "n_pruned": len(pruned),
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
             "acq_seconds": round(s.acq_seconds, 4),
@@ -236,6 +253,28 @@ class GPBatchSampler(BaseSampler):
                 break
             x = space.round_trip(space.from_unit(rng.random(d)))
         return x
+
+
+def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:
+    """Stand-in final values of pruned trials for the GP, in the maximised sign (``sign * value``).
+
+    A trial pruned at step s with value v: q = the share of completed trials whose value at step s is no
+    better than v (quantile mapping between fidelities), capped at 0.5; its stand-in is the q-quantile of
+    the completed trials' final values. Without a completed trial that reported step s (or without any
+    reported value): the worst completed value.
+    """
+    finals = np.array([sign * float(t.value) for t in complete])  # (n,)
+    out = []
+    for t in pruned:
+        s = t.last_step
+        y = sign * t.intermediate_values[s] if s is not None else math.nan
+        peers = np.array([sign * c.intermediate_values[s] for c in complete if s in c.intermediate_values])
+        if peers.size == 0 or not math.isfinite(y):  # (m,) values of completed trials at step s
+            out.append(float(finals.min()))
+            continue
+        q = min(float(np.mean(peers <= y)), 0.5)
+        out.append(float(np.quantile(finals, q)))
+    return np.array(out, dtype=float)  # (n_pruned,)
 
 
 def space_info(space: SearchSpace) -> SpaceInfo:
