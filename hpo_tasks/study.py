@@ -80,7 +80,8 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
             init_design=sc.init_design,
             device=sc.device,
             reference_point=list(cfg.reference_point.values()) if cfg.reference_point else None,
-            trust_region=turbo.enabled(sc.trust_region, len(cfg.space)),
+            trust_region=turbo.enabled(sc.trust_region, len(cfg.space))
+            and not (cfg.objectives or cfg.constraints),  # one unconstrained objective only
             batch_size=cfg.budget.batch_size,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
