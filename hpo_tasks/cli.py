@@ -52,7 +52,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("max_trials", "batch_size", "patience", "seed", "max_minutes")
+    keys = ("max_trials", "batch_size", "patience", "seed", "max_minutes", "warm_start_from")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         r.add_argument("--patience", type=int)
         r.add_argument("--max-minutes", type=float)
         r.add_argument("--seed", type=int)
+        r.add_argument("--warm-start-from", help="latest | none | a study name (warm_start.from)")
         if name == "run":
             r.add_argument("--label", help="run label (study '<sweep>:<label>')")
             r.add_argument("--no-progress", action="store_true", help="no progress bar")

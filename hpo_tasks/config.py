@@ -205,6 +205,40 @@ class ModelConfig(_Frozen):
     )
 
 
+_STUDY_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:\S+$")
+
+
+class WarmStartConfig(_Frozen):
+    """Start a run from an earlier study of the sweep (``hpo_tasks.warm_start``). No block: cold start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    source: str = Field(
+        default="latest",
+        alias="from",
+        description="latest (the newest finished earlier study of this sweep), none, or a study name.",
+    )
+    top_k: int = Field(
+        default=3, ge=0, le=100, description="Best earlier configurations enqueued first (at most n_init)."
+    )
+    observations: bool = Field(
+        default=True, description="Feed the earlier study's completed trials to the GP as prior data."
+    )
+    max_observations: int = Field(
+        default=200, ge=1, le=5000, description="Prior observations kept, best first (bounds GP cost)."
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, v: str) -> str:
+        if v in ("latest", "none") or _STUDY_REF_RE.match(v):
+            return v
+        raise ValueError(
+            f"'{v}' is not latest, none or a study name: use latest, none, or '<sweep>:<run label>' "
+            f"(see hpo status)"
+        )
+
+
 class SweepConfig(_Frozen):
     name: str
     description: str = ""
@@ -217,6 +251,7 @@ class SweepConfig(_Frozen):
     schedule: str | None = None
     resources: ResourcesConfig = ResourcesConfig()
     model: ModelConfig = ModelConfig()
+    warm_start: WarmStartConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -325,6 +360,8 @@ class SweepConfig(_Frozen):
                 budget[key] = value
             elif key == "seed":
                 top["seed"] = value
+            elif key == "warm_start_from":
+                top["warm_start"] = _warm_start_override(self.warm_start, value)
             elif key not in ("sampler", "acquisition"):
                 raise SweepConfigError(f"unknown run override '{key}'")
         name = overrides.get("sampler") or self.sampler.name
@@ -341,6 +378,16 @@ class SweepConfig(_Frozen):
         data.update(top)
         data["budget"] = budget
         return parse_sweep(data, source=f"{self.name} (run overrides)")
+
+
+def _warm_start_override(current: WarmStartConfig | None, source: str) -> dict[str, Any] | None:
+    """The trigger form's ``warm_start_from``: none turns warm start off; anything else keeps the file's
+    other warm-start settings (or the defaults, when the file has no block)."""
+    if source == "none":
+        return None
+    data = current.model_dump() if current is not None else {}
+    data["source"] = source
+    return data
 
 
 def rounds_after_seed(max_trials: int, n_init: int, batch_size: int) -> int:

@@ -18,7 +18,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks import promotion, tracking
+from hpo_tasks import promotion, tracking, warm_start
 from hpo_tasks import study as study_mod
 from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
 from hpo_tasks.stopping import StopDecision, decide_stop
@@ -55,6 +55,7 @@ def init_sweep(
             )
     name = study_mod.study_name_for(cfg.name, run_id)
     study = study_mod.create_study(cfg, name)
+    warm = warm_start.apply(cfg, study) if cfg.warm_start is not None else None
     if study_mod.PARENT_RUN_ATTR not in study.user_attrs:
         parent = tracking.find_or_create_parent(
             cfg.name,
@@ -68,6 +69,9 @@ def init_sweep(
             params=_flat_config(cfg),
         )
         study.set_user_attr(study_mod.PARENT_RUN_ATTR, parent)
+        if warm is not None:
+            ws_tags, ws_metrics = warm_start.tracking_record(warm)
+            tracking.log(parent, tags=ws_tags, metrics=ws_metrics)
         if cfg.sampler.name == "optuna-gp" and any(p.when for p in cfg.space.values()):
             note = (
                 "Optuna's GPSampler models only parameters present in every trial: conditional "
@@ -160,7 +164,9 @@ def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
     if round_index == 0:
         n = min(cfg.n_init, cfg.budget.max_trials)
     all_trials = study.get_trials(deepcopy=False)
-    study.sampler = study_mod.make_sampler(cfg, n_asked=len(all_trials))
+    study.sampler = study_mod.make_sampler(
+        cfg, n_asked=len(all_trials), prior=warm_start.prior_observations(study)
+    )
     from hpo_tasks.space import SearchSpace
 
     space = SearchSpace.from_config(cfg)
@@ -364,6 +370,7 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
     c.log_dict(parent, _jsonable(summary), "summary.json")
     if tracking.run_info(parent).info.status == "RUNNING":
         tracking.end(parent, "FINISHED")
+    study.set_user_attr(warm_start.FINISHED_ATTR, time.time())  # a later run may warm-start from it
     log.info("sweep finished: %s", summary)
     return summary
 

@@ -56,9 +56,12 @@ def load(study_name: str, *, storage_url: str | None = None) -> tuple[optuna.Stu
     return study, cfg
 
 
-def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    cfg: SweepConfig, *, n_asked: int, prior: list[tuple[dict[str, Any], float]] | None = None
+) -> optuna.samplers.BaseSampler:
     """The sampler for the next asks. ``n_asked`` varies the seed of stateful Optuna samplers between
-    rounds (each round builds a fresh sampler; a fixed seed would repeat the previous round's draws)."""
+    rounds (each round builds a fresh sampler; a fixed seed would repeat the previous round's draws).
+    ``prior``: an earlier study's ``(params, value)`` for the GP (``hpo_tasks.warm_start``)."""
     from hpo_tasks.space import SearchSpace
 
     name = cfg.sampler.name
@@ -74,6 +77,7 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
             beta=sc.beta,
             init_design=sc.init_design,
             device=sc.device,
+            prior=prior,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
     if name == "optuna-gp":

@@ -12,6 +12,13 @@ Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` 
 (scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
 sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
+
+Warm start (``prior``, ``hpo_tasks.warm_start``): an earlier study's completed trials join the GP's
+training set as they are (same objective, same direction, same outcome scale; one standardisation over
+both). A prior point whose configuration the run has observed itself is left out: tonight's value wins.
+They count towards ``n_init``: the seed phase runs only while own plus prior observations are fewer, so
+with enough prior data the GP proposes from the first trial that is not an enqueued configuration.
+Enqueued trials (fixed params) never reach ``sample_relative``.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class GPBatchSampler(BaseSampler):
         beta: float = 2.0,
         init_design: str = "sobol",
         device: str = "auto",
+        prior: list[tuple[dict[str, Any], float]] | None = None,
     ) -> None:
         self._space = space
         self._n_init = n_init
@@ -59,6 +67,7 @@ class GPBatchSampler(BaseSampler):
         self._init_design = init_design
         self._device = device
         self._random = RandomSampler(seed=seed)
+        self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
@@ -85,11 +94,13 @@ class GPBatchSampler(BaseSampler):
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
 
-        if len(complete) < self._n_init:
+        own = {space.key(t.params) for t in complete}
+        prior = [(p, v) for p, v in self._prior if space.key(p) not in own]
+        if len(complete) + len(prior) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken)
+            x, info = self._gp_point(study, trial, complete, pending, taken, prior)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -100,13 +111,16 @@ class GPBatchSampler(BaseSampler):
         complete: list[FrozenTrial],
         pending: list[FrozenTrial],
         taken: set[Hashable],
+        prior: list[tuple[dict[str, Any], float]],
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)
-        train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
+        xs = [space.encode(t.params) for t in complete] + [space.encode(p) for p, _ in prior]
+        ys = [float(t.value) for t in complete if t.value is not None] + [v for _, v in prior]
+        train_x = np.stack(xs)  # (n + n_prior, d)
+        train_y = sign * np.array(ys)  # (n + n_prior,)
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         info_space = space_info(space)
         s = suggest_next(
@@ -126,6 +140,7 @@ class GPBatchSampler(BaseSampler):
             "phase": s.phase,
             "acquisition": self._acquisition,
             "n_observed": len(complete),
+            "n_prior": len(prior),
             "n_pending": len(pending),
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
