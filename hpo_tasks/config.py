@@ -164,12 +164,27 @@ class SamplerConfig(_Frozen):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Where the GP runs; auto picks CUDA when present and n is large."
     )
+    noise: Literal["learned", "known", "none"] = Field(
+        default="learned",
+        description="GP observation noise: learned from the data, known (noise_std), none (deterministic).",
+    )
+    noise_std: float | None = Field(
+        default=None, gt=0, description="Noise standard deviation in objective units (noise: known)."
+    )
+
+    @model_validator(mode="after")
+    def _check_noise(self) -> SamplerConfig:
+        if self.noise == "known" and self.noise_std is None:
+            raise ValueError("noise: known needs noise_std (the objective's noise std, > 0); add it")
+        if self.noise != "known" and self.noise_std is not None:
+            raise ValueError(f"noise_std only applies to noise: known (got noise: {self.noise}); remove one")
+        return self
 
     @model_validator(mode="after")
     def _gp_only(self) -> SamplerConfig:
         changed = [
             f
-            for f in ("acquisition", "beta", "init_design", "device")
+            for f in ("acquisition", "beta", "init_design", "device", "noise", "noise_std")
             if f in self.model_fields_set and getattr(self, f) != SamplerConfig.model_fields[f].default
         ]
         if self.name != "gp" and changed:

@@ -77,6 +77,8 @@ def make_sampler(
             beta=sc.beta,
             init_design=sc.init_design,
             device=sc.device,
+            noise=sc.noise,
+            noise_std=sc.noise_std,
             prior=prior,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])

@@ -10,9 +10,14 @@ Model: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel whose lengthscales carry t
 log-normal prior of Hvarfner et al. (2024, "Vanilla Bayesian Optimization Performs Great in High
 Dimensions"); with categorical parameters, ``MixedSingleTaskGP`` (the same Matérn on the ordinal columns,
 summed and multiplied with a categorical (Hamming) kernel on the categorical ones). Outcomes are
-standardised, noise is learned. Should the fit fail (e.g. a badly conditioned kernel matrix), the engine
-merges near-duplicate inputs, raises the noise floor and refits; should that fail too, it returns a
-space-filling point and says so — it never crashes a sweep.
+standardised. Observation noise (``sampler.noise``): ``learned`` (default) infers one homoscedastic noise
+level with the kernel; ``known`` fixes it at ``noise_std**2`` in objective units (``train_Yvar``, which
+``Standardize`` rescales with the outcomes); ``none`` fixes it at 1e-5 of the outcome variance (1e-5
+after standardisation: BoTorch's noise-free setting, kept above gpytorch's 1e-6 floor), for deterministic
+objectives.
+Should the fit fail (e.g. a badly conditioned kernel matrix), the engine merges near-duplicate inputs,
+raises the noise floor and refits; should that fail too, it returns a space-filling point and says so —
+it never crashes a sweep.
 
 Acquisitions (``sampler.acquisition``) and how a batch of q is built. The suggest task calls
 ``study.ask()`` q times; every call chooses one point with all unfinished trials (the batch so far and
@@ -92,6 +97,8 @@ def suggest_next(
     device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
+    noise: str = "learned",
+    noise_std: float | None = None,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -102,6 +109,7 @@ def suggest_next(
         taken: keys of configurations that exist already; a candidate with such a key is rejected, so
             rounding never yields a duplicate of a finished, running or batched trial.
         seed: seeds the MC samplers, the raw samples and the restarts (same seed, same point).
+        noise: ``learned``, ``known`` (variance ``noise_std**2``, objective units) or ``none``.
     """
     import torch
 
@@ -115,7 +123,8 @@ def suggest_next(
     ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        model, diag, fit_err = _fit_robust(train_x, train_y, space, dev, notes)
+        noise_var = _noise_variance(noise, noise_std, train_y)
+        model, diag, fit_err = _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
         fit_s = time.perf_counter() - t0
         if model is None:
             return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
@@ -165,9 +174,30 @@ def _device(device: str, n: int) -> Any:
 # -- model ------------------------------------------------------------------------------------------
 
 
-def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> Any:
+# noise: none, as a fraction of the outcome variance (= the standardised noise). gpytorch rounds fixed
+# noise below 1e-6 up to 1e-6 with a warning; 1e-5 stays clear of that and is still noise-free in effect.
+NOISE_FREE = 1e-5
+
+
+def _noise_variance(noise: str, noise_std: float | None, train_y: np.ndarray) -> float | None:
+    """The fixed observation noise variance in outcome units, or None when it is learned."""
+    if noise == "learned":
+        return None
+    if noise == "known":
+        if noise_std is None or not noise_std > 0:
+            raise ValueError("noise 'known' needs noise_std > 0")
+        return float(noise_std) ** 2
+    if noise == "none":
+        return NOISE_FREE * max(float(np.var(train_y, ddof=1)) if len(train_y) > 1 else 1.0, 1e-12)
+    raise ValueError(f"unknown noise '{noise}'; use learned, known or none")
+
+
+def _make_model(
+    X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None, noise_var: float | None = None
+) -> Any:
     from functools import partial
 
+    import torch
     from botorch.models import MixedSingleTaskGP, SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -175,7 +205,10 @@ def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> 
     from gpytorch.likelihoods import GaussianLikelihood
 
     likelihood = None
-    if noise_floor is not None:
+    yvar = None  # (n, 1) fixed noise variances, or None: learned
+    if noise_var is not None:
+        yvar = torch.full_like(Y, noise_var)
+    elif noise_floor is not None:
         likelihood = GaussianLikelihood(noise_constraint=GreaterThan(noise_floor)).to(X)
     if space.cat_dims:
         factory = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
@@ -183,18 +216,28 @@ def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> 
             X,
             Y,
             cat_dims=sorted(space.cat_dims),
+            train_Yvar=yvar,
             cont_kernel_factory=factory,
             likelihood=likelihood,
             outcome_transform=Standardize(m=1),
         )
     covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[-1], use_rbf_kernel=False)
-    return SingleTaskGP(X, Y, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1))
+    return SingleTaskGP(
+        X, Y, yvar, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1)
+    )
 
 
 def _fit_robust(
-    train_x: np.ndarray, train_y: np.ndarray, space: SpaceInfo, dev: Any, notes: list[str]
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    *,
+    noise_var: float | None = None,
 ) -> tuple[Any | None, dict[str, Any], str | None]:
-    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once."""
+    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once. A fixed noise
+    (``noise_var``, outcome units) is raised to the same floor, 1e-3 of the outcome variance, on refit."""
     import torch
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -206,7 +249,10 @@ def _fit_robust(
         X = torch.as_tensor(xs, dtype=torch.float64, device=dev)  # (n, d)
         Y = torch.as_tensor(ys, dtype=torch.float64, device=dev).unsqueeze(-1)  # (n, 1)
         try:
-            model = _make_model(X, Y, space, floor)
+            var = noise_var
+            if var is not None and floor is not None:
+                var = max(var, floor * float(np.var(ys)))
+            model = _make_model(X, Y, space, floor, var)
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

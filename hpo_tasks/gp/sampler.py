@@ -57,6 +57,8 @@ class GPBatchSampler(BaseSampler):
         beta: float = 2.0,
         init_design: str = "sobol",
         device: str = "auto",
+        noise: str = "learned",
+        noise_std: float | None = None,
         prior: list[tuple[dict[str, Any], float]] | None = None,
     ) -> None:
         self._space = space
@@ -66,6 +68,8 @@ class GPBatchSampler(BaseSampler):
         self._beta = beta
         self._init_design = init_design
         self._device = device
+        self._noise = noise
+        self._noise_std = noise_std
         self._random = RandomSampler(seed=seed)
         self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
@@ -133,6 +137,8 @@ class GPBatchSampler(BaseSampler):
             acquisition=self._acquisition,
             beta=self._beta,
             device=self._device,
+            noise=self._noise,
+            noise_std=self._noise_std,
         )
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
