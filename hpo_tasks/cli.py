@@ -195,7 +195,17 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"  trials: {s['n_complete']} complete, {s['n_failed']} failed  |  "
         f"stopped: {s['stop_reason']} ({s['stop_detail']})"
     )
-    print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
+    if s.get("replication"):
+        from hpo_tasks.replication import format_table
+
+        print(
+            f"  best by mean over replicates: {s['best_value']:.6g} ± {s['best_value_stderr'] or 0:.3g} "
+            f"(trial {s['best_trial_number']}; best single trial {s['best_single_trial_number']}: "
+            f"{s['best_single_value']:.6g})"
+        )
+        print(format_table(s["replication"]))
+    else:
+        print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
     for k, v in (s["best_params"] or {}).items():
         print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
     print(

@@ -254,6 +254,13 @@ class WarmStartConfig(_Frozen):
         )
 
 
+class ReplicateConfig(_Frozen):
+    """Re-run the best configurations with new seeds once the search stops (``hpo_tasks.replication``)."""
+
+    top_k: int = Field(default=3, ge=1, le=50, description="Best search trials to replicate.")
+    repeats: int = Field(default=3, ge=1, le=20, description="Extra runs of each, with new seeds.")
+
+
 class SweepConfig(_Frozen):
     name: str
     description: str = ""
@@ -267,6 +274,7 @@ class SweepConfig(_Frozen):
     resources: ResourcesConfig = ResourcesConfig()
     model: ModelConfig = ModelConfig()
     warm_start: WarmStartConfig | None = None
+    replicate: ReplicateConfig | None = None
 
     @field_validator("name")
     @classmethod

@@ -58,7 +58,11 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         spec["study_name"],
         parent_run_id,
         number,
-        tags={"hpo.round": str(spec.get("round", "")), **{f"airflow.{k}": v for k, v in context.items()}},
+        tags={
+            "hpo.round": str(spec.get("round", "")),
+            **({"hpo.replicate_of": str(frozen.user_attrs["replicate_of"])} if _is_replicate(frozen) else {}),
+            **{f"airflow.{k}": v for k, v in context.items()},
+        },
     )
 
     if frozen.state.is_finished():  # a redelivered task: report what is recorded
@@ -105,6 +109,10 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
     log.info("trial %d %s value=%s in %.2fs", number, result["state"], value, wallclock)
     return result
+
+
+def _is_replicate(frozen: Any) -> bool:
+    return "replicate_of" in frozen.user_attrs  # hpo_tasks.replication.OF_ATTR
 
 
 def _result(

@@ -90,8 +90,8 @@ class GPBatchSampler(BaseSampler):
         complete, pending = [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
-            if t.number == trial.number or not space.is_complete(t.params):
-                continue
+            if t.number == trial.number or not space.is_complete(t.params) or "replicate_of" in t.user_attrs:
+                continue  # replicates (hpo_tasks.replication) are no search trials
             taken.add(space.key(t.params))
             if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 complete.append(t)
