@@ -100,11 +100,12 @@ def resolve_source(cfg: SweepConfig, study_name: str) -> str | None:
     for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
         if not s.study_name.startswith(f"{cfg.name}:") or s.study_name == study_name:
             continue
-        other = optuna.load_study(study_name=s.study_name, storage=storage)
-        t0 = other.user_attrs.get(study_mod.STARTED_ATTR)
-        if t0 is None or t0 >= started or not is_finished(other):
+        t0 = s.user_attrs.get(study_mod.STARTED_ATTR)
+        if t0 is None or t0 >= started or (best is not None and t0 <= best[0]):
             continue
-        if best is None or t0 > best[0]:
+        if FINISHED_ATTR in s.user_attrs or is_finished(
+            optuna.load_study(study_name=s.study_name, storage=storage)
+        ):
             best = (t0, s.study_name)
     return None if best is None else best[1]
 

@@ -145,6 +145,10 @@ def test_second_run_takes_the_latest_finished_study_and_never_counts_it(state_di
     assert parent.metrics["warm_start.enqueued"] == 2 and parent.metrics["warm_start.observations"] == 6
     assert "hpo.warning.warm_start" not in parent.tags
 
+    # A retried init (Airflow delivers at least once) finds the same warm start and enqueues nothing.
+    assert init_sweep(parse_sweep(_sweep()), run_id="n2")["study_name"] == second["study_name"]
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 6
+
 
 def test_changed_space_is_mapped_and_warned_never_crashes(state_dir: Path) -> None:
     run_in_process(parse_sweep(_sweep()), label="n1")
