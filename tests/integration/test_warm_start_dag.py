@@ -29,6 +29,7 @@ resources: {retries: 0}
 """
 
 
+@pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds
 def test_second_dag_run_warm_starts_and_replicates(airflow_sandbox: AirflowSandbox) -> None:
     path = airflow_sandbox.add_sweep("it_warm", SWEEP)
     first = run_in_process(load_sweep(path), label="night1")["study_name"]  # last night, in-process

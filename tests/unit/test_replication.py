@@ -71,6 +71,7 @@ def test_replicate_block_is_validated() -> None:
     assert parse_sweep({k: v for k, v in NOISY.items() if k != "replicate"}).replicate is None
 
 
+@pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds
 def test_noisy_sweep_replicates_its_best_and_picks_by_mean(state_dir: Path) -> None:
     cfg = parse_sweep(NOISY)
     summary = run_in_process(cfg, label="r1")

@@ -112,6 +112,7 @@ def test_config_and_form_validate_the_source() -> None:
     assert cold.with_overrides({"warm_start_from": "latest"}).warm_start is not None
 
 
+@pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds
 def test_second_run_takes_the_latest_finished_study_and_never_counts_it(state_dir: Path) -> None:
     first = run_in_process(parse_sweep(_sweep()), label="n1")
     assert study_mod.load(first["study_name"])[0].user_attrs[warm_start.WARM_ATTR]["source"] is None
@@ -150,6 +151,7 @@ def test_second_run_takes_the_latest_finished_study_and_never_counts_it(state_di
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 6
 
 
+@pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds
 def test_changed_space_is_mapped_and_warned_never_crashes(state_dir: Path) -> None:
     run_in_process(parse_sweep(_sweep()), label="n1")
     changed = _sweep(
