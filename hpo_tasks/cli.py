@@ -56,7 +56,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("max_trials", "batch_size", "patience", "seed", "max_minutes")
+    keys = ("max_trials", "batch_size", "patience", "seed", "max_minutes", "warm_start_from")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -223,7 +223,17 @@ def _print_summary(s: dict[str, Any]) -> None:
         for f in s["pareto_front"]:
             print(f"    trial {f['trial_number']}: {f['values']}  {f['params']}")
     else:
-        print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
+        if s.get("replication"):
+            from hpo_tasks.replication import format_table
+
+            print(
+                f"  best by mean over replicates: {s['best_value']:.6g} ± {s['best_value_stderr'] or 0:.3g} "
+                f"(trial {s['best_trial_number']}; best single trial {s['best_single_trial_number']}: "
+                f"{s['best_single_value']:.6g})"
+            )
+            print(format_table(s["replication"]))
+        else:
+            print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
         for k, v in (s["best_params"] or {}).items():
             print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
     if s.get("constraints"):
@@ -255,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         r.add_argument("--patience", type=int)
         r.add_argument("--max-minutes", type=float)
         r.add_argument("--seed", type=int)
+        r.add_argument("--warm-start-from", help="latest | none | a study name (warm_start.from)")
         if name == "run":
             r.add_argument("--label", help="run label (study '<sweep>:<label>')")
             r.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -185,11 +185,27 @@ class SamplerConfig(_Frozen):
             return v
         raise ValueError("use auto (on for more than 20 parameters), true or false")
 
+    noise: Literal["learned", "known", "none"] = Field(
+        default="learned",
+        description="GP observation noise: learned from the data, known (noise_std), none (deterministic).",
+    )
+    noise_std: float | None = Field(
+        default=None, gt=0, description="Noise standard deviation in objective units (noise: known)."
+    )
+
+    @model_validator(mode="after")
+    def _check_noise(self) -> SamplerConfig:
+        if self.noise == "known" and self.noise_std is None:
+            raise ValueError("noise: known needs noise_std (the objective's noise std, > 0); add it")
+        if self.noise != "known" and self.noise_std is not None:
+            raise ValueError(f"noise_std only applies to noise: known (got noise: {self.noise}); remove one")
+        return self
+
     @model_validator(mode="after")
     def _gp_only(self) -> SamplerConfig:
         changed = [
             f
-            for f in ("acquisition", "beta", "init_design", "device", "trust_region")
+            for f in ("acquisition", "beta", "init_design", "device", "trust_region", "noise", "noise_std")
             if f in self.model_fields_set and getattr(self, f) != SamplerConfig.model_fields[f].default
         ]
         if self.name != "gp" and changed:
@@ -260,6 +276,8 @@ def parse_constraint(text: str) -> OutcomeConstraint:
             f"e.g. 'latency_ms <= 20'"
         )
     return OutcomeConstraint(text.strip(), m["metric"], m["op"], float(m["bound"]))
+
+
 class PrunerConfig(_Frozen):
     """Early stopping of unpromising trials (multi-fidelity): Optuna's pruners on the values an objective
     reports per step through its ``report`` keyword (``hpo_tasks.pruning``). Steps count the resource
@@ -320,6 +338,45 @@ PRUNER_FIELDS: dict[str, frozenset[str]] = {
     "successive_halving": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
     "median": frozenset({"max_resource", "n_startup_trials", "n_warmup_steps", "interval_steps"}),
 }
+_STUDY_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:\S+$")
+
+
+class WarmStartConfig(_Frozen):
+    """Start a run from an earlier study of the sweep (``hpo_tasks.warm_start``). No block: cold start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    source: str = Field(
+        default="latest",
+        alias="from",
+        description="latest (the newest finished earlier study of this sweep), none, or a study name.",
+    )
+    top_k: int = Field(
+        default=3, ge=0, le=100, description="Best earlier configurations enqueued first (at most n_init)."
+    )
+    observations: bool = Field(
+        default=True, description="Feed the earlier study's completed trials to the GP as prior data."
+    )
+    max_observations: int = Field(
+        default=200, ge=1, le=5000, description="Prior observations kept, best first (bounds GP cost)."
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, v: str) -> str:
+        if v in ("latest", "none") or _STUDY_REF_RE.match(v):
+            return v
+        raise ValueError(
+            f"'{v}' is not latest, none or a study name: use latest, none, or '<sweep>:<run label>' "
+            f"(see hpo status)"
+        )
+
+
+class ReplicateConfig(_Frozen):
+    """Re-run the best configurations with new seeds once the search stops (``hpo_tasks.replication``)."""
+
+    top_k: int = Field(default=3, ge=1, le=50, description="Best search trials to replicate.")
+    repeats: int = Field(default=3, ge=1, le=20, description="Extra runs of each, with new seeds.")
 
 
 class SweepConfig(_Frozen):
@@ -413,6 +470,16 @@ class SweepConfig(_Frozen):
                 "pruner: Optuna cannot prune trials of a multi-objective study (report() is single-"
                 "objective); set pruner: none, or sweep one objective with the others as constraints"
             )
+        if outcomes and self.warm_start is not None and self.warm_start.source != "none":
+            raise ValueError(
+                "warm_start: takes configurations and outcomes of one unconstrained objective (an "
+                "earlier Pareto or constrained study has no single ranking to take from); remove warm_start"
+            )
+        if self.objectives and self.replicate is not None:
+            raise ValueError(
+                "replicate: picks one best configuration by its mean, which a Pareto sweep does not have; "
+                "remove replicate or sweep one objective"
+            )
         if outcomes and self.sampler.trust_region is True:
             raise ValueError(
                 "sampler.trust_region: the trust region is for one unconstrained objective; set it to "
@@ -438,7 +505,10 @@ class SweepConfig(_Frozen):
     def directions(self) -> list[str]:
         """One direction per Optuna objective value."""
         return [o.direction for o in self.objectives] if self.objectives else [str(self.direction)]
+
     pruner: PrunerConfig = PrunerConfig()
+    warm_start: WarmStartConfig | None = None
+    replicate: ReplicateConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -579,6 +649,8 @@ class SweepConfig(_Frozen):
                     fields = PRUNER_FIELDS.get(value, frozenset()) & self.pruner.model_fields_set
                     kept = self.pruner.model_dump(include=set(fields))
                     top["pruner"] = {"name": value, **kept}
+            elif key == "warm_start_from":
+                top["warm_start"] = _warm_start_override(self.warm_start, value)
             elif key not in ("sampler", "acquisition"):
                 raise SweepConfigError(f"unknown run override '{key}'")
         name = overrides.get("sampler") or self.sampler.name
@@ -595,6 +667,16 @@ class SweepConfig(_Frozen):
         data.update(top)
         data["budget"] = budget
         return parse_sweep(data, source=f"{self.name} (run overrides)")
+
+
+def _warm_start_override(current: WarmStartConfig | None, source: str) -> dict[str, Any] | None:
+    """The trigger form's ``warm_start_from``: none turns warm start off; anything else keeps the file's
+    other warm-start settings (or the defaults, when the file has no block)."""
+    if source == "none":
+        return None
+    data = current.model_dump() if current is not None else {}
+    data["source"] = source
+    return data
 
 
 def rounds_after_seed(max_trials: int, n_init: int, batch_size: int) -> int:

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from hpo_tasks import outcomes, tracking
 from hpo_tasks import study as study_mod
+from hpo_tasks.replication import search_trials
 
 DAG_PREFIX = "hpo__"
 
@@ -24,7 +25,7 @@ def study_progress(study_name: str) -> dict[str, Any]:
     """``{study_name, sweep, trials_done, complete, failed, running, budget, best_value, best_params,
     best_trial_number, stop_reason, stop_detail, finished, parent_run_id}`` from the study alone."""
     study, cfg = study_mod.load(study_name)
-    trials = study.get_trials(deepcopy=False)
+    trials = search_trials(study.get_trials(deepcopy=False))  # replicates are no search progress
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     # One objective: the best feasible trial. Several: no single best, the Pareto set instead.
     best = None if cfg.is_multi_objective else outcomes.best_trial(complete, cfg)

@@ -60,9 +60,12 @@ def load(study_name: str, *, storage_url: str | None = None) -> tuple[optuna.Stu
     return study, cfg
 
 
-def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    cfg: SweepConfig, *, n_asked: int, prior: list[tuple[dict[str, Any], float]] | None = None
+) -> optuna.samplers.BaseSampler:
     """The sampler for the next asks. ``n_asked`` varies the seed of stateful Optuna samplers between
-    rounds (each round builds a fresh sampler; a fixed seed would repeat the previous round's draws)."""
+    rounds (each round builds a fresh sampler; a fixed seed would repeat the previous round's draws).
+    ``prior``: an earlier study's ``(params, value)`` for the GP (``hpo_tasks.warm_start``)."""
     from hpo_tasks.space import SearchSpace
 
     name = cfg.sampler.name
@@ -83,6 +86,9 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
             trust_region=turbo.enabled(sc.trust_region, len(cfg.space))
             and not (cfg.objectives or cfg.constraints),  # one unconstrained objective only
             batch_size=cfg.budget.batch_size,
+            noise=sc.noise,
+            noise_std=sc.noise_std,
+            prior=prior,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
     if name == "optuna-gp":

@@ -64,7 +64,11 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         spec["study_name"],
         parent_run_id,
         number,
-        tags={"hpo.round": str(spec.get("round", "")), **{f"airflow.{k}": v for k, v in context.items()}},
+        tags={
+            "hpo.round": str(spec.get("round", "")),
+            **({"hpo.replicate_of": str(frozen.user_attrs["replicate_of"])} if _is_replicate(frozen) else {}),
+            **{f"airflow.{k}": v for k, v in context.items()},
+        },
     )
 
     if frozen.state.is_finished():  # a redelivered task: report what is recorded
@@ -166,6 +170,10 @@ def _tell(study: Any, trial_id: int, number: int, outcome: outcomes.Outcome) -> 
         storage.set_trial_user_attr(trial_id, outcomes.FEASIBLE_ATTR, outcome.feasible)
     values = outcome.values if len(outcome.values) > 1 else outcome.values[0]
     study.tell(number, values, skip_if_finished=True)
+
+
+def _is_replicate(frozen: Any) -> bool:
+    return "replicate_of" in frozen.user_attrs  # hpo_tasks.replication.OF_ATTR
 
 
 def _result(

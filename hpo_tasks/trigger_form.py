@@ -8,6 +8,7 @@ file's ``batch_size``; the form's bounds keep every accepted value within that s
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from hpo_tasks.config import (
@@ -32,6 +33,7 @@ PRUNER_LABELS = {
     "successive_halving": "Successive halving (ASHA)",
     "median": "Median stopping",
 }
+WARM_START_PATTERN = r"^(latest|none|[A-Za-z0-9][A-Za-z0-9_.-]*:\S+)$"  # as config.WarmStartConfig
 
 
 def min_batch_size(cfg: SweepConfig) -> int:
@@ -118,6 +120,18 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             ),
             "section": "Advanced",
         },
+        "warm_start_from": {
+            "default": cfg.warm_start.source if cfg.warm_start is not None else "none",
+            "type": "string",
+            "pattern": WARM_START_PATTERN,
+            "title": "Warm start from",
+            "description": (
+                "latest: the newest finished earlier run of this sweep; none: a cold start; or a study "
+                "name '<sweep>:<run label>' (see hpo status). Its best configurations run first and its "
+                "trials seed the GP."
+            ),
+            "section": "Advanced",
+        },
         "min_delta": {
             "default": b.min_delta,
             "type": "number",
@@ -158,6 +172,11 @@ def check_overrides(cfg: SweepConfig, overrides: dict[str, Any]) -> None:
     if n_init is not None and n_init > max_trials:
         problems.append(
             f"n_init ({n_init}) exceeds max_trials ({max_trials}): lower n_init or raise max_trials"
+        )
+    source = given.get("warm_start_from")
+    if source is not None and not re.match(WARM_START_PATTERN, str(source)):
+        problems.append(
+            f"warm_start_from '{source}' is not latest, none or a study name '<sweep>:<run label>'"
         )
     if problems:
         raise SweepConfigError(f"{cfg.name}: invalid run parameters: " + "; ".join(problems))

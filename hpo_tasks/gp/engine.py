@@ -10,9 +10,14 @@ Model: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel whose lengthscales carry t
 log-normal prior of Hvarfner et al. (2024, "Vanilla Bayesian Optimization Performs Great in High
 Dimensions"); with categorical parameters, ``MixedSingleTaskGP`` (the same Matérn on the ordinal columns,
 summed and multiplied with a categorical (Hamming) kernel on the categorical ones). Outcomes are
-standardised, noise is learned. Should the fit fail (e.g. a badly conditioned kernel matrix), the engine
-merges near-duplicate inputs, raises the noise floor and refits; should that fail too, it returns a
-space-filling point and says so — it never crashes a sweep.
+standardised. Observation noise (``sampler.noise``): ``learned`` (default) infers one homoscedastic noise
+level with the kernel; ``known`` fixes it at ``noise_std**2`` in objective units (``train_Yvar``, which
+``Standardize`` rescales with the outcomes); ``none`` fixes it at 1e-5 of the outcome variance (1e-5
+after standardisation: BoTorch's noise-free setting, kept above gpytorch's 1e-6 floor), for deterministic
+objectives.
+Should the fit fail (e.g. a badly conditioned kernel matrix), the engine merges near-duplicate inputs,
+raises the noise floor and refits; should that fail too, it returns a space-filling point and says so —
+it never crashes a sweep.
 
 Acquisitions (``sampler.acquisition``) and how a batch of q is built. The suggest task calls
 ``study.ask()`` q times; every call chooses one point with all unfinished trials (the batch so far and
@@ -103,6 +108,8 @@ def suggest_next(
     raw_samples: int = 256,
     region: Region | None = None,
     fit_cache: dict[Hashable, Any] | None = None,
+    noise: str = "learned",
+    noise_std: float | None = None,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -117,6 +124,7 @@ def suggest_next(
             its sides scaled by the fitted lengthscales.
         fit_cache: when given, a fit of the same observations made earlier (the previous ask of this
             batch) is reused from it instead of refitted; it holds the latest fit only.
+        noise: ``learned``, ``known`` (variance ``noise_std**2``, objective units) or ``none``.
     """
     import torch
 
@@ -130,7 +138,8 @@ def suggest_next(
     ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache)
+        noise_var = _noise_variance(noise, noise_std, train_y)
+        model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache, noise_var)
         fit_s = time.perf_counter() - t0
         if model is None:
             return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
@@ -188,9 +197,30 @@ def _device(device: str, n: int) -> Any:
 # -- model ------------------------------------------------------------------------------------------
 
 
-def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> Any:
+# noise: none, as a fraction of the outcome variance (= the standardised noise). gpytorch rounds fixed
+# noise below 1e-6 up to 1e-6 with a warning; 1e-5 stays clear of that and is still noise-free in effect.
+NOISE_FREE = 1e-5
+
+
+def _noise_variance(noise: str, noise_std: float | None, train_y: np.ndarray) -> float | None:
+    """The fixed observation noise variance in outcome units, or None when it is learned."""
+    if noise == "learned":
+        return None
+    if noise == "known":
+        if noise_std is None or not noise_std > 0:
+            raise ValueError("noise 'known' needs noise_std > 0")
+        return float(noise_std) ** 2
+    if noise == "none":
+        return NOISE_FREE * max(float(np.var(train_y, ddof=1)) if len(train_y) > 1 else 1.0, 1e-12)
+    raise ValueError(f"unknown noise '{noise}'; use learned, known or none")
+
+
+def _make_model(
+    X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None, noise_var: float | None = None
+) -> Any:
     from functools import partial
 
+    import torch
     from botorch.models import MixedSingleTaskGP, SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -198,7 +228,10 @@ def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> 
     from gpytorch.likelihoods import GaussianLikelihood
 
     likelihood = None
-    if noise_floor is not None:
+    yvar = None  # (n, 1) fixed noise variances, or None: learned
+    if noise_var is not None:
+        yvar = torch.full_like(Y, noise_var)
+    elif noise_floor is not None:
         likelihood = GaussianLikelihood(noise_constraint=GreaterThan(noise_floor)).to(X)
     if space.cat_dims:
         factory = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
@@ -206,18 +239,28 @@ def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> 
             X,
             Y,
             cat_dims=sorted(space.cat_dims),
+            train_Yvar=yvar,
             cont_kernel_factory=factory,
             likelihood=likelihood,
             outcome_transform=Standardize(m=1),
         )
     covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[-1], use_rbf_kernel=False)
-    return SingleTaskGP(X, Y, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1))
+    return SingleTaskGP(
+        X, Y, yvar, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1)
+    )
 
 
 def _fit_robust(
-    train_x: np.ndarray, train_y: np.ndarray, space: SpaceInfo, dev: Any, notes: list[str]
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    *,
+    noise_var: float | None = None,
 ) -> tuple[Any | None, dict[str, Any], str | None]:
-    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once."""
+    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once. A fixed noise
+    (``noise_var``, outcome units) is raised to the same floor, 1e-3 of the outcome variance, on refit."""
     import torch
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -229,7 +272,10 @@ def _fit_robust(
         X = torch.as_tensor(xs, dtype=torch.float64, device=dev)  # (n, d)
         Y = torch.as_tensor(ys, dtype=torch.float64, device=dev).unsqueeze(-1)  # (n, 1)
         try:
-            model = _make_model(X, Y, space, floor)
+            var = noise_var
+            if var is not None and floor is not None:
+                var = max(var, floor * float(np.var(ys)))
+            model = _make_model(X, Y, space, floor, var)
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -259,17 +305,18 @@ def _fit_memo(
     dev: Any,
     notes: list[str],
     cache: dict[Hashable, Any] | None,
+    noise_var: float | None = None,
 ) -> tuple[Any | None, dict[str, Any], str | None]:
     """``_fit_robust``, reusing ``cache``'s fit when the observations are the same (q asks of one batch
     share their training data: one fit per batch instead of q)."""
     if cache is None:
-        return _fit_robust(train_x, train_y, space, dev, notes)
-    key = (train_x.shape, train_x.tobytes(), train_y.tobytes(), str(dev))
+        return _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
+    key = (train_x.shape, train_x.tobytes(), train_y.tobytes(), str(dev), noise_var)
     if key in cache:
         model, diag, fit_notes = cache[key]
         notes.extend(fit_notes)
         return model, {**diag, "fit_reused": True}, None
-    model, diag, err = _fit_robust(train_x, train_y, space, dev, notes)
+    model, diag, err = _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
     if model is not None:
         cache.clear()
         cache[key] = (model, diag, list(notes))

@@ -28,6 +28,13 @@ would be wrong in scale (an epoch-1 loss is far above every final loss) and woul
 merely mediocre region is the worst seen. Excluding them would leave the model unchanged after a pruned
 trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
 They stay "taken", so their exact configuration is never suggested again.
+
+Warm start (``prior``, ``hpo_tasks.warm_start``): an earlier study's completed trials join the GP's
+training set as they are (same objective, same direction, same outcome scale; one standardisation over
+both). A prior point whose configuration the run has observed itself is left out: tonight's value wins.
+They count towards ``n_init``: the seed phase runs only while own plus prior observations are fewer, so
+with enough prior data the GP proposes from the first trial that is not an enqueued configuration.
+Enqueued trials (fixed params) never reach ``sample_relative``.
 """
 
 from __future__ import annotations
@@ -70,6 +77,9 @@ class GPBatchSampler(BaseSampler):
         reference_point: list[float] | None = None,
         trust_region: bool = False,
         batch_size: int = 1,
+        noise: str = "learned",
+        noise_std: float | None = None,
+        prior: list[tuple[dict[str, Any], float]] | None = None,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
         study's pinned ``hpo:reference_point`` or one inferred from the observations
@@ -82,10 +92,13 @@ class GPBatchSampler(BaseSampler):
         self._beta = beta
         self._init_design = init_design
         self._device = device
+        self._noise = noise
+        self._noise_std = noise_std
         self._random = RandomSampler(seed=seed)
         self._trust_region = trust_region  # TuRBO-1 (hpo_tasks.gp.turbo); batch_size sets its tolerance
         self._batch_size = batch_size
         self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
+        self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
@@ -104,8 +117,8 @@ class GPBatchSampler(BaseSampler):
         complete, pending, pruned = [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
-            if t.number == trial.number or not space.is_complete(t.params):
-                continue
+            if t.number == trial.number or not space.is_complete(t.params) or "replicate_of" in t.user_attrs:
+                continue  # replicates (hpo_tasks.replication) are no search trials
             taken.add(space.key(t.params))
             if t.state == TrialState.COMPLETE and t.values and all(math.isfinite(v) for v in t.values):
                 complete.append(t)
@@ -114,13 +127,15 @@ class GPBatchSampler(BaseSampler):
             elif t.state == TrialState.PRUNED:
                 pruned.append(t)
 
+        own = {space.key(t.params) for t in complete}
+        prior = [(p, v) for p, v in self._prior if space.key(p) not in own]
         if self._trust_region:
             x, info = self._trust_region_point(study, trial, complete, pending, taken)
-        elif len(complete) < self._n_init:
+        elif len(complete) + len(prior) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned)
+            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned, prior=prior)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -134,6 +149,7 @@ class GPBatchSampler(BaseSampler):
         region: Region | None = None,
         *,
         pruned: list[FrozenTrial] | None = None,
+        prior: list[tuple[dict[str, Any], float]] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
@@ -143,10 +159,16 @@ class GPBatchSampler(BaseSampler):
             return gp_point_multi(self, study, trial, complete, pending, taken)
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        pruned = pruned or []
-        train_x = np.stack([space.encode(t.params) for t in complete + pruned])  # (n + n_pruned, d)
-        train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
-        train_y = np.concatenate([train_y, pruned_values(pruned, complete, sign=sign)])
+        pruned, prior = pruned or [], prior or []
+        xs = [space.encode(t.params) for t in complete + pruned] + [space.encode(p) for p, _ in prior]
+        train_x = np.stack(xs)  # (n + n_pruned + n_prior, d)
+        train_y = np.concatenate(
+            [
+                [sign * float(t.value) for t in complete if t.value is not None],  # (n,)
+                pruned_values(pruned, complete, sign=sign),  # (n_pruned,) already signed
+                [sign * v for _, v in prior],  # (n_prior,)
+            ]
+        )
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         info_space = space_info(space)
         s = suggest_next(
@@ -161,6 +183,8 @@ class GPBatchSampler(BaseSampler):
             device=self._device,
             region=region,
             fit_cache=self._fit_cache,
+            noise=self._noise,
+            noise_std=self._noise_std,
         )
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
@@ -168,6 +192,7 @@ class GPBatchSampler(BaseSampler):
             "phase": s.phase,
             "acquisition": self._acquisition,
             "n_observed": len(complete),
+            "n_prior": len(prior),
             "n_pending": len(pending),
             "n_pruned": len(pruned),
             "acq_value": s.acq_value,

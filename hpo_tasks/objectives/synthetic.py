@@ -147,6 +147,8 @@ def constrained_bowl(params: Mapping[str, Any], *, seed: int) -> dict[str, float
     """ConstrainedBowl on params ``x1``, ``x2``: metrics ``loss`` and ``margin`` (feasible: margin >= 0)."""
     loss, margin = ConstrainedBowl.evaluate(np.array([float(params["x1"]), float(params["x2"])]))
     return {"loss": loss, "margin": margin}
+
+
 def ackley30(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
     """Ackley 30-D on params ``x1`` .. ``x30``."""
     return _evaluate(Ackley30, params, seed, noise_std)
