@@ -100,6 +100,19 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
             return record_round(study_name, round_index)
 
+        @task(trigger_rule=TriggerRule.NONE_FAILED)
+        def replicate(study_name: str) -> list[dict]:
+            from hpo_tasks.pipeline import replicate_batch
+
+            return replicate_batch(study_name)
+
+        @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+        def record_replicates(study_name: str) -> dict:
+            from hpo_tasks.pipeline import record_round
+            from hpo_tasks.replication import REPLICATE_ROUND
+
+            return record_round(study_name, REPLICATE_ROUND)
+
         @task(trigger_rule=TriggerRule.NONE_FAILED, outlets=[best_params])
         def finalize(study_name: str) -> dict:
             from hpo_tasks.pipeline import finalize as summarize
@@ -122,6 +135,14 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             if previous is not None:
                 previous >> go
             previous = done
+        if cfg.replicate is not None:  # the best configurations again, with new seeds
+            with TaskGroup(group_id="replicate"):
+                reps = replicate(name)
+                rep_trials = run_trial.expand(spec=reps)
+                rep_done = record_replicates(name)
+                [reps, rep_trials] >> rep_done
+            previous >> reps
+            previous = rep_done
         end = finalize(name)
         previous >> end
 

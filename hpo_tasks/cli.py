@@ -48,11 +48,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bad += 1
             continue
         print(f"ok  {ref}: dag hpo__{cfg.name}, {len(cfg.space)} params, {cfg.budget.max_trials} trials")
+        from hpo_tasks.pruning import config_warnings
+
+        for note in config_warnings(cfg):
+            print(f"warning  {ref}: {note}", file=sys.stderr)
     return 1 if bad else 0
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("max_trials", "batch_size", "patience", "seed", "max_minutes")
+    keys = ("max_trials", "batch_size", "patience", "seed", "max_minutes", "warm_start_from")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -64,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_sweep(_sweep_path(args.sweep))
     label = args.label or time.strftime("local__%Y%m%dT%H%M%S")
     total = _overrides(args).get("max_trials", cfg.budget.max_trials)
-    maximize = cfg.direction == "maximize"
+    maximize = cfg.direction == "maximize"  # the bar's "best" (a multi-objective sweep shows none)
     best: list[float] = []
 
     with tqdm(total=total, unit="trial", desc=cfg.name, disable=args.no_progress) as bar:
@@ -123,8 +127,22 @@ def cmd_best(args: argparse.Namespace) -> int:
     from hpo_tasks.progress import study_progress
 
     names = [args.study] if args.study else _study_names(args.sweep)[:1]
+    if names and study_progress(names[0]).get("pareto"):  # several objectives: the Pareto set
+        p = study_progress(names[0])
+        if args.json:
+            print(json.dumps({k: p[k] for k in ("sweep", "study_name", "direction", "pareto")}, indent=2))
+        else:
+            print(f"# sweep {p['sweep']}, study {p['study_name']}: Pareto set ({p['direction']})")
+            for f in p["pareto"]:
+                print(f"# trial {f['trial_number']}: {f['values']}")
+                print(yaml.safe_dump([dict(f["params"])], sort_keys=False), end="")
+        return 0
     if not names or study_progress(names[0])["best_params"] is None:
-        print(f"no completed trial of sweep '{args.sweep}' in {optuna_storage_url()}", file=sys.stderr)
+        print(
+            f"no completed (and, under constraints, feasible) trial of sweep '{args.sweep}' in "
+            f"{optuna_storage_url()}",
+            file=sys.stderr,
+        )
         return 1
     p = study_progress(names[0])
     if args.json:
@@ -192,12 +210,34 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _print_summary(s: dict[str, Any]) -> None:
     print(f"\nsweep {s['sweep']}  (study {s['study_name']})")
     print(
-        f"  trials: {s['n_complete']} complete, {s['n_failed']} failed  |  "
+        f"  trials: {s['n_complete']} complete, {s['n_failed']} failed"
+        + (f", {s['n_pruned']} pruned ({s['n_steps']} steps reported)" if s.get("n_pruned") else "")
+        + "  |  "
         f"stopped: {s['stop_reason']} ({s['stop_detail']})"
     )
-    print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
-    for k, v in (s["best_params"] or {}).items():
-        print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
+    if "pareto_front" in s:  # several objectives: the Pareto set, no single best
+        print(
+            f"  Pareto set: {s['pareto_size']} trial(s), hypervolume {s['hypervolume']} "
+            f"(reference point {s['reference_point']}, {s['reference_point_source']})"
+        )
+        for f in s["pareto_front"]:
+            print(f"    trial {f['trial_number']}: {f['values']}  {f['params']}")
+    else:
+        if s.get("replication"):
+            from hpo_tasks.replication import format_table
+
+            print(
+                f"  best by mean over replicates: {s['best_value']:.6g} ± {s['best_value_stderr'] or 0:.3g} "
+                f"(trial {s['best_trial_number']}; best single trial {s['best_single_trial_number']}: "
+                f"{s['best_single_value']:.6g})"
+            )
+            print(format_table(s["replication"]))
+        else:
+            print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
+        for k, v in (s["best_params"] or {}).items():
+            print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
+    if s.get("constraints"):
+        print(f"  constraints {s['constraints']}: {s['n_feasible']} feasible trial(s). {s.get('note', '')}")
     print(
         f"  time: {s['wall_seconds']:.1f}s wall, {s['trial_seconds']:.1f}s in trials, "
         f"{s['suggest_seconds']:.1f}s in suggest"
@@ -225,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         r.add_argument("--patience", type=int)
         r.add_argument("--max-minutes", type=float)
         r.add_argument("--seed", type=int)
+        r.add_argument("--warm-start-from", help="latest | none | a study name (warm_start.from)")
         if name == "run":
             r.add_argument("--label", help="run label (study '<sweep>:<label>')")
             r.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -11,6 +11,7 @@ import importlib.util
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,11 +21,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 SAMPLERS = ("gp", "optuna-gp", "tpe", "random")
+PRUNERS = ("none", "hyperband", "successive_halving", "median")
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CRON_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
@@ -113,6 +116,10 @@ Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator=
 class ObjectiveConfig(_Frozen):
     name: str = Field(description="A registered objective name or 'package.module:function'.")
     args: dict[str, Any] = Field(default_factory=dict, description="Fixed keyword arguments.")
+    metric: str | None = Field(
+        default=None,
+        description="The score, when the objective returns a mapping of named metrics (one objective).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -164,12 +171,41 @@ class SamplerConfig(_Frozen):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Where the GP runs; auto picks CUDA when present and n is large."
     )
+    # auto: on above 20 parameters (hpo_tasks.gp.turbo), where one global GP spreads a small budget thin.
+    trust_region: Literal["auto"] | bool = Field(
+        default="auto",
+        description="Trust-region BO (TuRBO-1) for sampler gp: auto (on for more than 20 parameters), "
+        "true or false.",
+    )
+
+    @field_validator("trust_region", mode="before")
+    @classmethod
+    def _check_trust_region(cls, v: Any) -> Any:
+        if v == "auto" or isinstance(v, bool):
+            return v
+        raise ValueError("use auto (on for more than 20 parameters), true or false")
+
+    noise: Literal["learned", "known", "none"] = Field(
+        default="learned",
+        description="GP observation noise: learned from the data, known (noise_std), none (deterministic).",
+    )
+    noise_std: float | None = Field(
+        default=None, gt=0, description="Noise standard deviation in objective units (noise: known)."
+    )
+
+    @model_validator(mode="after")
+    def _check_noise(self) -> SamplerConfig:
+        if self.noise == "known" and self.noise_std is None:
+            raise ValueError("noise: known needs noise_std (the objective's noise std, > 0); add it")
+        if self.noise != "known" and self.noise_std is not None:
+            raise ValueError(f"noise_std only applies to noise: known (got noise: {self.noise}); remove one")
+        return self
 
     @model_validator(mode="after")
     def _gp_only(self) -> SamplerConfig:
         changed = [
             f
-            for f in ("acquisition", "beta", "init_design", "device")
+            for f in ("acquisition", "beta", "init_design", "device", "trust_region", "noise", "noise_std")
             if f in self.model_fields_set and getattr(self, f) != SamplerConfig.model_fields[f].default
         ]
         if self.name != "gp" and changed:
@@ -205,11 +241,149 @@ class ModelConfig(_Frozen):
     )
 
 
+class ObjectiveMetric(_Frozen):
+    """One entry of a multi-objective sweep's ``objectives``: a metric the objective returns, its sense."""
+
+    metric: str = Field(description="Name of a metric in the mapping the objective returns.")
+    direction: Literal["maximize", "minimize"]
+
+
+_CONSTRAINT_RE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op><=|>=)\s*"
+    r"(?P<bound>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class OutcomeConstraint:
+    """``metric <= bound`` or ``metric >= bound``. ``slack(value)`` is Optuna's constraint value:
+    feasible when ``<= 0``, and the GP models it directly."""
+
+    text: str
+    metric: str
+    op: str
+    bound: float
+
+    def slack(self, value: float) -> float:
+        return value - self.bound if self.op == "<=" else self.bound - value
+
+
+def parse_constraint(text: str) -> OutcomeConstraint:
+    m = _CONSTRAINT_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"'{text}' is not a constraint: write 'metric <= number' or 'metric >= number', "
+            f"e.g. 'latency_ms <= 20'"
+        )
+    return OutcomeConstraint(text.strip(), m["metric"], m["op"], float(m["bound"]))
+
+
+class PrunerConfig(_Frozen):
+    """Early stopping of unpromising trials (multi-fidelity): Optuna's pruners on the values an objective
+    reports per step through its ``report`` keyword (``hpo_tasks.pruning``). Steps count the resource
+    used so far (epoch 1, 2, ...), so ``min_resource``/``max_resource``/``n_warmup_steps`` are in epochs.
+    """
+
+    name: Literal["none", "hyperband", "successive_halving", "median"] = Field(
+        default="none", description="hyperband | successive_halving (ASHA) | median | none."
+    )
+    min_resource: int = Field(
+        default=1, ge=1, description="Steps before the first pruning decision (hyperband, ASHA)."
+    )
+    max_resource: int | None = Field(
+        default=None,
+        ge=1,
+        description="The last step a trial reports (default: the objective's 'epochs' argument): never "
+        "pruned there (the work is done); hyperband sizes its brackets by it.",
+    )
+    reduction_factor: int = Field(
+        default=3, ge=2, description="Keep 1 in reduction_factor trials per rung (hyperband, ASHA)."
+    )
+    bootstrap_count: int = Field(
+        default=0, ge=0, description="Trials a rung needs before any is promoted (hyperband, ASHA)."
+    )
+    n_startup_trials: int = Field(
+        default=5, ge=0, description="Complete trials before median pruning starts (median)."
+    )
+    n_warmup_steps: int = Field(
+        default=0, ge=0, description="Steps a trial runs before it can be pruned (median)."
+    )
+    interval_steps: int = Field(default=1, ge=1, description="Steps between pruning checks (median).")
+
+    @model_validator(mode="after")
+    def _fields_of_name(self) -> PrunerConfig:
+        allowed = PRUNER_FIELDS[self.name]
+        given = sorted(  # a pinned config round-trips every field: only non-defaults count as given
+            f
+            for f in self.model_fields_set - allowed - {"name"}
+            if getattr(self, f) != PrunerConfig.model_fields[f].default
+        )
+        if given:
+            users = sorted(n for n, fs in PRUNER_FIELDS.items() if set(given) <= fs)
+            fix = f"set name: {' or '.join(users)}" if users else "set a pruner they belong to"
+            raise ValueError(
+                f"{', '.join(given)} do(es) not apply to pruner '{self.name}'; remove them or {fix}"
+            )
+        if self.max_resource is not None and self.max_resource < self.min_resource:
+            raise ValueError(
+                f"max_resource ({self.max_resource}) is below min_resource ({self.min_resource}); "
+                f"raise max_resource to the last step your objective reports"
+            )
+        return self
+
+
+PRUNER_FIELDS: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
+    "successive_halving": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
+    "median": frozenset({"max_resource", "n_startup_trials", "n_warmup_steps", "interval_steps"}),
+}
+_STUDY_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:\S+$")
+
+
+class WarmStartConfig(_Frozen):
+    """Start a run from an earlier study of the sweep (``hpo_tasks.warm_start``). No block: cold start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    source: str = Field(
+        default="latest",
+        alias="from",
+        description="latest (the newest finished earlier study of this sweep), none, or a study name.",
+    )
+    top_k: int = Field(
+        default=3, ge=0, le=100, description="Best earlier configurations enqueued first (at most n_init)."
+    )
+    observations: bool = Field(
+        default=True, description="Feed the earlier study's completed trials to the GP as prior data."
+    )
+    max_observations: int = Field(
+        default=200, ge=1, le=5000, description="Prior observations kept, best first (bounds GP cost)."
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, v: str) -> str:
+        if v in ("latest", "none") or _STUDY_REF_RE.match(v):
+            return v
+        raise ValueError(
+            f"'{v}' is not latest, none or a study name: use latest, none, or '<sweep>:<run label>' "
+            f"(see hpo status)"
+        )
+
+
+class ReplicateConfig(_Frozen):
+    """Re-run the best configurations with new seeds once the search stops (``hpo_tasks.replication``)."""
+
+    top_k: int = Field(default=3, ge=1, le=50, description="Best search trials to replicate.")
+    repeats: int = Field(default=3, ge=1, le=20, description="Extra runs of each, with new seeds.")
+
+
 class SweepConfig(_Frozen):
     name: str
     description: str = ""
     objective: ObjectiveConfig
-    direction: Literal["maximize", "minimize"]
+    direction: Literal["maximize", "minimize"] | None = None  # or `objectives` (below)
     space: dict[str, Param]
     budget: BudgetConfig
     sampler: SamplerConfig = SamplerConfig()
@@ -217,6 +391,124 @@ class SweepConfig(_Frozen):
     schedule: str | None = None
     resources: ResourcesConfig = ResourcesConfig()
     model: ModelConfig = ModelConfig()
+    # Multi-objective sweeps and outcome constraints (hpo_tasks.outcomes). `objectives` replaces
+    # `direction`; both are validated here (declared after `direction` and `objective` so they see them).
+    objectives: tuple[ObjectiveMetric, ...] | None = Field(default=None, validate_default=True)
+    reference_point: dict[str, float] | None = None
+    constraints: tuple[str, ...] = ()
+
+    @field_validator("objectives")
+    @classmethod
+    def _check_objectives(cls, v: Any, info: ValidationInfo) -> Any:
+        direction = info.data.get("direction")
+        if v is None:
+            if "direction" in info.data and direction is None:  # absent from data: its own error says why
+                raise ValueError(
+                    "neither direction nor objectives is set: set direction: maximize|minimize for one "
+                    "objective, or objectives: [{metric: ..., direction: ...}, ...] for several"
+                )
+            return v
+        if direction is not None:
+            raise ValueError(
+                "set either direction (one objective) or objectives (several), not both; remove one"
+            )
+        if len(v) < 2:
+            raise ValueError(
+                "needs at least two entries; for one objective set direction (and objective.metric)"
+            )
+        names = [o.metric for o in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics must be distinct (got {names})")
+        objective = info.data.get("objective")
+        if objective is not None and objective.metric is not None:
+            raise ValueError("a multi-objective sweep names its metrics here; remove objective.metric")
+        return v
+
+    @field_validator("reference_point")
+    @classmethod
+    def _check_reference_point(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:
+            return v
+        objectives = info.data.get("objectives")
+        if not objectives:
+            raise ValueError("only applies to a multi-objective sweep (objectives); remove it")
+        want = [o.metric for o in objectives]
+        if set(v) != set(want):
+            raise ValueError(f"needs one value per objective metric {want} (got {sorted(v)})")
+        bad = [k for k, x in v.items() if not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"values must be finite numbers (got {bad[0]}: {v[bad[0]]})")
+        return {m: v[m] for m in want}
+
+    @field_validator("constraints")
+    @classmethod
+    def _check_constraints(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        errors = []
+        for i, text in enumerate(v):
+            try:
+                parse_constraint(text)
+            except ValueError as err:
+                errors.append(f"entry {i}: {err}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        if len(set(v)) != len(v):
+            raise ValueError("constraints must be distinct")
+        objective = info.data.get("objective")
+        single = info.data.get("direction") is not None
+        if v and single and objective is not None and objective.metric is None:
+            raise ValueError(
+                "need the objective to return named metrics: name the score with "
+                "objective.metric (e.g. metric: accuracy)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _check_sampler_outcomes(self) -> SweepConfig:
+        outcomes = self.objectives or self.constraints
+        if self.objectives and self.pruner.name != "none":
+            raise ValueError(
+                "pruner: Optuna cannot prune trials of a multi-objective study (report() is single-"
+                "objective); set pruner: none, or sweep one objective with the others as constraints"
+            )
+        if outcomes and self.warm_start is not None and self.warm_start.source != "none":
+            raise ValueError(
+                "warm_start: takes configurations and outcomes of one unconstrained objective (an "
+                "earlier Pareto or constrained study has no single ranking to take from); remove warm_start"
+            )
+        if self.objectives and self.replicate is not None:
+            raise ValueError(
+                "replicate: picks one best configuration by its mean, which a Pareto sweep does not have; "
+                "remove replicate or sweep one objective"
+            )
+        if outcomes and self.sampler.trust_region is True:
+            raise ValueError(
+                "sampler.trust_region: the trust region is for one unconstrained objective; set it to "
+                "auto or false for a sweep with objectives or constraints"
+            )
+        if outcomes and self.sampler.name == "gp" and self.sampler.acquisition != "logei":
+            what = "objectives" if self.objectives else "constraints"
+            raise ValueError(
+                f"sampler.acquisition: '{self.sampler.acquisition}' cannot handle {what}; use logei "
+                f"(qLogNEHVI for several objectives, constrained qLogNEI for one)"
+            )
+        return self
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return bool(self.objectives)
+
+    @property
+    def outcome_constraints(self) -> list[OutcomeConstraint]:
+        return [parse_constraint(c) for c in self.constraints]
+
+    @property
+    def directions(self) -> list[str]:
+        """One direction per Optuna objective value."""
+        return [o.direction for o in self.objectives] if self.objectives else [str(self.direction)]
+
+    pruner: PrunerConfig = PrunerConfig()
+    warm_start: WarmStartConfig | None = None
+    replicate: ReplicateConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -298,6 +590,33 @@ class SweepConfig(_Frozen):
             )
         return self
 
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_shorthand(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v  # `pruner: median`
+
+    @model_validator(mode="after")
+    def _check_pruner(self) -> SweepConfig:
+        if self.pruner.name == "hyperband" and self.max_resource is None:
+            raise ValueError(
+                "pruner.max_resource: hyperband needs the last step your objective reports (e.g. its "
+                "epochs); set pruner.max_resource or give the objective an 'epochs' argument"
+            )
+        if self.pruner.name == "hyperband" and self.max_resource < self.pruner.min_resource:  # type: ignore[operator]
+            raise ValueError(
+                f"pruner.min_resource ({self.pruner.min_resource}) exceeds the last step "
+                f"({self.max_resource}, max_resource or the objective's epochs); lower min_resource"
+            )
+        return self
+
+    @property
+    def max_resource(self) -> int | None:
+        """The last step trials report: ``pruner.max_resource``, else the objective's ``epochs`` argument."""
+        if self.pruner.max_resource is not None:
+            return self.pruner.max_resource
+        epochs = self.objective.args.get("epochs")
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1 else None
+
     @property
     def n_init(self) -> int:
         """Seed trials before the GP takes over: ``min(10, max(5, d+1))`` unless set, capped by the budget."""
@@ -325,6 +644,13 @@ class SweepConfig(_Frozen):
                 budget[key] = value
             elif key == "seed":
                 top["seed"] = value
+            elif key == "pruner":
+                if value != self.pruner.name:  # keep the file's settings that apply to the new pruner
+                    fields = PRUNER_FIELDS.get(value, frozenset()) & self.pruner.model_fields_set
+                    kept = self.pruner.model_dump(include=set(fields))
+                    top["pruner"] = {"name": value, **kept}
+            elif key == "warm_start_from":
+                top["warm_start"] = _warm_start_override(self.warm_start, value)
             elif key not in ("sampler", "acquisition"):
                 raise SweepConfigError(f"unknown run override '{key}'")
         name = overrides.get("sampler") or self.sampler.name
@@ -341,6 +667,16 @@ class SweepConfig(_Frozen):
         data.update(top)
         data["budget"] = budget
         return parse_sweep(data, source=f"{self.name} (run overrides)")
+
+
+def _warm_start_override(current: WarmStartConfig | None, source: str) -> dict[str, Any] | None:
+    """The trigger form's ``warm_start_from``: none turns warm start off; anything else keeps the file's
+    other warm-start settings (or the defaults, when the file has no block)."""
+    if source == "none":
+        return None
+    data = current.model_dump() if current is not None else {}
+    data["source"] = source
+    return data
 
 
 def rounds_after_seed(max_trials: int, n_init: int, batch_size: int) -> int:

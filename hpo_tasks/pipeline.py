@@ -18,13 +18,16 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks import promotion, tracking
+from hpo_tasks import outcomes, pareto, promotion, replication, tracking, warm_start
 from hpo_tasks import study as study_mod
 from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
+from hpo_tasks.gp import turbo
 from hpo_tasks.stopping import StopDecision, decide_stop
 
 log = logging.getLogger(__name__)
 SUGGEST_SECONDS_ATTR = "hpo:suggest_seconds"
+# Trust-region state per suggest step (hpo_tasks.gp.turbo), logged as gp.tr_length etc.
+TRUST_REGION_KEYS = ("tr_length", "tr_successes", "tr_failures", "tr_restarts")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -55,6 +58,7 @@ def init_sweep(
             )
     name = study_mod.study_name_for(cfg.name, run_id)
     study = study_mod.create_study(cfg, name)
+    warm = warm_start.apply(cfg, study) if cfg.warm_start is not None else None
     if study_mod.PARENT_RUN_ATTR not in study.user_attrs:
         parent = tracking.find_or_create_parent(
             cfg.name,
@@ -62,12 +66,16 @@ def init_sweep(
             tags={
                 "hpo.sweep": cfg.name,
                 "hpo.sampler": cfg.sampler.name,
+                "hpo.pruner": cfg.pruner.name,
                 "hpo.seed": str(cfg.seed),
                 **{f"airflow.{k}": v for k, v in (context or {}).items()},
             },
             params=_flat_config(cfg),
         )
         study.set_user_attr(study_mod.PARENT_RUN_ATTR, parent)
+        if warm is not None:
+            ws_tags, ws_metrics = warm_start.tracking_record(warm)
+            tracking.log(parent, tags=ws_tags, metrics=ws_metrics)
         if cfg.sampler.name == "optuna-gp" and any(p.when for p in cfg.space.values()):
             note = (
                 "Optuna's GPSampler models only parameters present in every trial: conditional "
@@ -75,8 +83,20 @@ def init_sweep(
             )
             log.warning(note)
             tracking.log(parent, tags={"hpo.warning.space": note})
+        _warn_pruner(cfg, parent)
     log.info("study %s ready (n_init=%d, max_trials=%d)", name, cfg.n_init, cfg.budget.max_trials)
     return {"study_name": name, "parent_run_id": study.user_attrs[study_mod.PARENT_RUN_ATTR]}
+
+
+def _warn_pruner(cfg: SweepConfig, parent: str) -> None:
+    """A pruner that cannot act (the objective reports nothing): say so on the parent run."""
+    from hpo_tasks.pruning import config_warnings
+
+    notes = config_warnings(cfg)
+    for note in notes:
+        log.warning(note)
+    if notes:
+        tracking.log(parent, tags={"hpo.warning.pruner": "; ".join(notes)})
 
 
 def run_label(run_id: str, *, scheduled_for: str | None = None) -> str:
@@ -92,14 +112,27 @@ def run_label(run_id: str, *, scheduled_for: str | None = None) -> str:
 def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
     return {
         "objective": cfg.objective.name,
-        "direction": cfg.direction,
+        "direction": cfg.direction or ",".join(f"{o.metric}:{o.direction}" for o in cfg.objectives or ()),
+        **({"constraints": "; ".join(cfg.constraints)} if cfg.constraints else {}),
         "sampler": cfg.sampler.name,
         "acquisition": cfg.sampler.acquisition,
+        "trust_region": cfg.sampler.name == "gp" and turbo.enabled(cfg.sampler.trust_region, len(cfg.space)),
         "seed": cfg.seed,
         "n_init": cfg.n_init,
         **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},
         **{f"objective.{k}": v for k, v in cfg.objective.args.items()},
+        **({"pruner": cfg.pruner.name} if cfg.pruner.name != "none" else {}),
+        **{f"pruner.{k}": v for k, v in _pruner_settings(cfg).items()},
     }
+
+
+def _pruner_settings(cfg: SweepConfig) -> dict[str, Any]:
+    from hpo_tasks.config import PRUNER_FIELDS
+
+    out = cfg.pruner.model_dump(include=set(PRUNER_FIELDS[cfg.pruner.name]))
+    if "max_resource" in out:
+        out["max_resource"] = cfg.max_resource
+    return out
 
 
 def _values_in_order(trials: list[FrozenTrial]) -> list[float | None]:
@@ -117,11 +150,12 @@ def check_stop(study_name: str) -> StopDecision:
     study, cfg = study_mod.load(study_name)
     if study_mod.STOP_ATTR in study.user_attrs:
         return StopDecision(**study.user_attrs[study_mod.STOP_ATTR])
-    trials = study.get_trials(deepcopy=False)
+    trials = replication.search_trials(study.get_trials(deepcopy=False))
+    outcome_values = pareto.stop_values(cfg, trials, study)  # hypervolume / feasible values, or None
     decision = decide_stop(
-        values=_values_in_order(trials),
+        values=_values_in_order(trials) if outcome_values is None else outcome_values,
         n_running=sum(t.state == TrialState.RUNNING for t in trials),
-        maximize=cfg.direction == "maximize",
+        maximize=cfg.direction == "maximize" or cfg.is_multi_objective,
         max_trials=cfg.budget.max_trials,
         batch_size=cfg.budget.batch_size,
         n_init=cfg.n_init,
@@ -160,7 +194,9 @@ def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
     if round_index == 0:
         n = min(cfg.n_init, cfg.budget.max_trials)
     all_trials = study.get_trials(deepcopy=False)
-    study.sampler = study_mod.make_sampler(cfg, n_asked=len(all_trials))
+    study.sampler = study_mod.make_sampler(
+        cfg, n_asked=len(all_trials), prior=warm_start.prior_observations(study)
+    )
     from hpo_tasks.space import SearchSpace
 
     space = SearchSpace.from_config(cfg)
@@ -197,11 +233,11 @@ def _log_gp_diagnostics(study: optuna.Study, parent: str, numbers: list[int]) ->
     for number in numbers:
         t = study.get_trials(deepcopy=False)[number]
         info = study_mod.suggest_info(t)
-        if info.get("phase") not in ("gp", "fallback"):
-            continue
+        if info.get("phase") not in ("gp", "fallback") and "tr_length" not in info:
+            continue  # seed trials, except a trust region's restart design
         metrics = {
             f"gp.{k}": info[k]
-            for k in ("fit_seconds", "acq_seconds", "acq_value", "noise", "outputscale")
+            for k in ("fit_seconds", "acq_seconds", "acq_value", "noise", "outputscale", *TRUST_REGION_KEYS)
             if isinstance(info.get(k), int | float) and math.isfinite(info[k])
         }
         metrics |= {f"gp.lengthscale.{k}": v for k, v in (info.get("lengthscales") or {}).items()}
@@ -232,8 +268,8 @@ def _spec(study_name: str, cfg: SweepConfig, t: FrozenTrial, round_index: int) -
 def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     """Close the round: fail trials whose task never reported, log best-so-far to the parent run.
 
-    Returns ``{"round", "asked", "complete", "failed", "best_value"}``; ``asked == 0`` means the round
-    was never run (the sweep had stopped).
+    Returns ``{"round", "asked", "complete", "failed", "pruned", "best_value"}``; ``asked == 0`` means
+    the round was never run (the sweep had stopped).
     """
     study, cfg = study_mod.load(study_name)
     mine = _round_trials(study, round_index)
@@ -254,38 +290,79 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     n_done = sum(t.state.is_finished() for t in trials)
     best = _best(study)
-    if best is not None and best.value is not None:
+    if best is not None and best.value is not None and round_index >= 0:
         tracking.log(parent, metrics={"best_value": best.value}, step=n_done)
         tracking.log(
             parent, metrics={"round_best_value": best.value, "round_trials_done": n_done}, step=round_index
         )
+    extra = {}
+    if cfg.objectives or cfg.constraints:
+        extra = pareto.record(study, cfg, parent, round_index=round_index, n_done=n_done)
+        tracking.log(parent, metrics={"round_trials_done": n_done}, step=round_index)
     summary = {
         "round": round_index,
         "asked": len(mine),
         "complete": sum(t.state == TrialState.COMPLETE for t in mine),
         "failed": sum(t.state == TrialState.FAIL for t in mine),
+        "pruned": sum(t.state == TrialState.PRUNED for t in mine),
         "best_value": None if best is None else best.value,
+        **extra,
     }
     log.info("round %d recorded: %s", round_index, summary)
     return summary
 
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
+    """The best feasible search trial (replicates of a configuration are reported by mean, not here)."""
+    trials = study.get_trials(deepcopy=False)
+    if not any(replication.is_replicate(t) for t in trials):
+        try:
+            return study.best_trial  # feasible trials only, under constraints (Optuna's rule)
+        except (ValueError, RuntimeError):  # none yet / none feasible / several objectives (no single best)
+            return None
+    done = [
+        t
+        for t in replication.search_trials(trials)
+        if t.state == TrialState.COMPLETE
+        and t.value is not None
+        and math.isfinite(t.value)
+        and t.user_attrs.get(outcomes.FEASIBLE_ATTR, True) is not False
+    ]
+    if not done:
         return None
+    sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return max(done, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
+
+
+def replicate_batch(study_name: str) -> list[dict[str, Any]]:
+    """After the search: the replicate trials of the best configurations (``replicate:``), created once.
+
+    Returns their specs like ``suggest_batch`` (``round`` is ``replication.REPLICATE_ROUND``); a retry
+    returns the same trials. Empty when the sweep has no ``replicate`` block.
+    """
+    study, cfg = study_mod.load(study_name)
+    if cfg.replicate is None:
+        return []
+    reps = replication.create_replicates(study, cfg)
+    r = replication.REPLICATE_ROUND
+    specs = [
+        {**_spec(study_name, cfg, t, r), "replicate_of": t.user_attrs[replication.OF_ATTR]} for t in reps
+    ]
+    tracking.log(study.user_attrs[study_mod.PARENT_RUN_ATTR], metrics={"replicate_trials": len(specs)})
+    log.info("replication: %d trial(s) of %s", len(specs), sorted({s["replicate_of"] for s in specs}))
+    return specs
 
 
 def summarize(study_name: str) -> dict[str, Any]:
     """The run's outcome as JSON: best config and value, counts, stop reason, time split, MLflow ids."""
     study, cfg = study_mod.load(study_name)
-    trials = study.get_trials(deepcopy=False)
+    all_trials = study.get_trials(deepcopy=False)
+    trials = replication.search_trials(all_trials)
     best = _best(study)
     stop = study.user_attrs.get(study_mod.STOP_ATTR) or {}
     started = study.user_attrs[study_mod.STARTED_ATTR]
-    ended = max((t.datetime_complete.timestamp() for t in trials if t.datetime_complete), default=started)
-    return {
+    ended = max((t.datetime_complete.timestamp() for t in all_trials if t.datetime_complete), default=started)
+    out = {
         "sweep": cfg.name,
         "study_name": study_name,
         "direction": cfg.direction,
@@ -295,6 +372,8 @@ def summarize(study_name: str) -> dict[str, Any]:
         "n_trials": len(trials),
         "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
+        "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "n_steps": sum(len(t.intermediate_values) for t in trials),
         "n_running": sum(t.state == TrialState.RUNNING for t in trials),
         "best_value": None if best is None else best.value,
         "best_params": None if best is None else best.params,
@@ -302,13 +381,27 @@ def summarize(study_name: str) -> dict[str, Any]:
         "stop_reason": stop.get("reason"),
         "stop_detail": stop.get("detail"),
         "wall_seconds": round(ended - started, 2),
-        "trial_seconds": round(sum(t.user_attrs.get("wallclock_seconds", 0.0) for t in trials), 2),
+        "trial_seconds": round(sum(t.user_attrs.get("wallclock_seconds", 0.0) for t in all_trials), 2),
         "suggest_seconds": round(
             sum(v for k, v in study.user_attrs.items() if k.startswith(SUGGEST_SECONDS_ATTR)), 2
         ),
         "mlflow_parent_run_id": study.user_attrs.get(study_mod.PARENT_RUN_ATTR),
         "mlflow_experiment": tracking.experiment_name(cfg.name),
+        **pareto.summary_fields(study, cfg),
     }
+    rows = replication.table(all_trials, maximize=cfg.direction == "maximize")
+    if rows:
+        # Replicated: the best configuration is the best mean; the best single trial stays on record.
+        pick = rows[0]
+        out["n_replicate_trials"] = len(all_trials) - len(trials)
+        out["replication"] = rows
+        out["best_single_value"] = out["best_value"]
+        out["best_single_trial_number"] = out["best_trial_number"]
+        out["best_value"] = pick["mean"]
+        out["best_value_stderr"] = pick["stderr"]
+        out["best_params"] = pick["params"]
+        out["best_trial_number"] = pick["trial_number"]
+    return out
 
 
 def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
@@ -333,8 +426,13 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
     metrics: dict[str, float] = {
         k: summary[k] for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds")
     }
+    metrics |= {k: summary[k] for k in ("n_pruned", "n_steps")}
     if summary["best_value"] is not None:
         metrics["best_value"] = summary["best_value"]
+    if summary.get("replication"):
+        metrics["best_mean"] = summary["best_value"]
+        if summary["best_value_stderr"] is not None:
+            metrics["best_mean_stderr"] = summary["best_value_stderr"]
     tracking.log(
         parent,
         metrics=metrics,
@@ -352,7 +450,7 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
         summary["plots"] = _log_plots(study, cfg, parent)
         if promote:
             t0 = time.perf_counter()
-            best = study.best_trial
+            best = study.get_trials(deepcopy=False)[summary["best_trial_number"]]  # by mean, if replicated
             summary["promotion"] = promotion.retrain_and_promote(
                 cfg,
                 study_name=study_name,
@@ -361,9 +459,17 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
                 seed=int(best.user_attrs.get("seed", study_mod.trial_seed(cfg, best.number))),
             )
             tracking.log(parent, metrics={"promotion_seconds": time.perf_counter() - t0})
+    if cfg.is_multi_objective:
+        summary |= pareto.finalize_front(study, cfg, parent)
+    elif summary.get("note"):  # constraints, none feasible: say so rather than report an infeasible trial
+        tracking.log(parent, tags={"hpo.best": summary["note"]})
+    if summary.get("replication"):
+        c.log_dict(parent, _jsonable(summary["replication"]), "replication.json")
+        c.log_text(parent, replication.format_table(summary["replication"]), "replication.txt")
     c.log_dict(parent, _jsonable(summary), "summary.json")
     if tracking.run_info(parent).info.status == "RUNNING":
         tracking.end(parent, "FINISHED")
+    study.set_user_attr(warm_start.FINISHED_ATTR, time.time())  # a later run may warm-start from it
     log.info("sweep finished: %s", summary)
     return summary
 
@@ -427,4 +533,11 @@ def run_in_process(
                 on_trial(result)
         record_round(name, r)
         r += 1
+    specs = replicate_batch(name)
+    for spec in specs:
+        result = run_trial(spec, context={"run_id": label})
+        if on_trial is not None:
+            on_trial(result)
+    if specs:
+        record_round(name, replication.REPLICATE_ROUND)
     return finalize(name)

@@ -108,3 +108,76 @@ def render_all(study: optuna.Study, *, n_init: int, out_dir: Path) -> dict[str, 
             log.info("plot %s left out: %s", name, err)
             out[name] = f"left out: {err}"
     return out
+
+
+def render_pareto(
+    study: optuna.Study, cfg: Any, *, reference_point: dict[str, float] | None, out_dir: Path
+) -> dict[str, str]:
+    """A multi-objective sweep's plots: ``pareto_front.png`` (the first two objectives: the Pareto set
+    joined as a staircase, dominated feasible trials, infeasible ones, the reference point) and
+    ``hypervolume.png`` (hypervolume after each finished trial, seed phase shaded)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hpo_tasks import outcomes
+
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not done:
+        return {"pareto_front.png": "no completed trial", "hypervolume.png": "no completed trial"}
+    names = [o.metric for o in cfg.objectives]
+    front = outcomes.pareto_trials(trials, cfg)
+    on_front = {t.number for t in front}
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
+    infeasible = [t for t in done if not outcomes.is_feasible(t)]
+    rest = [t for t in done if outcomes.is_feasible(t) and t.number not in on_front]
+    if infeasible:
+        xy = np.array([t.values[:2] for t in infeasible])  # (n, 2)
+        ax.scatter(
+            xy[:, 0], xy[:, 1], marker="x", color="tab:red", s=20, label=f"infeasible ({len(infeasible)})"
+        )
+    if rest:
+        xy = np.array([t.values[:2] for t in rest])  # (n, 2)
+        ax.scatter(xy[:, 0], xy[:, 1], color="0.6", s=16, label=f"dominated ({len(rest)})")
+    if front:
+        pts = np.array(sorted(t.values[:2] for t in front))
+        ax.step(pts[:, 0], pts[:, 1], where="post" if cfg.objectives[1].direction == "minimize" else "pre",
+                color="tab:blue", lw=1, alpha=0.6)  # fmt: skip
+        ax.scatter(pts[:, 0], pts[:, 1], color="tab:blue", s=30, label=f"Pareto set ({len(front)})")
+    if reference_point:
+        ax.scatter([reference_point[names[0]]], [reference_point[names[1]]], marker="*", s=120,
+                   color="black", label="reference point")  # fmt: skip
+    ax.set_xlabel(f"{names[0]} ({cfg.objectives[0].direction})")
+    ax.set_ylabel(f"{names[1]} ({cfg.objectives[1].direction})")
+    more = f" (first two of {len(names)} objectives)" if len(names) > 2 else ""
+    ax.set_title(f"{study.study_name}: Pareto front{more}")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "pareto_front.png")
+    plt.close(fig)
+    out = {"pareto_front.png": "ok"}
+    if not reference_point:
+        out["hypervolume.png"] = "no reference point (no feasible trial)"
+        return out
+    hv = outcomes.hypervolume_history(trials, cfg, reference_point)
+    finished = sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number)
+    xs, ys, last = [], [], 0.0
+    for t, v in zip(finished, hv, strict=True):
+        last = v if v is not None else last
+        xs.append(t.number)
+        ys.append(last)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.axvspan(-0.5, cfg.n_init - 0.5, color="0.9", label=f"seed phase ({cfg.n_init} trials)")
+    ax.step(xs, ys, where="post", color="tab:red", label="hypervolume")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("hypervolume")
+    ax.set_title(f"{study.study_name}: hypervolume")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "hypervolume.png")
+    plt.close(fig)
+    out["hypervolume.png"] = "ok"
+    return out

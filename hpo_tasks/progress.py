@@ -10,8 +10,9 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from hpo_tasks import outcomes, tracking
 from hpo_tasks import study as study_mod
-from hpo_tasks import tracking
+from hpo_tasks.replication import search_trials
 
 DAG_PREFIX = "hpo__"
 
@@ -24,20 +25,19 @@ def study_progress(study_name: str) -> dict[str, Any]:
     """``{study_name, sweep, trials_done, complete, failed, running, budget, best_value, best_params,
     best_trial_number, stop_reason, stop_detail, finished, parent_run_id}`` from the study alone."""
     study, cfg = study_mod.load(study_name)
-    trials = study.get_trials(deepcopy=False)
+    trials = search_trials(study.get_trials(deepcopy=False))  # replicates are no search progress
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = None
-    if complete:
-        pick = max if cfg.direction == "maximize" else min
-        best = pick(complete, key=lambda t: float(t.value if t.value is not None else 0.0))
+    # One objective: the best feasible trial. Several: no single best, the Pareto set instead.
+    best = None if cfg.is_multi_objective else outcomes.best_trial(complete, cfg)
     stop = study.user_attrs.get(study_mod.STOP_ATTR) or {}
     return {
         "study_name": study_name,
         "sweep": cfg.name,
-        "direction": cfg.direction,
+        "direction": cfg.direction or ", ".join(f"{o.metric} {o.direction}" for o in cfg.objectives or ()),
         "trials_done": sum(t.state.is_finished() for t in trials),
         "complete": len(complete),
         "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "running": sum(t.state == TrialState.RUNNING for t in trials),
         "budget": cfg.budget.max_trials,
         "best_value": None if best is None else best.value,
@@ -46,6 +46,20 @@ def study_progress(study_name: str) -> dict[str, Any]:
         "stop_reason": stop.get("reason"),
         "stop_detail": stop.get("detail"),
         "parent_run_id": study.user_attrs.get(study_mod.PARENT_RUN_ATTR),
+        **_pareto(trials, cfg),
+    }
+
+
+def _pareto(trials: list[Any], cfg: Any) -> dict[str, Any]:
+    """Several objectives: ``pareto`` (the feasible non-dominated trials: number, values, params)."""
+    if not cfg.is_multi_objective:
+        return {}
+    names = [o.metric for o in cfg.objectives]
+    return {
+        "pareto": [
+            {"trial_number": t.number, "values": dict(zip(names, t.values, strict=True)), "params": t.params}
+            for t in outcomes.pareto_trials(trials, cfg)
+        ]
     }
 
 
@@ -90,6 +104,8 @@ def render_html(p: dict[str, Any] | None, *, dag_id: str, run_id: str) -> str:
     else:
         pct = min(100, round(100 * p["trials_done"] / max(1, p["budget"])))
         best = "—" if p["best_value"] is None else f"{p['best_value']:.6g} (trial {p['best_trial_number']})"
+        if p.get("pareto") is not None:
+            best = f"Pareto set of {len(p['pareto'])}: trials {[f['trial_number'] for f in p['pareto']]}"
         params = "".join(
             f"<tr><td>{e(str(k))}</td><td>{e(f'{v:.6g}' if isinstance(v, float) else str(v))}</td></tr>"
             for k, v in (p["best_params"] or {}).items()

@@ -38,8 +38,10 @@ def decide_stop(
     """Decide whether a sweep stops before its next round.
 
     Args:
-        values: objective values of finished trials in trial-number order; ``None`` marks a failed one.
-            Failed trials count against ``max_trials`` but never as improvement.
+        values: objective values of finished trials in trial-number order; ``None`` marks a failed or
+            pruned one. Both count against ``max_trials`` (a pruned trial is one trial of the budget:
+            pruning saves epochs and wall clock, not trials) but never as improvement, nor towards
+            ``patience``, which counts completed trials only.
         n_running: trials asked but not finished (they hold budget).
         n_init: completed seed trials that do not count towards ``patience``.
     """

@@ -39,7 +39,7 @@ def create_study(cfg: SweepConfig, study_name: str, *, storage_url: str | None =
     study = optuna.create_study(
         study_name=study_name,
         storage=storage(storage_url),
-        direction=cfg.direction,
+        directions=cfg.directions,  # one per objective (a `direction` sweep: one)
         load_if_exists=True,
     )
     attrs = study.user_attrs
@@ -50,19 +50,27 @@ def create_study(cfg: SweepConfig, study_name: str, *, storage_url: str | None =
 
 
 def load(study_name: str, *, storage_url: str | None = None) -> tuple[optuna.Study, SweepConfig]:
-    """The study and the config its run started with (later YAML edits do not leak into a run)."""
+    """The study and the config its run started with (later YAML edits do not leak into a run), with
+    the pruner of that config, so every task's pruning decisions follow the same rule."""
+    from hpo_tasks.pruning import make_pruner
+
     study = optuna.load_study(study_name=study_name, storage=storage(storage_url))
     cfg = SweepConfig.model_validate_json(study.user_attrs[CONFIG_ATTR])
+    study.pruner = make_pruner(cfg)
     return study, cfg
 
 
-def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    cfg: SweepConfig, *, n_asked: int, prior: list[tuple[dict[str, Any], float]] | None = None
+) -> optuna.samplers.BaseSampler:
     """The sampler for the next asks. ``n_asked`` varies the seed of stateful Optuna samplers between
-    rounds (each round builds a fresh sampler; a fixed seed would repeat the previous round's draws)."""
+    rounds (each round builds a fresh sampler; a fixed seed would repeat the previous round's draws).
+    ``prior``: an earlier study's ``(params, value)`` for the GP (``hpo_tasks.warm_start``)."""
     from hpo_tasks.space import SearchSpace
 
     name = cfg.sampler.name
     if name == "gp":
+        from hpo_tasks.gp import turbo
         from hpo_tasks.gp.sampler import GPBatchSampler
 
         sc = cfg.sampler
@@ -74,6 +82,13 @@ def make_sampler(cfg: SweepConfig, *, n_asked: int) -> optuna.samplers.BaseSampl
             beta=sc.beta,
             init_design=sc.init_design,
             device=sc.device,
+            reference_point=list(cfg.reference_point.values()) if cfg.reference_point else None,
+            trust_region=turbo.enabled(sc.trust_region, len(cfg.space))
+            and not (cfg.objectives or cfg.constraints),  # one unconstrained objective only
+            batch_size=cfg.budget.batch_size,
+            noise=sc.noise,
+            noise_std=sc.noise_std,
+            prior=prior,
         )
     seed = int(np.random.SeedSequence([cfg.seed, n_asked]).generate_state(1)[0])
     if name == "optuna-gp":

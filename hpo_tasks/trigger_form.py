@@ -8,9 +8,17 @@ file's ``batch_size``; the form's bounds keep every accepted value within that s
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from hpo_tasks.config import ACQUISITIONS, SAMPLERS, SweepConfig, SweepConfigError, rounds_after_seed
+from hpo_tasks.config import (
+    ACQUISITIONS,
+    PRUNERS,
+    SAMPLERS,
+    SweepConfig,
+    SweepConfigError,
+    rounds_after_seed,
+)
 
 SAMPLER_LABELS = {
     "gp": "GP-BO (BoTorch, batch qLogEI)",
@@ -19,6 +27,13 @@ SAMPLER_LABELS = {
     "random": "Random search",
 }
 GP_SAMPLERS = ("gp",)  # samplers that read sampler.acquisition
+PRUNER_LABELS = {
+    "none": "None (every trial runs all its steps)",
+    "hyperband": "Hyperband",
+    "successive_halving": "Successive halving (ASHA)",
+    "median": "Median stopping",
+}
+WARM_START_PATTERN = r"^(latest|none|[A-Za-z0-9][A-Za-z0-9_.-]*:\S+)$"  # as config.WarmStartConfig
 
 
 def min_batch_size(cfg: SweepConfig) -> int:
@@ -105,6 +120,18 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             ),
             "section": "Advanced",
         },
+        "warm_start_from": {
+            "default": cfg.warm_start.source if cfg.warm_start is not None else "none",
+            "type": "string",
+            "pattern": WARM_START_PATTERN,
+            "title": "Warm start from",
+            "description": (
+                "latest: the newest finished earlier run of this sweep; none: a cold start; or a study "
+                "name '<sweep>:<run label>' (see hpo status). Its best configurations run first and its "
+                "trials seed the GP."
+            ),
+            "section": "Advanced",
+        },
         "min_delta": {
             "default": b.min_delta,
             "type": "number",
@@ -112,6 +139,19 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             "title": "Smallest improvement",
             "description": "A change in best value below this does not reset the patience counter.",
             "section": "Advanced",
+        },
+        "pruner": {
+            "default": cfg.pruner.name,
+            "type": "string",
+            "enum": list(PRUNERS),
+            "values_display": {k: PRUNER_LABELS.get(k, k) for k in PRUNERS},
+            "title": "Pruner",
+            "description": (
+                "Stop unpromising trials early from the values the objective reports per step (epoch); "
+                "needs an objective with a 'report' argument. Settings other than the name come from "
+                "the sweep file's pruner block (hyperband also needs max_resource or an 'epochs' arg)."
+            ),
+            "section": "Sampler",
         },
     }
 
@@ -132,6 +172,11 @@ def check_overrides(cfg: SweepConfig, overrides: dict[str, Any]) -> None:
     if n_init is not None and n_init > max_trials:
         problems.append(
             f"n_init ({n_init}) exceeds max_trials ({max_trials}): lower n_init or raise max_trials"
+        )
+    source = given.get("warm_start_from")
+    if source is not None and not re.match(WARM_START_PATTERN, str(source)):
+        problems.append(
+            f"warm_start_from '{source}' is not latest, none or a study name '<sweep>:<run label>'"
         )
     if problems:
         raise SweepConfigError(f"{cfg.name}: invalid run parameters: " + "; ".join(problems))
@@ -161,7 +206,7 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
     return f"""### Sweep `{cfg.name}`
 {cfg.description}
 
-**Objective** `{cfg.objective.name}` ({cfg.direction}), sampler `{cfg.sampler.name}` /
+**Objective** `{cfg.objective.name}` ({_senses(cfg)}), sampler `{cfg.sampler.name}` /
 `{cfg.sampler.acquisition}`, seed {cfg.seed}, schedule `{cfg.schedule or "manual only"}`.
 
 | parameter | type | range |
@@ -169,7 +214,7 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
 {rows}
 
 **Budget**: {b.max_trials} trials ({cfg.n_init} seed trials, then rounds of {b.batch_size});
-wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}.
+wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}; pruner `{cfg.pruner.name}`.
 Trials run on queue `{cfg.resources.queue}`, pool `{cfg.resources.pool}`.
 
 **Results**: MLflow experiment `hpo/{cfg.name}`: one parent run per DAG run (plots under `plots/`:
@@ -184,6 +229,12 @@ updates asset `{asset_uri(cfg)}` (its extra carries the best params) so downstre
 
 Source: `{source}`.
 """
+
+
+def _senses(cfg: SweepConfig) -> str:
+    """``maximize``, or a multi-objective sweep's ``accuracy maximize, latency_ms minimize``; constraints."""
+    senses = cfg.direction or ", ".join(f"{o.metric} {o.direction}" for o in cfg.objectives or ())
+    return senses + (f"; subject to {', '.join(cfg.constraints)}" if cfg.constraints else "")
 
 
 def asset_uri(cfg: SweepConfig) -> str:

@@ -10,9 +10,14 @@ Model: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel whose lengthscales carry t
 log-normal prior of Hvarfner et al. (2024, "Vanilla Bayesian Optimization Performs Great in High
 Dimensions"); with categorical parameters, ``MixedSingleTaskGP`` (the same Matérn on the ordinal columns,
 summed and multiplied with a categorical (Hamming) kernel on the categorical ones). Outcomes are
-standardised, noise is learned. Should the fit fail (e.g. a badly conditioned kernel matrix), the engine
-merges near-duplicate inputs, raises the noise floor and refits; should that fail too, it returns a
-space-filling point and says so — it never crashes a sweep.
+standardised. Observation noise (``sampler.noise``): ``learned`` (default) infers one homoscedastic noise
+level with the kernel; ``known`` fixes it at ``noise_std**2`` in objective units (``train_Yvar``, which
+``Standardize`` rescales with the outcomes); ``none`` fixes it at 1e-5 of the outcome variance (1e-5
+after standardisation: BoTorch's noise-free setting, kept above gpytorch's 1e-6 floor), for deterministic
+objectives.
+Should the fit fail (e.g. a badly conditioned kernel matrix), the engine merges near-duplicate inputs,
+raises the noise floor and refits; should that fail too, it returns a space-filling point and says so —
+it never crashes a sweep.
 
 Acquisitions (``sampler.acquisition``) and how a batch of q is built. The suggest task calls
 ``study.ask()`` q times; every call chooses one point with all unfinished trials (the batch so far and
@@ -34,6 +39,10 @@ With integer or categorical parameters the acquisition is optimised over their g
 (``optimize_acqf_mixed_alternating``); otherwise by multi-start L-BFGS-B (``optimize_acqf``). A candidate
 that decodes onto a finished, running or batched configuration is replaced by the next-best one.
 
+Trust region (``region``, ``hpo_tasks.gp.turbo``): the acquisition is optimised inside a box around the
+incumbent whose sides follow the fitted lengthscales; ``thompson`` then scores its sample path on TuRBO's
+perturbation set instead of maximising it by gradient.
+
 torch and botorch are imported inside the functions: importing ``hpo_tasks`` stays cheap.
 """
 
@@ -44,9 +53,12 @@ import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hpo_tasks.gp.turbo import Region
 
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 FIT_MAXITER = 100
@@ -94,6 +106,10 @@ def suggest_next(
     device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
+    region: Region | None = None,
+    fit_cache: dict[Hashable, Any] | None = None,
+    noise: str = "learned",
+    noise_std: float | None = None,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -104,6 +120,11 @@ def suggest_next(
         taken: keys of configurations that exist already; a candidate with such a key is rejected, so
             rounding never yields a duplicate of a finished, running or batched trial.
         seed: seeds the MC samplers, the raw samples and the restarts (same seed, same point).
+        region: a trust region (``hpo_tasks.gp.turbo``): the acquisition is optimised inside it only,
+            its sides scaled by the fitted lengthscales.
+        fit_cache: when given, a fit of the same observations made earlier (the previous ask of this
+            batch) is reused from it instead of refitted; it holds the latest fit only.
+        noise: ``learned``, ``known`` (variance ``noise_std**2``, objective units) or ``none``.
     """
     import torch
 
@@ -117,16 +138,25 @@ def suggest_next(
     ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        model, diag, fit_err = _fit_robust(train_x, train_y, space, dev, notes)
+        noise_var = _noise_variance(noise, noise_std, train_y)
+        model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache, noise_var)
         fit_s = time.perf_counter() - t0
         if model is None:
             return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
         t1 = time.perf_counter()
         try:
             acqf = _build_acqf(acquisition, model, train_x, pending_x, space, dev, beta=beta, seed=seed)
-            cands, values = _optimize(
-                acqf, acquisition, space, dev, num_restarts=num_restarts, raw_samples=raw_samples
-            )
+            opt_space = space
+            if region is not None:
+                from hpo_tasks.gp.turbo import restrict
+
+                opt_space = restrict(space, region, diag.get("lengthscales") or {})
+            if region is not None and acquisition == "thompson":
+                cands, values = _thompson_in_region(acqf, opt_space, region, seed, dev)
+            else:
+                cands, values = _optimize(
+                    acqf, acquisition, opt_space, dev, num_restarts=num_restarts, raw_samples=raw_samples
+                )
         except Exception as err:  # noqa: BLE001 - any optimiser failure falls back, never crashes
             return _fallback(space, taken, seed, fit_s, f"acquisition failed: {err}", notes, diag)
         for x, v in zip(cands, values, strict=True):
@@ -167,9 +197,30 @@ def _device(device: str, n: int) -> Any:
 # -- model ------------------------------------------------------------------------------------------
 
 
-def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> Any:
+# noise: none, as a fraction of the outcome variance (= the standardised noise). gpytorch rounds fixed
+# noise below 1e-6 up to 1e-6 with a warning; 1e-5 stays clear of that and is still noise-free in effect.
+NOISE_FREE = 1e-5
+
+
+def _noise_variance(noise: str, noise_std: float | None, train_y: np.ndarray) -> float | None:
+    """The fixed observation noise variance in outcome units, or None when it is learned."""
+    if noise == "learned":
+        return None
+    if noise == "known":
+        if noise_std is None or not noise_std > 0:
+            raise ValueError("noise 'known' needs noise_std > 0")
+        return float(noise_std) ** 2
+    if noise == "none":
+        return NOISE_FREE * max(float(np.var(train_y, ddof=1)) if len(train_y) > 1 else 1.0, 1e-12)
+    raise ValueError(f"unknown noise '{noise}'; use learned, known or none")
+
+
+def _make_model(
+    X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None, noise_var: float | None = None
+) -> Any:
     from functools import partial
 
+    import torch
     from botorch.models import MixedSingleTaskGP, SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -177,7 +228,10 @@ def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> 
     from gpytorch.likelihoods import GaussianLikelihood
 
     likelihood = None
-    if noise_floor is not None:
+    yvar = None  # (n, 1) fixed noise variances, or None: learned
+    if noise_var is not None:
+        yvar = torch.full_like(Y, noise_var)
+    elif noise_floor is not None:
         likelihood = GaussianLikelihood(noise_constraint=GreaterThan(noise_floor)).to(X)
     if space.cat_dims:
         factory = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
@@ -185,18 +239,28 @@ def _make_model(X: Any, Y: Any, space: SpaceInfo, noise_floor: float | None) -> 
             X,
             Y,
             cat_dims=sorted(space.cat_dims),
+            train_Yvar=yvar,
             cont_kernel_factory=factory,
             likelihood=likelihood,
             outcome_transform=Standardize(m=1),
         )
     covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[-1], use_rbf_kernel=False)
-    return SingleTaskGP(X, Y, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1))
+    return SingleTaskGP(
+        X, Y, yvar, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1)
+    )
 
 
 def _fit_robust(
-    train_x: np.ndarray, train_y: np.ndarray, space: SpaceInfo, dev: Any, notes: list[str]
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    *,
+    noise_var: float | None = None,
 ) -> tuple[Any | None, dict[str, Any], str | None]:
-    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once."""
+    """Fit; on failure merge near-duplicates and raise the noise floor, then refit once. A fixed noise
+    (``noise_var``, outcome units) is raised to the same floor, 1e-3 of the outcome variance, on refit."""
     import torch
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -208,7 +272,10 @@ def _fit_robust(
         X = torch.as_tensor(xs, dtype=torch.float64, device=dev)  # (n, d)
         Y = torch.as_tensor(ys, dtype=torch.float64, device=dev).unsqueeze(-1)  # (n, 1)
         try:
-            model = _make_model(X, Y, space, floor)
+            var = noise_var
+            if var is not None and floor is not None:
+                var = max(var, floor * float(np.var(ys)))
+            model = _make_model(X, Y, space, floor, var)
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -229,6 +296,31 @@ def _fit_robust(
             notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
         return model, diag, None
     return None, {}, err
+
+
+def _fit_memo(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    cache: dict[Hashable, Any] | None,
+    noise_var: float | None = None,
+) -> tuple[Any | None, dict[str, Any], str | None]:
+    """``_fit_robust``, reusing ``cache``'s fit when the observations are the same (q asks of one batch
+    share their training data: one fit per batch instead of q)."""
+    if cache is None:
+        return _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
+    key = (train_x.shape, train_x.tobytes(), train_y.tobytes(), str(dev), noise_var)
+    if key in cache:
+        model, diag, fit_notes = cache[key]
+        notes.extend(fit_notes)
+        return model, {**diag, "fit_reused": True}, None
+    model, diag, err = _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
+    if model is not None:
+        cache.clear()
+        cache[key] = (model, diag, list(notes))
+    return model, diag, err
 
 
 def _merge_near_duplicates(x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
@@ -377,6 +469,24 @@ def _optimize(
     values = values.reshape(-1)  # (k,)
     order = torch.argsort(values, descending=True)
     return cands[order].detach().cpu().numpy(), values[order].detach().cpu().numpy()
+
+
+def _thompson_in_region(
+    acqf: Any, space: SpaceInfo, region: Region, seed: int, dev: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """TuRBO's Thompson step: one posterior sample path scored on a perturbation set of the region
+    (``turbo.perturbation_set``), candidates best first ``k x d`` with their sampled values ``k``."""
+    import torch
+
+    from hpo_tasks.gp.turbo import perturbation_set
+
+    d = space.bounds.shape[1]
+    n = min(5000, max(2000, 200 * d))  # the tutorial's candidate count
+    cand = perturbation_set(space, region, n=n, seed=seed)  # (n, d)
+    with torch.no_grad():
+        vals = acqf(torch.as_tensor(cand, dtype=torch.float64, device=dev).unsqueeze(1)).reshape(-1)  # (n,)
+    order = torch.argsort(vals, descending=True).cpu().numpy()
+    return cand[order], vals.cpu().numpy()[order]
 
 
 def _best_untaken(

@@ -11,7 +11,30 @@ conditional parameters, or (d) record per-step diagnostics and warnings on the t
 Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` of the seed design
 (scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
 sweep seed; points that round onto a taken configuration move to a free one.
+GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point. A study with
+several objectives, or whose trials carry Optuna constraint values (``FrozenTrial.constraints``), goes to
+``hpo_tasks.gp.multi.suggest_next_multi`` instead (qLogNEHVI / constrained qLogNEI, one GP per outcome).
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
+Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
+the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
+after a restart, a new seed design (another scramble) comes first.
+
+Pruned trials (``pruner`` in the sweep file): the seed phase counts COMPLETE trials only, so a pruned seed
+trial is replaced by the next design point. The GP trains on them at a pessimistic stand-in for the final
+value they never reached (``pruned_values``): their rank among the completed trials at the step where they
+stopped, carried over to the completed trials' final values (the same "early rank predicts final rank"
+assumption the pruner acts on), and never better than the median completed trial. The raw last value
+would be wrong in scale (an epoch-1 loss is far above every final loss) and would tell the GP that a
+merely mediocre region is the worst seen. Excluding them would leave the model unchanged after a pruned
+trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
+They stay "taken", so their exact configuration is never suggested again.
+
+Warm start (``prior``, ``hpo_tasks.warm_start``): an earlier study's completed trials join the GP's
+training set as they are (same objective, same direction, same outcome scale; one standardisation over
+both). A prior point whose configuration the run has observed itself is left out: tonight's value wins.
+They count towards ``n_init``: the seed phase runs only while own plus prior observations are fewer, so
+with enough prior data the GP proposes from the first trial that is not an enqueued configuration.
+Enqueued trials (fixed params) never reach ``sample_relative``.
 """
 
 from __future__ import annotations
@@ -34,6 +57,7 @@ from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
     from hpo_tasks.gp.engine import SpaceInfo
+    from hpo_tasks.gp.turbo import Region
 
 SUGGEST_ATTR = "hpo:suggest"
 log = logging.getLogger(__name__)
@@ -50,15 +74,31 @@ class GPBatchSampler(BaseSampler):
         beta: float = 2.0,
         init_design: str = "sobol",
         device: str = "auto",
+        reference_point: list[float] | None = None,
+        trust_region: bool = False,
+        batch_size: int = 1,
+        noise: str = "learned",
+        noise_std: float | None = None,
+        prior: list[tuple[dict[str, Any], float]] | None = None,
     ) -> None:
+        """``reference_point``: one value per objective (their units) for hypervolume; default the
+        study's pinned ``hpo:reference_point`` or one inferred from the observations
+        (``hpo_tasks.outcomes``)."""
         self._space = space
+        self._reference_point = reference_point
         self._n_init = n_init
         self._seed = seed
         self._acquisition = acquisition
         self._beta = beta
         self._init_design = init_design
         self._device = device
+        self._noise = noise
+        self._noise_std = noise_std
         self._random = RandomSampler(seed=seed)
+        self._trust_region = trust_region  # TuRBO-1 (hpo_tasks.gp.turbo); batch_size sets its tolerance
+        self._batch_size = batch_size
+        self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
+        self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
@@ -74,22 +114,28 @@ class GPBatchSampler(BaseSampler):
         if not search_space:
             return {}
         space = self._space
-        complete, pending = [], []
+        complete, pending, pruned = [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
-            if t.number == trial.number or not space.is_complete(t.params):
-                continue
+            if t.number == trial.number or not space.is_complete(t.params) or "replicate_of" in t.user_attrs:
+                continue  # replicates (hpo_tasks.replication) are no search trials
             taken.add(space.key(t.params))
-            if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+            if t.state == TrialState.COMPLETE and t.values and all(math.isfinite(v) for v in t.values):
                 complete.append(t)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.append(t)
+            elif t.state == TrialState.PRUNED:
+                pruned.append(t)
 
-        if len(complete) < self._n_init:
+        own = {space.key(t.params) for t in complete}
+        prior = [(p, v) for p, v in self._prior if space.key(p) not in own]
+        if self._trust_region:
+            x, info = self._trust_region_point(study, trial, complete, pending, taken)
+        elif len(complete) + len(prior) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken)
+            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned, prior=prior)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -100,13 +146,29 @@ class GPBatchSampler(BaseSampler):
         complete: list[FrozenTrial],
         pending: list[FrozenTrial],
         taken: set[Hashable],
+        region: Region | None = None,
+        *,
+        pruned: list[FrozenTrial] | None = None,
+        prior: list[tuple[dict[str, Any], float]] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
+        if len(study.directions) > 1 or any(t.constraints for t in complete):
+            from hpo_tasks.gp.multi import gp_point_multi
+
+            return gp_point_multi(self, study, trial, complete, pending, taken)
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        train_x = np.stack([space.encode(t.params) for t in complete])  # (n, d)
-        train_y = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
+        pruned, prior = pruned or [], prior or []
+        xs = [space.encode(t.params) for t in complete + pruned] + [space.encode(p) for p, _ in prior]
+        train_x = np.stack(xs)  # (n + n_pruned + n_prior, d)
+        train_y = np.concatenate(
+            [
+                [sign * float(t.value) for t in complete if t.value is not None],  # (n,)
+                pruned_values(pruned, complete, sign=sign),  # (n_pruned,) already signed
+                [sign * v for _, v in prior],  # (n_prior,)
+            ]
+        )
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         info_space = space_info(space)
         s = suggest_next(
@@ -119,6 +181,10 @@ class GPBatchSampler(BaseSampler):
             acquisition=self._acquisition,
             beta=self._beta,
             device=self._device,
+            region=region,
+            fit_cache=self._fit_cache,
+            noise=self._noise,
+            noise_std=self._noise_std,
         )
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
@@ -126,7 +192,9 @@ class GPBatchSampler(BaseSampler):
             "phase": s.phase,
             "acquisition": self._acquisition,
             "n_observed": len(complete),
+            "n_prior": len(prior),
             "n_pending": len(pending),
+            "n_pruned": len(pruned),
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
             "acq_seconds": round(s.acq_seconds, 4),
@@ -134,6 +202,47 @@ class GPBatchSampler(BaseSampler):
             **s.diagnostics,
         }
         return s.x, info
+
+    def _trust_region_point(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        complete: list[FrozenTrial],
+        pending: list[FrozenTrial],
+        taken: set[Hashable],
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """TuRBO-1: the region's state replayed from the trial history; seed design after a restart,
+        else the GP (fitted on the current restart's trials) inside the region around its best."""
+        from hpo_tasks.gp import turbo
+
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        done = {t.number for t in complete}
+        records = []
+        for t in study._get_trials(deepcopy=False, use_cache=False):
+            if t.number == trial.number:
+                continue
+            batch = json.loads(t.system_attrs.get(SUGGEST_ATTR) or "{}").get("n_observed")
+            value = sign * float(t.value) if t.number in done and t.value is not None else None
+            records.append(turbo.TrialRecord(t.number, batch if isinstance(batch, int) else None, value))
+        settings = turbo.TrustRegionSettings(
+            dim=self._space.width, batch_size=self._batch_size, n_init=self._n_init
+        )
+        state = turbo.replay(records, settings=settings)
+        epoch = turbo.epoch_numbers(records, state)
+        mine = [t for t in complete if t.number in epoch]  # the current restart's observations
+        if len(mine) < self._n_init:
+            first = min([n for n in epoch] + [trial.number])
+            seed = self._seed if not state.restarts else _mix(self._seed, 2**32 + state.restarts)
+            x = self._seed_point(trial.number - first, taken, seed=seed)
+            info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
+        else:
+            best = next(t for t in mine if t.number == state.best_number)
+            region = turbo.Region(self._space.encode(best.params), state.length)
+            x, info = self._gp_point(study, trial, mine, pending, taken, region=region)
+            # The batch key of the replay: complete trials of the whole study, not of this restart.
+            info.update(n_observed=len(complete), n_fit=len(mine), trust_region=True)
+        info.update(state.info())
+        return x, info
 
     def sample_independent(
         self,
@@ -145,29 +254,52 @@ class GPBatchSampler(BaseSampler):
         # Only reached for parameters outside the sweep's space (a user objective suggesting extra ones).
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
-    def _seed_point(self, index: int, taken: set[Hashable]) -> np.ndarray:
+    def _seed_point(self, index: int, taken: set[Hashable], *, seed: int | None = None) -> np.ndarray:
         from scipy.stats import qmc
 
+        seed = self._seed if seed is None else seed
         space = self._space
         d = space.width
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Sobol balance warnings for non-powers of two
             if self._init_design == "sobol":
-                engine = qmc.Sobol(d, scramble=True, seed=self._seed)
+                engine = qmc.Sobol(d, scramble=True, seed=seed)
                 if index:
                     engine.fast_forward(index)
                 u = engine.random(1)[0]
             elif self._init_design == "lhs" and index < self._n_init:
-                u = qmc.LatinHypercube(d, seed=self._seed).random(self._n_init)[index]
+                u = qmc.LatinHypercube(d, seed=seed).random(self._n_init)[index]
             else:
-                u = np.random.default_rng(_mix(self._seed, index)).random(d)
+                u = np.random.default_rng(_mix(seed, index)).random(d)
         x = space.round_trip(space.from_unit(u))
-        rng = np.random.default_rng(_mix(self._seed, index))
+        rng = np.random.default_rng(_mix(seed, index))
         for _ in range(1000):  # small discrete spaces: move to a free configuration
             if space.key(space.decode(x)) not in taken:
                 break
             x = space.round_trip(space.from_unit(rng.random(d)))
         return x
+
+
+def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:
+    """Stand-in final values of pruned trials for the GP, in the maximised sign (``sign * value``).
+
+    A trial pruned at step s with value v: q = the share of completed trials whose value at step s is no
+    better than v (quantile mapping between fidelities), capped at 0.5; its stand-in is the q-quantile of
+    the completed trials' final values. Without a completed trial that reported step s (or without any
+    reported value): the worst completed value.
+    """
+    finals = np.array([sign * float(t.value) for t in complete])  # (n,)
+    out = []
+    for t in pruned:
+        s = t.last_step
+        y = sign * t.intermediate_values[s] if s is not None else math.nan
+        peers = np.array([sign * c.intermediate_values[s] for c in complete if s in c.intermediate_values])
+        if peers.size == 0 or not math.isfinite(y):  # (m,) values of completed trials at step s
+            out.append(float(finals.min()))
+            continue
+        q = min(float(np.mean(peers <= y)), 0.5)
+        out.append(float(np.quantile(finals, q)))
+    return np.array(out, dtype=float)  # (n_pruned,)
 
 
 def space_info(space: SearchSpace) -> SpaceInfo:

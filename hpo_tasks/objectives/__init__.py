@@ -1,4 +1,11 @@
-"""Objectives: ``fn(params, *, seed, **args) -> float``, named in a sweep file.
+"""Objectives: ``fn(params, *, seed, **args) -> float | Mapping[str, float]``, named in a sweep file.
+
+A mapping names several metrics: a sweep scores one (``objective.metric``), several (``objectives``) or
+constrains some (``constraints``); every metric is logged to the trial's MLflow run.
+
+An objective that declares a ``report`` keyword parameter receives ``report(step, value)`` and may be
+stopped early by the sweep's pruner (``hpo_tasks.pruning``): ``cnn_classifier`` reports validation
+accuracy per epoch, ``branin_curve``/``hartmann6_curve`` are synthetic learning curves (``curves.py``).
 
 A sweep names a registered objective (below) or any importable ``package.module:function``.
 
@@ -47,7 +54,12 @@ REGISTRY: dict[str, str] = {
     "xgboost_breast_cancer": "hpo_tasks.objectives.xgb:xgboost_breast_cancer",
     "branin": "hpo_tasks.objectives.synthetic:branin",
     "hartmann6": "hpo_tasks.objectives.synthetic:hartmann6",
+    "branin_currin": "hpo_tasks.objectives.synthetic:branin_currin",
+    "constrained_bowl": "hpo_tasks.objectives.synthetic:constrained_bowl",
+    "ackley30": "hpo_tasks.objectives.synthetic:ackley30",
     "cnn_classifier": "hpo_tasks.objectives.cnn:cnn_classifier",
+    "branin_curve": "hpo_tasks.objectives.curves:branin_curve",
+    "hartmann6_curve": "hpo_tasks.objectives.curves:hartmann6_curve",
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -111,9 +111,19 @@ def cnn_classifier(
     batch_size: int = 128,
     channels: tuple[int, int] = (16, 32),
     device: str = "auto",
-) -> float:
+    metrics: bool = False,
+    latency_batch: int = 256,
+    latency_repeats: int = 7,
+    report: Callable[[int, float], None] | None = None,
+) -> float | dict[str, float]:
     """Validation accuracy of SmallCNN trained with ``params``: lr, weight_decay, dropout, hidden,
-    optimizer (adam | adamw | sgd) and momentum (sgd only)."""
+    optimizer (adam | adamw | sgd), momentum (sgd only), and optionally conv1/conv2 (channel widths,
+    else ``channels``).
+
+    ``metrics: true`` returns named metrics instead: ``accuracy``, ``latency_ms`` (``inference_latency_ms``)
+    and ``model_mb`` (parameter bytes / 1e6), for multi-objective and constrained sweeps.
+    With ``report`` (a sweep's pruner), the validation accuracy after each epoch is reported as
+    ``report(epoch, accuracy)``, epoch 1 .. epochs."""
     import torch
 
     dev = torch.device(
@@ -123,6 +133,7 @@ def cnn_classifier(
     xt, yt, xv, yv = load_dataset(dataset, data_path)
     x_train, y_train = torch.as_tensor(xt, device=dev), torch.as_tensor(yt, device=dev)  # resident
     x_val, y_val = torch.as_tensor(xv, device=dev), torch.as_tensor(yv, device=dev)
+    channels = (int(params.get("conv1", channels[0])), int(params.get("conv2", channels[1])))  # searchable
     model = _model(xt.shape[-2:], int(params.get("hidden", 128)), float(params.get("dropout", 0.0)), channels)
     model = model.to(dev)
     lr, wd = float(params["lr"]), float(params.get("weight_decay", 0.0))
@@ -140,7 +151,8 @@ def cnn_classifier(
     gen = torch.Generator(device=dev).manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
     n = len(x_train)
-    for _ in range(epochs):
+    accuracy = 0.0
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(n, device=dev, generator=gen)
         for start in range(0, n, batch_size):
@@ -151,6 +163,22 @@ def cnn_classifier(
                 raise FloatingPointError(f"training diverged (loss {loss.item()}) at lr={lr:g}")
             loss.backward()
             opt.step()
+        if report is not None or epoch == epochs:
+            accuracy = _accuracy(model, x_val, y_val)
+        if report is not None:
+            report(epoch, accuracy)
+    if not epochs:
+        accuracy = _accuracy(model, x_val, y_val)
+    if not metrics:
+        return accuracy
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    latency = inference_latency_ms(model, x_val[:latency_batch], repeats=latency_repeats)
+    return {"accuracy": accuracy, "latency_ms": latency, "model_mb": n_bytes / 1e6}
+
+
+def _accuracy(model: Any, x_val: Any, y_val: Any) -> float:
+    import torch
+
     model.eval()
     with torch.no_grad():
         correct = sum(
@@ -158,3 +186,23 @@ def cnn_classifier(
             for s in range(0, len(x_val), 1024)
         )
     return correct / len(x_val)
+
+
+def inference_latency_ms(model: Any, batch: Any, *, repeats: int = 7, warmup: int = 2) -> float:
+    """Median wall time of ``repeats`` forward passes over ``batch`` (one fixed batch, on the device the
+    model sits on), after ``warmup`` untimed passes; CUDA work is synchronised before each reading."""
+    import time
+
+    import torch
+
+    sync = torch.cuda.synchronize if batch.is_cuda else (lambda: None)
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            sync()
+            t0 = time.perf_counter()
+            model(batch)
+            sync()
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times))

@@ -1,6 +1,6 @@
 """Synthetic test problems, as data (BoTorch's style): fast, deterministic, with known optima.
 
-Both are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
+All are minimisation problems; sweeps on them use ``direction: minimize``. ``noise_std`` adds
 Gaussian observation noise drawn from the trial seed.
 """
 
@@ -60,6 +60,27 @@ class Hartmann6:
         return float(-np.sum(cls._alpha * np.exp(-inner)))
 
 
+@dataclass(frozen=True)
+class Ackley30:
+    """Ackley in 30-D (BoTorch's ``Ackley``: a=20, b=0.2, c=2 pi) on [-5, 10]^30, the domain of BoTorch's
+    TuRBO tutorial: one global minimum of 0 at the origin (a third of the way along each axis, so neither
+    the centre nor a corner of the box), random points score 13-15, and a rugged landscape of local
+    minima. A high-dimensional test of trust-region BO (``sampler.trust_region``)."""
+
+    dim = 30
+    bounds = ((-5.0, 10.0),) * 30
+    optimal_value = 0.0
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> float:
+        x = np.asarray(x, dtype=np.float64)  # (d,)
+        a, b, c = 20.0, 0.2, 2 * np.pi
+        d = x.shape[-1]
+        part1 = -a * np.exp(-b / np.sqrt(d) * np.linalg.norm(x))
+        part2 = -np.exp(np.mean(np.cos(c * x)))
+        return float(part1 + part2 + a + np.e)
+
+
 def _evaluate(problem: Any, params: Mapping[str, Any], seed: int, noise_std: float) -> float:
     x = np.array([float(params[f"x{i + 1}"]) for i in range(problem.dim)])
     value = float(problem.evaluate(x))
@@ -76,3 +97,58 @@ def branin(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> f
 def hartmann6(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
     """Hartmann6 on params ``x1`` .. ``x6``."""
     return _evaluate(Hartmann6, params, seed, noise_std)
+
+
+@dataclass(frozen=True)
+class BraninCurrin:
+    """Two objectives on [0, 1]^2, both minimised (Belakaria et al. 2019; BoTorch's ``BraninCurrin``):
+    Branin rescaled to the unit square, and Currin's exponential function. BoTorch's reference point
+    (18, 6) bounds a hypervolume of at most 59.36011874867746."""
+
+    dim = 2
+    bounds = ((0.0, 1.0), (0.0, 1.0))
+    reference_point = (18.0, 6.0)
+    max_hypervolume = 59.36011874867746
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> tuple[float, float]:
+        x1, x2 = float(x[0]), float(x[1])
+        b = Branin.evaluate(np.array([15.0 * x1 - 5.0, 15.0 * x2]))
+        factor = 1.0 - np.exp(-1.0 / (2.0 * x2)) if x2 > 0 else 1.0
+        num = 2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60
+        den = 100 * x1**3 + 500 * x1**2 + 4 * x1 + 20
+        return float(b), float(factor * num / den)
+
+
+def branin_currin(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> dict[str, float]:
+    """BraninCurrin on params ``x1``, ``x2``: metrics ``branin`` and ``currin`` (minimise both)."""
+    b, c = BraninCurrin.evaluate(np.array([float(params["x1"]), float(params["x2"])]))
+    if noise_std:
+        b, c = np.array([b, c]) + np.random.default_rng(seed).normal(0.0, noise_std, 2)
+    return {"branin": float(b), "currin": float(c)}
+
+
+@dataclass(frozen=True)
+class ConstrainedBowl:
+    """Minimise ``loss = (x1 - 0.2)^2 + (x2 - 0.2)^2`` on [0, 1]^2 subject to ``margin = x1 + x2 - 1 >= 0``.
+    The unconstrained optimum (0.2, 0.2) is infeasible; the constrained one is (0.5, 0.5), loss 0.18."""
+
+    dim = 2
+    bounds = ((0.0, 1.0), (0.0, 1.0))
+    optimal_value = 0.18
+
+    @staticmethod
+    def evaluate(x: np.ndarray) -> tuple[float, float]:
+        x1, x2 = float(x[0]), float(x[1])
+        return (x1 - 0.2) ** 2 + (x2 - 0.2) ** 2, x1 + x2 - 1.0
+
+
+def constrained_bowl(params: Mapping[str, Any], *, seed: int) -> dict[str, float]:
+    """ConstrainedBowl on params ``x1``, ``x2``: metrics ``loss`` and ``margin`` (feasible: margin >= 0)."""
+    loss, margin = ConstrainedBowl.evaluate(np.array([float(params["x1"]), float(params["x2"])]))
+    return {"loss": loss, "margin": margin}
+
+
+def ackley30(params: Mapping[str, Any], *, seed: int, noise_std: float = 0.0) -> float:
+    """Ackley 30-D on params ``x1`` .. ``x30``."""
+    return _evaluate(Ackley30, params, seed, noise_std)

@@ -56,6 +56,9 @@ def test_bad_sweep_file_is_reported_by_field_and_others_still_load(
         ("patience", 0, False),
         ("seed", -1, False),
         ("max_minutes", 0, False),
+        ("warm_start_from", "latest", True),
+        ("warm_start_from", "branin_quick:2026-11-26T0200", True),
+        ("warm_start_from", "yesterday", False),  # not latest, none or '<sweep>:<run label>'
     ],
 )
 def test_trigger_form_rejects_invalid_values(

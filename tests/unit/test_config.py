@@ -45,9 +45,12 @@ def test_defaults() -> None:
     assert cfg.n_init == 5  # min(10, max(5, d+1)) with d=2
     assert cfg.budget.batch_size == 4
     assert cfg.sampler.name == "gp" and cfg.sampler.acquisition == "logei"
-    assert parse_sweep(_with("space.x3", {"type": "int", "low": 1, "high": 9})).n_init == 6
+    assert parse_sweep(_with("space.x3", {"type": "int", "low": 1, "high": 9})).n_init == 5  # d=3
     big = _with("space", {f"p{i}": {"type": "float", "low": 0, "high": 1} for i in range(7)})
-    assert parse_sweep({**big, "budget": {"max_trials": 40}}).n_init == 14
+    assert parse_sweep({**big, "budget": {"max_trials": 40}}).n_init == 8  # d+1
+    wide = _with("space", {f"p{i}": {"type": "float", "low": 0, "high": 1} for i in range(30)})
+    assert parse_sweep({**wide, "budget": {"max_trials": 40}}).n_init == 10  # capped
+    assert parse_sweep({**wide, "budget": {"max_trials": 6}}).n_init == 6  # by the budget
 
 
 @pytest.mark.parametrize(

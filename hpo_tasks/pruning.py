@@ -1,0 +1,144 @@
+"""Early stopping of unpromising trials: the sweep's pruner and the ``report`` callback objectives get.
+
+An objective that declares a ``report`` keyword parameter receives ``report(step, value)``. Each call
+records the intermediate value on the Optuna trial in the shared storage (and as MLflow metric
+``intermediate_value`` at that step on the trial's child run) and raises ``optuna.TrialPruned`` when the
+sweep's pruner says so. ``step`` is the resource used so far (epoch 1, 2, ...), the unit of
+``pruner.min_resource``/``max_resource``/``n_warmup_steps``. Objectives without the keyword run unchanged.
+
+Every process rebuilds the same pruner from the config pinned on the study (``study.load``), and every
+decision reads the shared storage: intermediate values and successive halving's rung records are trial
+attributes there, and Hyperband's bracket of a trial is a CRC32 of the study name and the trial number
+(``optuna.pruners.HyperbandPruner._get_bracket_id``), the same in any process, so ask/tell-driven trials in
+separate tasks see one consistent Hyperband (Li et al., JMLR 2018; asynchronous SHA: Li et al., MLSys 2020).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from hpo_tasks.config import SweepConfig
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
+STEP_METRIC = "intermediate_value"
+PRUNED_AT_ATTR = "pruned_at_step"
+
+
+def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
+    """The Optuna pruner of ``cfg.pruner`` (``NopPruner`` for ``none``)."""
+    import optuna
+
+    p = cfg.pruner
+    if p.name == "hyperband":
+        assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.min_resource,
+            max_resource=cfg.max_resource,
+            reduction_factor=p.reduction_factor,
+            bootstrap_count=p.bootstrap_count,
+        )
+    if p.name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p.min_resource,
+            reduction_factor=p.reduction_factor,
+            bootstrap_count=p.bootstrap_count,
+        )
+    if p.name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.n_startup_trials,
+            n_warmup_steps=p.n_warmup_steps,
+            interval_steps=p.interval_steps,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def accepts_report(objective: Any) -> bool:
+    """Whether the objective declares a ``report`` parameter (``**kwargs`` alone does not count: such a
+    function might pass its keywords on to code that does not expect one)."""
+    try:
+        params = inspect.signature(objective).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get("report")
+    return p is not None and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+
+
+def config_warnings(cfg: SweepConfig) -> list[str]:
+    """What makes a pruner useless for this sweep (``hpo validate`` prints it, ``init_sweep`` tags it on
+    the parent run). Imports the objective's module, so it is not part of parsing the file."""
+    if cfg.pruner.name == "none":
+        return []
+    from hpo_tasks.objectives import resolve_objective
+
+    out = []
+    try:
+        objective = resolve_objective(cfg.objective.name)
+    except Exception as err:  # noqa: BLE001 - reported as a warning; the trial task will fail loudly
+        return [f"pruner '{cfg.pruner.name}': objective '{cfg.objective.name}' cannot be loaded ({err})"]
+    if not accepts_report(objective):
+        out.append(
+            f"pruner '{cfg.pruner.name}' has no effect: objective '{cfg.objective.name}' takes no 'report' "
+            f"argument, so it reports no intermediate values; add a 'report' keyword parameter and call "
+            f"report(step, value) per epoch, or set pruner: none"
+        )
+    epochs = cfg.objective.args.get("epochs")
+    if cfg.pruner.name == "hyperband" and isinstance(epochs, int) and cfg.max_resource != epochs:
+        out.append(
+            f"pruner.max_resource ({cfg.max_resource}) differs from objective.args.epochs ({epochs}): "
+            f"Hyperband's brackets assume trials report up to step max_resource; make them equal"
+        )
+    return out
+
+
+class Reporter:
+    """``report(step, value)`` for one trial: records, then asks the pruner (see the module doc).
+
+    Built on the real ``optuna.trial.Trial`` of the trial's id, so the study's pruner (rebuilt from the
+    pinned config) decides from the shared storage. A step that an earlier attempt of the same trial task
+    already reported is not recorded again and not judged again (a retry replays the same seeded curve).
+    At ``max_resource`` (the last step) the pruner is not asked: Optuna's successive halving has a rung
+    there and would otherwise throw away a fully trained result.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        trial_id: int,
+        *,
+        run_id: str | None = None,
+        max_resource: int | None = None,
+    ) -> None:
+        import optuna
+
+        self._trial = optuna.trial.Trial(study, trial_id)
+        self._run_id = run_id
+        self._max_resource = max_resource
+        self._reported = set(study._storage.get_trial(trial_id).intermediate_values)
+        self.last_step: int | None = max(self._reported, default=None)
+
+    def __call__(self, step: int, value: float) -> None:
+        import optuna
+
+        if isinstance(step, bool) or int(step) != step or step < 0:
+            raise ValueError(f"report(step, value): step must be a non-negative integer (got {step!r})")
+        step, value = int(step), float(value)
+        if step in self._reported:
+            return
+        self._trial.report(value, step)
+        self._reported.add(step)
+        self.last_step = step if self.last_step is None else max(self.last_step, step)
+        if self._run_id is not None and math.isfinite(value):
+            from hpo_tasks import tracking
+
+            tracking.log(self._run_id, metrics={STEP_METRIC: value}, step=step)
+        if self._max_resource is not None and step >= self._max_resource:
+            return  # the last step: the trial's work is done, it completes with its result
+        if self._trial.should_prune():
+            log.info("trial %d pruned at step %d (value %g)", self._trial.number, step, value)
+            raise optuna.TrialPruned(f"pruned at step {step} (value {value:g})")

@@ -1,0 +1,126 @@
+"""Replication for noisy objectives (``replicate: {top_k, repeats}`` in the sweep file).
+
+After the search stops, the ``top_k`` best search trials are run again ``repeats`` times each, with new
+seeds (``replicate_seed``: sweep seed, trial number, repeat), as ordinary trial tasks. A replicate trial
+carries user attrs ``replicate_of=<trial number>`` and ``replicate=<1..repeats>`` (MLflow tag
+``hpo.replicate_of``); it is no search trial: the stopping rule, the budget, the GP and "best single
+trial" all leave it out.
+
+The report gives, per replicated configuration, the mean and standard error over the original trial and
+its completed repeats (``s / sqrt(n)``, sample standard deviation; none for n = 1) and picks the best
+configuration by mean. The parent run logs it (``replication.json``, ``best_mean``), and promotion
+retrains that configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo_tasks import study as study_mod
+from hpo_tasks.config import SweepConfig
+
+log = logging.getLogger(__name__)
+OF_ATTR = "replicate_of"
+REPEAT_ATTR = "replicate"
+REPLICATE_ROUND = -1  # the ROUND_ATTR of replicate trials
+
+
+def is_replicate(t: FrozenTrial) -> bool:
+    return OF_ATTR in t.user_attrs
+
+
+def search_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if not is_replicate(t)]
+
+
+def replicate_seed(cfg: SweepConfig, number: int, repeat: int) -> int:
+    """A new training seed per repeat, derived from the sweep seed, the trial number and the repeat."""
+    return int(np.random.SeedSequence([cfg.seed, number, repeat, 2]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _ranked(trials: list[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
+    done = [
+        t
+        for t in search_trials(trials)
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    ]
+    return sorted(done, key=lambda t: (-t.value if maximize else t.value, t.number))  # type: ignore[operator]
+
+
+def create_replicates(study: optuna.Study, cfg: SweepConfig) -> list[FrozenTrial]:
+    """Create the replicate trials once (a retry finds them again); returns them, in trial order."""
+    from hpo_tasks.space import SearchSpace
+
+    rep = cfg.replicate
+    if rep is None:
+        return []
+    trials = study.get_trials(deepcopy=False)
+    have = {(t.user_attrs[OF_ATTR], t.user_attrs[REPEAT_ATTR]) for t in trials if is_replicate(t)}
+    top = _ranked(trials, cfg.direction == "maximize")[: rep.top_k]
+    for t in top:
+        for r in range(1, rep.repeats + 1):
+            if (t.number, r) not in have:
+                study.enqueue_trial(dict(t.params), user_attrs={OF_ATTR: t.number, REPEAT_ATTR: r})
+    space = SearchSpace.from_config(cfg)
+    while any(t.state == TrialState.WAITING and is_replicate(t) for t in study.get_trials(deepcopy=False)):
+        trial = study.ask()  # pops the oldest waiting trial: its params are fixed
+        space.suggest(trial)
+        frozen = study._storage.get_trial(trial._trial_id)
+        seed = replicate_seed(cfg, frozen.user_attrs[OF_ATTR], frozen.user_attrs[REPEAT_ATTR])
+        study._storage.set_trial_system_attr(trial._trial_id, study_mod.ROUND_ATTR, REPLICATE_ROUND)
+        study._storage.set_trial_system_attr(trial._trial_id, study_mod.SEED_ATTR, seed)
+    return [t for t in study.get_trials(deepcopy=False) if is_replicate(t)]
+
+
+def table(trials: list[FrozenTrial], *, maximize: bool) -> list[dict[str, Any]]:
+    """Per replicated configuration, best mean first: its trials' values, mean and standard error."""
+    groups: dict[int, list[float]] = {}
+    for t in trials:
+        if is_replicate(t):
+            groups.setdefault(int(t.user_attrs[OF_ATTR]), [])
+    if not groups:
+        return []
+    by_number = {t.number: t for t in trials}
+    for t in trials:
+        if t.state != TrialState.COMPLETE or t.value is None or not math.isfinite(t.value):
+            continue
+        key = int(t.user_attrs[OF_ATTR]) if is_replicate(t) else t.number
+        if key in groups:
+            groups[key].append(float(t.value))
+    rows = []
+    for number, values in groups.items():
+        if not values:
+            continue
+        n = len(values)
+        mean = float(np.mean(values))
+        stderr = float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else None
+        rows.append(
+            {
+                "trial_number": number,
+                "params": dict(by_number[number].params),
+                "n": n,
+                "mean": mean,
+                "stderr": stderr,
+                "values": values,
+            }
+        )
+    rows.sort(key=lambda r: (-r["mean"] if maximize else r["mean"], r["trial_number"]))
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The report's replication table as text."""
+    lines = [f"  {'trial':>5}  {'n':>2}  {'mean':>12}  {'± s.e.':>10}  params"]
+    for r in rows:
+        se = f"{r['stderr']:.4g}" if r["stderr"] is not None else "-"
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items()
+        )
+        lines.append(f"  {r['trial_number']:>5}  {r['n']:>2}  {r['mean']:>12.6g}  {se:>10}  {params}")
+    return "\n".join(lines)

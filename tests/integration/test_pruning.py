@@ -1,0 +1,183 @@
+"""Pruned trials through the real pipeline: Optuna and MLflow on SQLite, in-process and in a DAG run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpo_tasks import progress, tracking
+from hpo_tasks import study as study_mod
+from hpo_tasks.config import parse_sweep
+from hpo_tasks.pipeline import init_sweep, latest_study_name, run_in_process, suggest_batch, summarize
+from hpo_tasks.trial import run_trial
+from tests.integration.conftest import AirflowSandbox
+
+pytestmark = pytest.mark.integration
+
+SWEEP = """
+name: {name}
+objective: {{name: branin_curve, args: {{epochs: 9}}}}
+direction: minimize
+space:
+  x1: {{type: float, low: -5.0, high: 10.0}}
+  x2: {{type: float, low: 0.0, high: 15.0}}
+budget: {{max_trials: {max_trials}, n_init: 4, batch_size: {batch_size}}}
+sampler: {{name: {sampler}}}
+pruner: {pruner}
+seed: 1
+resources: {{retries: 0}}
+"""
+
+
+def _cfg(name: str, *, pruner: str, sampler: str = "random", max_trials: int = 12, batch_size: int = 4):
+    import yaml
+
+    text = SWEEP.format(
+        name=name, pruner=pruner, sampler=sampler, max_trials=max_trials, batch_size=batch_size
+    )
+    return parse_sweep(yaml.safe_load(text))
+
+
+def test_pruned_trials_stop_early_are_recorded_and_never_rerun(state_dir: Path) -> None:
+    cfg = _cfg("prune_rec", pruner="{name: successive_halving, min_resource: 1, reduction_factor: 3}")
+    summary = run_in_process(cfg, label="r1")
+    study, _ = study_mod.load(summary["study_name"])
+    trials = study.get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert pruned and len(pruned) + len(complete) == 12
+    assert all(len(t.intermediate_values) < 9 for t in pruned), "a pruned trial stops before its last epoch"
+    assert all(sorted(t.intermediate_values) == list(range(1, 10)) for t in complete)
+    assert all(t.user_attrs["pruned_at_step"] == t.last_step for t in pruned)
+    assert (summary["n_pruned"], summary["n_complete"]) == (len(pruned), len(complete))
+    assert summary["n_steps"] == sum(len(t.intermediate_values) for t in trials) < 12 * 9
+    assert summary["stop_reason"] == "max_trials"  # pruned trials count against the budget
+
+    # Best: the best completed trial, never a pruned one.
+    assert summary["best_value"] == min(t.value for t in complete)
+    assert study.best_trial.state == TrialState.COMPLETE
+
+    # MLflow: the pruned child run is KILLED with the step it stopped at and its curve by step.
+    parent = summary["mlflow_parent_run_id"]
+    children = {int(c.data.tags["hpo.trial_number"]): c for c in tracking.children(parent, cfg.name)}
+    client = tracking.client()
+    for t in pruned:
+        run = children[t.number]
+        assert run.info.status == "KILLED" and run.data.tags["hpo.state"] == "PRUNED"
+        assert run.data.tags["hpo.pruned_at_step"] == str(t.last_step)
+        assert "value" not in run.data.metrics
+        history = client.get_metric_history(run.info.run_id, "intermediate_value")
+        assert sorted(m.step for m in history) == list(range(1, t.last_step + 1))
+    for t in complete:
+        assert children[t.number].info.status == "FINISHED"
+        assert children[t.number].data.metrics["value"] == pytest.approx(t.value)
+    assert tracking.run_info(parent).data.metrics["n_pruned"] == len(pruned)
+    assert tracking.run_info(parent).data.params["pruner"] == "successive_halving"
+
+    # A redelivered trial task of a pruned trial reports the recorded outcome: nothing runs again.
+    t = pruned[0]
+    spec = {"study_name": summary["study_name"], "trial_number": t.number, "params": t.params,
+            "seed": t.user_attrs["seed"], "round": 0}  # fmt: skip
+    again = run_trial(spec)
+    assert (again["state"], again["pruned_at_step"], again["value"]) == ("PRUNED", t.last_step, None)
+    assert study.get_trials()[t.number].intermediate_values == t.intermediate_values
+    assert len(tracking.children(parent, cfg.name)) == 12
+    history = client.get_metric_history(children[t.number].info.run_id, "intermediate_value")
+    assert len(history) == t.last_step
+
+    # Optuna keeps a pruned trial's last reported value: a low-fidelity value must never win.
+    t = study.ask()
+    t.report(-1000.0, 1)  # far below Branin's minimum 0.398
+    study.tell(t, state=TrialState.PRUNED)
+    assert study.get_trials()[t.number].value == -1000.0
+    assert summarize(summary["study_name"])["best_value"] == summary["best_value"] > 0.39
+    shown = progress.study_progress(summary["study_name"])
+    assert (shown["best_value"], shown["pruned"]) == (summary["best_value"], len(pruned) + 1)
+
+
+def test_a_lost_tell_of_a_pruned_trial_is_told_on_retry_without_rerunning(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _cfg("prune_lost", pruner="{name: successive_halving, min_resource: 1, reduction_factor: 3}")
+    name = init_sweep(cfg, run_id="r1")["study_name"]
+    specs = suggest_batch(name, 0)
+    real_tell = optuna.Study.tell
+
+    def flaky_tell(self, trial, values=None, state=None, skip_if_finished=False):
+        if state == TrialState.PRUNED:
+            raise ConnectionError("storage went away")  # the task dies after logging its child run
+        return real_tell(self, trial, values, state, skip_if_finished)
+
+    monkeypatch.setattr(optuna.Study, "tell", flaky_tell)
+    lost = None
+    for spec in specs:
+        try:
+            run_trial(spec)
+        except ConnectionError:
+            lost = spec
+            break
+    assert lost is not None, "one of the seed trials is pruned (worse than trial 0 at epoch 1)"
+    monkeypatch.setattr(optuna.Study, "tell", real_tell)
+    study, _ = study_mod.load(name)
+    steps = study.get_trials()[lost["trial_number"]].intermediate_values
+    assert study.get_trials()[lost["trial_number"]].state == TrialState.RUNNING
+
+    result = run_trial(lost)  # Airflow's retry
+    t = study.get_trials()[lost["trial_number"]]
+    assert result["state"] == "PRUNED" and t.state == TrialState.PRUNED
+    assert t.intermediate_values == steps, "the retry did not train again"
+
+
+@pytest.mark.slow
+def test_hyperband_spends_fewer_epochs_for_the_same_best(state_dir: Path) -> None:
+    """The same sweep (random search: the same 16 configurations in the same order) without and with
+    Hyperband on a learning curve: pruning stops the hopeless configurations early."""
+    cfg = _cfg("prune_speed", pruner="{name: hyperband, min_resource: 1, reduction_factor: 3}", max_trials=16)
+    with_hb = run_in_process(cfg, label="hyperband")
+    without = run_in_process(cfg, label="none", overrides={"pruner": "none"})
+    assert without["n_pruned"] == 0 and without["n_steps"] == 16 * 9
+    assert with_hb["n_pruned"] >= 4
+    assert with_hb["n_steps"] <= 0.75 * without["n_steps"]
+    assert with_hb["best_value"] <= without["best_value"] + 0.05 * abs(without["best_value"])
+
+
+def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
+    airflow_sandbox: AirflowSandbox,
+) -> None:
+    # The file says hyperband; the trigger form picks successive halving and keeps reduction_factor.
+    text = SWEEP.format(
+        name="it_prune", pruner="{name: hyperband, reduction_factor: 3, min_resource: 1}", sampler="gp",
+        max_trials=8, batch_size=2,
+    )  # fmt: skip
+    airflow_sandbox.add_sweep("it_prune", text)
+    proc = airflow_sandbox.dag_test("hpo__it_prune", json.dumps({"pruner": "successive_halving"}))
+    assert proc.returncode == 0, (airflow_sandbox.home / "hpo__it_prune.log").read_text()[-6000:]
+
+    name = latest_study_name("it_prune")
+    study, cfg = study_mod.load(name)
+    assert (cfg.pruner.name, cfg.pruner.reduction_factor) == ("successive_halving", 3)
+    trials = study.get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert len(trials) == 8 and pruned
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert all(len(t.intermediate_values) < 9 for t in pruned)
+
+    summary = summarize(name)
+    assert summary["n_pruned"] == len(pruned) and summary["stop_reason"] == "max_trials"
+    assert study.best_trial.state == TrialState.COMPLETE
+    parent = tracking.run_info(summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["hpo.pruner"] == "successive_halving"
+    children = {
+        int(c.data.tags["hpo.trial_number"]): c for c in tracking.children(parent.info.run_id, "it_prune")
+    }
+    for t in pruned:
+        c = children[t.number]
+        assert c.info.status == "KILLED" and c.data.tags["hpo.pruned_at_step"] == str(t.last_step)
+        assert c.data.tags["airflow.dag_id"] == "hpo__it_prune"
+    states = airflow_sandbox.task_states("hpo__it_prune")
+    assert all(s == "success" for s in states["round_00.run_trial"] + states["round_01.run_trial"])
+    assert states["finalize"] == ["success"]
