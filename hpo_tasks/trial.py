@@ -25,7 +25,7 @@ import numpy as np
 from optuna.exceptions import TrialPruned
 from optuna.trial import TrialState
 
-from hpo_tasks import outcomes, pruning, tracking
+from hpo_tasks import outcomes, pruning, replication, tracking
 from hpo_tasks import study as study_mod
 from hpo_tasks.objectives import resolve_objective
 
@@ -66,7 +66,11 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         number,
         tags={
             "hpo.round": str(spec.get("round", "")),
-            **({"hpo.replicate_of": str(frozen.user_attrs["replicate_of"])} if _is_replicate(frozen) else {}),
+            **(
+                {"hpo.replicate_of": str(frozen.user_attrs[replication.OF_ATTR])}
+                if replication.is_replicate(frozen)
+                else {}
+            ),
             **{f"airflow.{k}": v for k, v in context.items()},
         },
     )
@@ -170,10 +174,6 @@ def _tell(study: Any, trial_id: int, number: int, outcome: outcomes.Outcome) -> 
         storage.set_trial_user_attr(trial_id, outcomes.FEASIBLE_ATTR, outcome.feasible)
     values = outcome.values if len(outcome.values) > 1 else outcome.values[0]
     study.tell(number, values, skip_if_finished=True)
-
-
-def _is_replicate(frozen: Any) -> bool:
-    return "replicate_of" in frozen.user_attrs  # hpo_tasks.replication.OF_ATTR
 
 
 def _result(

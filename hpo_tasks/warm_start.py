@@ -40,6 +40,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from hpo_tasks import replication
 from hpo_tasks import study as study_mod
 from hpo_tasks.config import CategoricalParam, FloatParam, IntParam, SweepConfig, SweepConfigError
 from hpo_tasks.space import SearchSpace, _active, _decode_one
@@ -204,7 +205,7 @@ def collect(cfg: SweepConfig, source: str) -> WarmStart:
         if t.state == TrialState.COMPLETE
         and t.value is not None
         and math.isfinite(t.value)
-        and "replicate_of" not in t.user_attrs
+        and not replication.is_replicate(t)
     ]
     done.sort(key=lambda t: (-sign * float(t.value), t.number))  # best first  # type: ignore[arg-type]
     space = SearchSpace.from_config(cfg)

@@ -53,6 +53,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo_tasks.replication import is_replicate
 from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class GPBatchSampler(BaseSampler):
         complete, pending, pruned = [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
-            if t.number == trial.number or not space.is_complete(t.params) or "replicate_of" in t.user_attrs:
+            if t.number == trial.number or not space.is_complete(t.params) or is_replicate(t):
                 continue  # replicates (hpo_tasks.replication) are no search trials
             taken.add(space.key(t.params))
             if t.state == TrialState.COMPLETE and t.values and all(math.isfinite(v) for v in t.values):
