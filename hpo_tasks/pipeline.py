@@ -123,7 +123,27 @@ def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
         **{f"objective.{k}": v for k, v in cfg.objective.args.items()},
         **({"pruner": cfg.pruner.name} if cfg.pruner.name != "none" else {}),
         **{f"pruner.{k}": v for k, v in _pruner_settings(cfg).items()},
+        **_gp_noise_settings(cfg),
+        **_block("warm_start", cfg.warm_start),
+        **_block("replicate", cfg.replicate),
     }
+
+
+def _gp_noise_settings(cfg: SweepConfig) -> dict[str, Any]:
+    """The GP's noise model (gp sampler only): ``noise`` and, when known, ``noise_std``."""
+    if cfg.sampler.name != "gp":
+        return {}
+    out: dict[str, Any] = {"noise": cfg.sampler.noise}
+    if cfg.sampler.noise_std is not None:
+        out["noise_std"] = cfg.sampler.noise_std
+    return out
+
+
+def _block(prefix: str, block: Any) -> dict[str, Any]:
+    """An optional YAML block's settings as ``prefix.field`` params (by their YAML names), or none."""
+    if block is None:
+        return {}
+    return {f"{prefix}.{k}": v for k, v in block.model_dump(by_alias=True).items()}
 
 
 def _pruner_settings(cfg: SweepConfig) -> dict[str, Any]:

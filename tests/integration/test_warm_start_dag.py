@@ -43,6 +43,8 @@ def test_second_dag_run_warm_starts_and_replicates(airflow_sandbox: AirflowSandb
     parent = tracking.run_info(s2["mlflow_parent_run_id"]).data
     assert parent.tags["hpo.warm_start.from"] == first
     assert parent.metrics["warm_start.enqueued"] == 2 and parent.metrics["warm_start.observations"] == 5
+    assert parent.params["warm_start.from"] == "latest" and parent.params["warm_start.top_k"] == "2"
+    assert parent.params["replicate.top_k"] == "1" and parent.params["replicate.repeats"] == "2"
     assert (
         tracking.run_info(summarize(first)["mlflow_parent_run_id"]).data.tags["hpo.warm_start.from"] == "none"
     )

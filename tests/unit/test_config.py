@@ -179,3 +179,23 @@ def test_sampler_settings(sampler: dict, error: str | None) -> None:
     with pytest.raises(SweepConfigError) as info:
         parse_sweep({**GOOD, "sampler": sampler})
     assert error in str(info.value)
+
+
+def test_parent_run_params_hold_the_optional_blocks_and_the_noise_model() -> None:
+    """What the MLflow parent run records of a sweep (``pipeline._flat_config``): every optional block by
+    its YAML names, and the GP's noise model, so two nights' runs can be compared setting by setting."""
+    from hpo_tasks.pipeline import _flat_config
+
+    cold = _flat_config(parse_sweep(GOOD))
+    assert cold["noise"] == "learned" and "noise_std" not in cold
+    assert not any(k.startswith(("warm_start.", "replicate.")) for k in cold)
+
+    data = _with("warm_start", {"from": "latest", "top_k": 2})
+    data["replicate"] = {"top_k": 1, "repeats": 4}
+    data["sampler"] = {"name": "gp", "noise": "known", "noise_std": 0.5}
+    params = _flat_config(parse_sweep(data))
+    assert params["noise"] == "known" and params["noise_std"] == 0.5
+    assert params["warm_start.from"] == "latest" and params["warm_start.top_k"] == 2
+    assert params["warm_start.observations"] is True and params["warm_start.max_observations"] == 200
+    assert (params["replicate.top_k"], params["replicate.repeats"]) == (1, 4)
+    assert "noise" not in _flat_config(parse_sweep(_with("sampler", {"name": "tpe"})))
