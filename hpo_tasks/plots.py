@@ -4,6 +4,11 @@ coordinates, parameter importance, and slice and contour plots of the two most i
 Rendered with matplotlib's Agg backend (no display, no browser), Optuna's matplotlib visualisations for
 all but the convergence plot. A plot that cannot be drawn (too few trials, one parameter) is left out with
 a reason, never failing the sweep.
+
+Replicate trials (``replicate:``, the best configurations re-run with new seeds after the search) are no
+search progress: the convergence plot draws them apart (grey crosses, after the search, outside the best
+so far) and the Optuna plots see the search trials only, so a repeated configuration does not weigh
+several times in the importance, slice and contour plots.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from hpo_tasks.replication import is_replicate, search_trials
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +53,16 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
 
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     done = sorted(
-        (t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
+        (
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE and t.value is not None
+        ),
         key=lambda t: t.number,
     )
-    xs = [t.number for t in done]
-    ys = [float(t.value) for t in done if t.value is not None]
+    search = [t for t in done if not is_replicate(t)]
+    xs = [t.number for t in search]
+    ys = [float(t.value) for t in search]  # type: ignore[arg-type]
     best: list[float] = []
     for y in ys:
         best.append(y if not best else (max(best[-1], y) if maximize else min(best[-1], y)))
@@ -58,6 +70,16 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
     ax.axvspan(-0.5, n_init - 0.5, color="0.9", label=f"seed phase ({n_init} Sobol trials)")
     ax.scatter(xs, ys, s=14, color="tab:blue", label="trial value")
     ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    reps = [t for t in done if is_replicate(t)]
+    if reps:
+        ax.scatter(
+            [t.number for t in reps],
+            [float(t.value) for t in reps],  # type: ignore[arg-type]
+            s=18,
+            marker="x",
+            color="0.45",
+            label="replicates of the best (not searched)",
+        )
     ax.set_xlabel("trial number")
     ax.set_ylabel("objective value")
     ax.set_title(f"{study.study_name}: convergence ({'max' if maximize else 'min'}imise)")
@@ -66,6 +88,19 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def search_view(study: optuna.Study) -> optuna.Study:
+    """``study`` itself when it holds no replicate trial, else an in-memory copy of its search trials."""
+    trials = study.get_trials(deepcopy=False)
+    search = search_trials(trials)
+    if len(search) == len(trials):
+        return study
+    view = optuna.create_study(
+        study_name=study.study_name, directions=study.directions, storage=optuna.storages.InMemoryStorage()
+    )
+    view.add_trials(search)
+    return view
 
 
 def render_all(study: optuna.Study, *, n_init: int, out_dir: Path) -> dict[str, str]:
@@ -84,6 +119,7 @@ def render_all(study: optuna.Study, *, n_init: int, out_dir: Path) -> dict[str, 
         return {"convergence.png": "no completed trial"}
     convergence(study, n_init=n_init, path=out_dir / "convergence.png")
     out["convergence.png"] = "ok"
+    study = search_view(study)
     top = top_params(study)
     plots: list[tuple[str, Any]] = [
         ("parallel_coordinates.png", lambda: ovm.plot_parallel_coordinate(study)),

@@ -119,3 +119,45 @@ def test_noisy_sweep_replicates_its_best_and_picks_by_mean(state_dir: Path) -> N
     again = replicate_batch(summary["study_name"])
     assert sorted(s["trial_number"] for s in again) == sorted(t.number for t in reps)
     assert len(study_mod.load(summary["study_name"])[0].get_trials()) == 12
+
+
+def test_plots_keep_replicates_out_of_the_search_views(tmp_path: Path) -> None:
+    """A lucky replicate is no search progress: the Optuna plots see the search trials only, and the
+    convergence plot's best-so-far line ignores the replicates (drawn apart, as grey crosses)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import optuna
+    from matplotlib import pyplot as plt
+
+    from hpo_tasks import plots
+
+    study = optuna.create_study(direction="minimize")
+    rng = np.random.default_rng(0)
+    for i in range(8):  # search trials 0-7, then two replicates of trial 3, one better than any search value
+        study.add_trial(_trial(i, float(rng.random()), float(10 - i % 4)))  # type: ignore[arg-type]
+    study.add_trial(_trial(8, 0.5, 0.5, of=3))  # type: ignore[arg-type]
+    study.add_trial(_trial(9, 0.5, 7.5, of=3))  # type: ignore[arg-type]
+
+    view = plots.search_view(study)
+    assert [t.number for t in view.get_trials()] == list(range(8))
+    plain = optuna.create_study()
+    plain.add_trial(_trial(0, 0.1, 1.0))  # type: ignore[arg-type]
+    assert plots.search_view(plain) is plain
+
+    drawn: dict[str, object] = {}
+    real_savefig = plt.Figure.savefig
+
+    def keep(fig: plt.Figure, path: object, *a: object, **k: object) -> None:
+        drawn[Path(str(path)).name] = fig.axes[0]
+        real_savefig(fig, path, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plt.Figure, "savefig", keep)
+        out = plots.render_all(study, n_init=4, out_dir=tmp_path)
+    assert out["convergence.png"] == "ok" and (tmp_path / "convergence.png").stat().st_size > 0
+    ax = drawn["convergence.png"]
+    (best_line,) = [ln for ln in ax.get_lines() if ln.get_label() == "best so far"]  # type: ignore[attr-defined]
+    assert min(best_line.get_ydata()) == 7.0  # the search's best, not the replicate's 0.5
+    labels = [c.get_label() for c in ax.collections]  # type: ignore[attr-defined]
+    assert "replicates of the best (not searched)" in labels
