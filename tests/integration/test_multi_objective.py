@@ -224,3 +224,64 @@ def test_a_return_that_does_not_fit_fails_the_trial_and_names_the_field(state_di
     }
     children = tracking.children(s["mlflow_parent_run_id"], "misfit")
     assert all(c.info.status == "FAILED" and c.data.tags["hpo.error"] in errors for c in children)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "optuna-gp"])
+def test_optuna_samplers_run_a_constrained_pareto_sweep(state_dir: Path, sampler: str) -> None:
+    """Optuna's own samplers on a constrained two-objective sweep, past their seed phase: they read the
+    slacks this project stores (Optuna's ``constraints`` system attr) and the reported front is feasible."""
+    name = "mo_" + sampler.replace("-", "_")
+    cfg = load_sweep(_sweep(state_dir / "sweeps", name, extra='constraints: ["currin <= 9"]', max_trials=10,
+                            n_init=4, batch_size=3, sampler=sampler))  # fmt: skip
+    summary = run_in_process(cfg, label="t")
+    study, _ = study_mod.load(summary["study_name"])
+    trials = study.get_trials()
+    assert len(trials) == 10 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(t.constraints == {"0": t.values[1] - 9} for t in trials)  # what Optuna's samplers read
+    front = {f["trial_number"] for f in summary["pareto_front"]}
+    assert front and front == {t.number for t in study.best_trials}  # Optuna's feasible front agrees
+    assert all(t.values[1] <= 9 for t in trials if t.number in front)
+    assert summary["hypervolume"] > 0 and _history(summary["mlflow_parent_run_id"], "round_hypervolume")
+    assert len(tracking.children(summary["mlflow_parent_run_id"], name)) == 10
+
+
+def test_a_lost_tell_of_a_constrained_pareto_trial_is_told_on_retry_without_rerunning(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial task trains and logs its child run, then the storage fails at the tell: Airflow's retry
+    rebuilds the outcome (both objectives and the constraint's slack) from the run, never trains again."""
+    import optuna
+
+    from hpo_tasks import trial as trial_mod
+    from hpo_tasks.pipeline import init_sweep, suggest_batch
+
+    text = _text("mo_lost", extra='constraints: ["currin <= 9"]', max_trials=4, n_init=4, batch_size=2)
+    name = init_sweep(load_sweep(write_sweep(state_dir / "sweeps", "mo_lost", text)), run_id="r1")[
+        "study_name"
+    ]
+    spec = suggest_batch(name, 0)[0]
+    calls: list[dict] = []
+    real_resolve, real_tell = trial_mod.resolve_objective, optuna.Study.tell
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        fn = real_resolve(name)
+        return lambda params, **kw: calls.append(params) or fn(params, **kw)
+
+    def lost_tell(self, *a, **kw):  # type: ignore[no-untyped-def]
+        raise ConnectionError("storage went away")
+
+    monkeypatch.setattr(trial_mod, "resolve_objective", counting)
+    monkeypatch.setattr(optuna.Study, "tell", lost_tell)
+    with pytest.raises(ConnectionError):
+        trial_mod.run_trial(spec)
+    monkeypatch.setattr(optuna.Study, "tell", real_tell)
+    study, _ = study_mod.load(name)
+    assert study.get_trials()[spec["trial_number"]].state == TrialState.RUNNING and len(calls) == 1
+
+    result = trial_mod.run_trial(spec)  # Airflow's retry
+    t = study_mod.load(name)[0].get_trials()[spec["trial_number"]]
+    assert result["state"] == "COMPLETE" and t.state == TrialState.COMPLETE and len(calls) == 1
+    (child,) = tracking.children(study.user_attrs[study_mod.PARENT_RUN_ATTR], "mo_lost")
+    assert t.values == pytest.approx([child.data.metrics["branin"], child.data.metrics["currin"]])
+    assert t.constraints == {"0": pytest.approx(t.values[1] - 9)}
+    assert t.user_attrs["feasible"] == (t.values[1] <= 9)
