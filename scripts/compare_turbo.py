@@ -1,9 +1,10 @@
 """Trust-region BO (TuRBO-1) vs plain GP-BO vs random search on Ackley 30-D, in rounds of q like a sweep.
 
-    python scripts/compare_turbo.py --trials 60 --seeds 3 [--batch-size 4] [--out runs.jsonl]
+    python scripts/compare_turbo.py --trials 200 --seeds 3 [--first-seed 0] [--batch-size 4] [--out F]
 
 Optimizers: ``turbo`` (``trust_region: true``, qLogNEI in the region), ``turbo-ts`` (the tutorial's Thompson
-sampling on a perturbation set), ``gp`` (``trust_region: false``, qLogNEI on the whole space) and ``random``.
+sampling on a perturbation set), ``turbo-wide`` (the region starts at its largest side, 1.6, and only
+shrinks once rounds fail), ``gp`` (``trust_region: false``, qLogNEI on the whole space) and ``random``.
 Each run: the sweep's seed round of ``n_init`` Sobol points, then rounds of ``--batch-size`` asks followed
 by their tells (what a DAG round does), one torch thread. Prints a table per optimizer: the median over
 seeds of the best value at half and at the full budget, each seed's best, the median wall time of a run
@@ -29,18 +30,27 @@ from hpo_tasks.objectives.synthetic import Ackley30, ackley30
 from hpo_tasks.space import SearchSpace
 
 SWEEP = Path(__file__).resolve().parent.parent / "config" / "sweeps" / "ackley30.yaml"
-OPTIMIZERS = ("turbo", "turbo-ts", "gp", "random")
+# name: (acquisition, trust region, TrustRegionSettings overrides)
+VARIANTS: dict[str, tuple[str, bool, dict]] = {
+    "turbo": ("logei", True, {}),
+    "turbo-ts": ("thompson", True, {}),
+    "turbo-wide": ("logei", True, {"length_init": 1.6}),  # start as the whole space, shrink on failure
+    "gp": ("logei", False, {}),
+}
+OPTIMIZERS = (*VARIANTS, "random")
 
 
 def sampler_for(name: str, ss: SearchSpace, *, n_init: int, seed: int, q: int) -> optuna.samplers.BaseSampler:
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    acquisition, trust_region, options = VARIANTS[name]
     return GPBatchSampler(
         ss,
         n_init=n_init,
         seed=seed,
-        acquisition="thompson" if name == "turbo-ts" else "logei",
-        trust_region=name != "gp",
+        acquisition=acquisition,
+        trust_region=trust_region,
+        trust_region_options=options,
         batch_size=q,
     )
 
@@ -82,6 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed+seeds-1")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     ap.add_argument("--out", default="compare_turbo.jsonl")
@@ -99,7 +110,8 @@ def main() -> None:
             if (r["trials"], r["batch_size"]) == (args.trials, args.batch_size):
                 done[(r["optimizer"], r["seed"])] = r
     start = time.perf_counter()
-    todo = [(n, s) for s in range(args.seeds) for n in names if (n, s) not in done]  # seed-major
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    todo = [(n, s) for s in seeds for n in names if (n, s) not in done]  # seed-major
     for name, seed in [] if args.report_only else todo:
         if args.max_minutes is not None and time.perf_counter() - start > 60 * args.max_minutes:
             print(f"stopping after {args.max_minutes} min; rerun with the same --out to resume")
@@ -118,7 +130,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for name in names:
-        rs = [done[(name, s)] for s in range(args.seeds) if (name, s) in done]
+        rs = [done[k] for k in sorted(done) if k[0] == name]  # every seed in the file
         if not rs:
             continue
         at_half = statistics.median(r["best_trace"][half - 1] for r in rs)

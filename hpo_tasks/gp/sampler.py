@@ -43,7 +43,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,6 +77,7 @@ class GPBatchSampler(BaseSampler):
         device: str = "auto",
         reference_point: list[float] | None = None,
         trust_region: bool = False,
+        trust_region_options: Mapping[str, Any] | None = None,
         batch_size: int = 1,
         noise: str = "learned",
         noise_std: float | None = None,
@@ -97,6 +98,7 @@ class GPBatchSampler(BaseSampler):
         self._noise_std = noise_std
         self._random = RandomSampler(seed=seed)
         self._trust_region = trust_region  # TuRBO-1 (hpo_tasks.gp.turbo); batch_size sets its tolerance
+        self._tr_options = dict(trust_region_options or {})  # TrustRegionSettings fields to override
         self._batch_size = batch_size
         self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
         self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
@@ -226,7 +228,7 @@ class GPBatchSampler(BaseSampler):
             value = sign * float(t.value) if t.number in done and t.value is not None else None
             records.append(turbo.TrialRecord(t.number, batch if isinstance(batch, int) else None, value))
         settings = turbo.TrustRegionSettings(
-            dim=self._space.width, batch_size=self._batch_size, n_init=self._n_init
+            dim=self._space.width, batch_size=self._batch_size, n_init=self._n_init, **self._tr_options
         )
         state = turbo.replay(records, settings=settings)
         epoch = turbo.epoch_numbers(records, state)

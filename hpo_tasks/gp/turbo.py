@@ -62,11 +62,14 @@ class TrustRegionSettings:
     n_init: int
     success_tolerance: int = SUCCESS_TOLERANCE
     failure_tolerance: int | None = None  # None: ceil(max(4, d) / q), the tutorial's rule
+    length_init: float = LENGTH_INIT  # L of a new restart
 
     def __post_init__(self) -> None:
         for name in ("dim", "batch_size", "n_init", "success_tolerance"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if not LENGTH_MIN <= self.length_init <= LENGTH_MAX:
+            raise ValueError(f"length_init must be in [{LENGTH_MIN}, {LENGTH_MAX}] (got {self.length_init})")
         if self.failure_tolerance is None:
             tol = math.ceil(max(4.0 / self.batch_size, self.dim / self.batch_size))
             object.__setattr__(self, "failure_tolerance", tol)
@@ -137,7 +140,7 @@ def step(
     elif failures == settings.failure_tolerance:
         length, failures = length / 2.0, 0
     if length < LENGTH_MIN:
-        return TrustRegionState(restarts=state.restarts + 1, epoch_after=key)
+        return TrustRegionState(length=settings.length_init, restarts=state.restarts + 1, epoch_after=key)
     return dataclasses.replace(
         state,
         length=length,
@@ -162,7 +165,7 @@ def replay(records: Iterable[TrialRecord], *, settings: TrustRegionSettings) -> 
         if r.value is not None and math.isfinite(r.value):
             groups.setdefault(key, []).append((r.number, float(r.value)))
             n_complete += 1
-    state = TrustRegionState()
+    state = TrustRegionState(length=settings.length_init)
     for key in sorted(groups):
         if key > state.epoch_after:
             state = step(state, groups[key], key=key, settings=settings)

@@ -82,6 +82,18 @@ def test_restart_when_the_region_shrinks_below_its_minimum() -> None:
     assert (state.best, state.best_number, state.length, state.restarts) == (-2.0, 81, 0.8, 1)
 
 
+def test_length_init_sets_the_first_region_and_each_restart() -> None:
+    settings = turbo.TrustRegionSettings(dim=2, batch_size=4, n_init=2, length_init=1.6)
+    records = [turbo.TrialRecord(0, 0, 5.0), turbo.TrialRecord(1, 0, 4.0)]
+    assert turbo.replay(records, settings=settings).length == 1.6
+    for k in range(1, 10):  # failure tolerance 1: halved every batch, restarted below 0.5^7
+        records.append(turbo.TrialRecord(1 + k, 2 + k - 1, 0.0))
+    state = turbo.replay(records, settings=settings)
+    assert state.restarts == 1 and state.length == 1.6
+    with pytest.raises(ValueError, match="length_init"):
+        turbo.TrustRegionSettings(dim=2, batch_size=1, n_init=2, length_init=2.0)
+
+
 def test_replay_groups_trials_into_batches_and_ignores_order_and_failures() -> None:
     # Seed round (asked with 0 complete), then rounds of 2 asked with 3, 5 and 7 complete.
     rows = [(0, 0, 1.0), (1, 0, 0.5), (2, 0, 2.0), (3, 3, 3.0), (4, 3, 0.0), (5, 5, 1.0), (6, 5, None)]
