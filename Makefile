@@ -6,6 +6,9 @@ VENV ?= .venv
 # CUDA users: make TORCH_SPEC='torch==2.13.0' with their own index, or install torch before.
 TORCH_SPEC ?= torch==2.13.0
 SWEEP ?= xgb_breast_cancer
+# pytest-xdist workers for `make test` (auto: one per CPU); each test file stays on one worker, so a
+# module's fixture (the Celery cluster, the UI stack) starts once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 BIN := $(VENV)/bin
 
 export HPO_STATE_DIR ?= $(CURDIR)/.state
@@ -30,7 +33,7 @@ sweep: install  ## a real XGBoost sweep through Airflow (SQLite metadata + Optun
 
 test: install  ## lint + the whole test suite (unit and integration, PostgreSQL included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
