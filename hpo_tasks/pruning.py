@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STEP_METRIC = "intermediate_value"
 PRUNED_AT_ATTR = "pruned_at_step"
+REPORTED_ATTR = "reported_steps"  # user attr: steps reported by a multi-objective trial (no pruning there)
 
 
 def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
@@ -104,6 +105,10 @@ class Reporter:
     already reported is not recorded again and not judged again (a retry replays the same seeded curve).
     At ``max_resource`` (the last step) the pruner is not asked: Optuna's successive halving has a rung
     there and would otherwise throw away a fully trained result.
+
+    Multi-objective studies: Optuna stores no intermediate values for them (``Trial.report`` raises) and a
+    sweep with several objectives has no pruner (``SweepConfig`` refuses one), so the steps go to the child
+    run's ``intermediate_value`` curve and the trial's user attr ``reported_steps`` only, never judged.
     """
 
     def __init__(
@@ -119,7 +124,11 @@ class Reporter:
         self._trial = optuna.trial.Trial(study, trial_id)
         self._run_id = run_id
         self._max_resource = max_resource
-        self._reported = set(study._storage.get_trial(trial_id).intermediate_values)
+        self._multi = len(study.directions) > 1
+        frozen = study._storage.get_trial(trial_id)
+        self._reported = set(
+            frozen.user_attrs.get(REPORTED_ATTR, ()) if self._multi else frozen.intermediate_values
+        )
         self.last_step: int | None = max(self._reported, default=None)
 
     def __call__(self, step: int, value: float) -> None:
@@ -130,15 +139,18 @@ class Reporter:
         step, value = int(step), float(value)
         if step in self._reported:
             return
-        self._trial.report(value, step)
+        if self._multi:
+            self._trial.set_user_attr(REPORTED_ATTR, sorted({*self._reported, step}))
+        else:
+            self._trial.report(value, step)
         self._reported.add(step)
         self.last_step = step if self.last_step is None else max(self.last_step, step)
         if self._run_id is not None and math.isfinite(value):
             from hpo_tasks import tracking
 
             tracking.log(self._run_id, metrics={STEP_METRIC: value}, step=step)
-        if self._max_resource is not None and step >= self._max_resource:
-            return  # the last step: the trial's work is done, it completes with its result
+        if self._multi or (self._max_resource is not None and step >= self._max_resource):
+            return  # no pruning of several objectives; at the last step the trial's work is done
         if self._trial.should_prune():
             log.info("trial %d pruned at step %d (value %g)", self._trial.number, step, value)
             raise optuna.TrialPruned(f"pruned at step {step} (value {value:g})")

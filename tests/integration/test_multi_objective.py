@@ -285,3 +285,29 @@ def test_a_lost_tell_of_a_constrained_pareto_trial_is_told_on_retry_without_reru
     assert t.values == pytest.approx([child.data.metrics["branin"], child.data.metrics["currin"]])
     assert t.constraints == {"0": pytest.approx(t.values[1] - 9)}
     assert t.user_attrs["feasible"] == (t.values[1] <= 9)
+
+
+def curved_branin_currin(params: dict, *, seed: int, report) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """BraninCurrin that reports a 3-step curve first, like the CNN's per-epoch accuracy."""
+    from hpo_tasks.objectives.synthetic import branin_currin
+
+    out = branin_currin(params, seed=seed)
+    for step in (1, 2, 3):
+        report(step, out["branin"] * (1 + 1 / step))
+    return out
+
+
+def test_an_objective_that_reports_steps_runs_in_a_pareto_sweep(state_dir: Path) -> None:
+    """The CNN reports per-epoch accuracy for pruning; in a sweep with several objectives (no pruner)
+    Optuna keeps no intermediate values, so the curve goes to the child run and a trial attr instead."""
+    text = _text("mo_curve", max_trials=4, n_init=4, batch_size=2, sampler="random").replace(
+        "{name: branin_currin}", "{name: 'tests.integration.test_multi_objective:curved_branin_currin'}"
+    )
+    s = run_in_process(load_sweep(write_sweep(state_dir / "sweeps", "mo_curve", text)), label="t")
+    study, _ = study_mod.load(s["study_name"])
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 and s["pareto_size"] > 0
+    assert all(t.user_attrs["reported_steps"] == [1, 2, 3] and not t.intermediate_values for t in trials)
+    for c in tracking.children(s["mlflow_parent_run_id"], "mo_curve"):
+        curve = tracking.client().get_metric_history(c.info.run_id, "intermediate_value")
+        assert sorted(m.step for m in curve) == [1, 2, 3]

@@ -155,6 +155,23 @@ def test_reporter_records_prunes_and_spares_the_last_step(tmp_path: Path) -> Non
         again(1.5, 0.0)  # type: ignore[arg-type]
 
 
+def test_reporter_on_several_objectives_records_the_steps_once_and_never_prunes(tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'mo.db'}")
+    study = optuna.create_study(study_name="mo", storage=storage, directions=["maximize", "minimize"])
+    trial = study.ask()
+    report = Reporter(study, trial._trial_id, max_resource=3)
+    for step in (1, 2):
+        report(step, 0.1 * step)  # Optuna's Trial.report would raise NotImplementedError here
+    again = Reporter(study, trial._trial_id, max_resource=3)  # a retried task replays its steps
+    assert again.last_step == 2
+    for step in (1, 2, 3):
+        again(step, 0.1 * step)
+    frozen = study._storage.get_trial(trial._trial_id)
+    assert frozen.user_attrs["reported_steps"] == [1, 2, 3] and frozen.intermediate_values == {}
+    study.tell(trial, [0.9, 1.0])
+    assert study.get_trials()[0].state == TrialState.COMPLETE
+
+
 def test_hyperband_brackets_agree_across_processes(tmp_path: Path) -> None:
     """Each trial task builds its own HyperbandPruner from the pinned config: a trial's bracket must not
     depend on which process asks (it is a CRC32 of study name and trial number, not hash())."""
