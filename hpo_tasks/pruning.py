@@ -109,6 +109,8 @@ class Reporter:
     Multi-objective studies: Optuna stores no intermediate values for them (``Trial.report`` raises) and a
     sweep with several objectives has no pruner (``SweepConfig`` refuses one), so the steps go to the child
     run's ``intermediate_value`` curve and the trial's user attr ``reported_steps`` only, never judged.
+    ``judge=False`` (replicate trials, ``hpo_tasks.replication``: their final value is the point) records
+    every step the same way as a search trial but never asks the pruner.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class Reporter:
         *,
         run_id: str | None = None,
         max_resource: int | None = None,
+        judge: bool = True,
     ) -> None:
         import optuna
 
@@ -125,6 +128,7 @@ class Reporter:
         self._run_id = run_id
         self._max_resource = max_resource
         self._multi = len(study.directions) > 1
+        self._judge = judge and not self._multi  # False: record the curve, never ask the pruner
         frozen = study._storage.get_trial(trial_id)
         self._reported = set(
             frozen.user_attrs.get(REPORTED_ATTR, ()) if self._multi else frozen.intermediate_values
@@ -149,8 +153,8 @@ class Reporter:
             from hpo_tasks import tracking
 
             tracking.log(self._run_id, metrics={STEP_METRIC: value}, step=step)
-        if self._multi or (self._max_resource is not None and step >= self._max_resource):
-            return  # no pruning of several objectives; at the last step the trial's work is done
+        if not self._judge or (self._max_resource is not None and step >= self._max_resource):
+            return  # not judged (replicates, several objectives); at the last step the work is done
         if self._trial.should_prune():
             log.info("trial %d pruned at step %d (value %g)", self._trial.number, step, value)
             raise optuna.TrialPruned(f"pruned at step {step} (value {value:g})")

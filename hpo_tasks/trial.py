@@ -113,7 +113,11 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
         kwargs = dict(cfg.objective.args)
         if pruning.accepts_report(objective):
             reporter = kwargs["report"] = pruning.Reporter(
-                study, trial_id, run_id=run_id, max_resource=cfg.max_resource
+                study,
+                trial_id,
+                run_id=run_id,
+                max_resource=cfg.max_resource,
+                judge=not replication.is_replicate(frozen),  # a replicate runs to the end: its value is data
             )
         seed_everything(seed)
         with tracking.system_metrics(run_id, enabled=tracking.system_metrics_enabled()):

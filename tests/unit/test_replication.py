@@ -161,3 +161,37 @@ def test_plots_keep_replicates_out_of_the_search_views(tmp_path: Path) -> None:
     assert min(best_line.get_ydata()) == 7.0  # the search's best, not the replicate's 0.5
     labels = [c.get_label() for c in ax.collections]  # type: ignore[attr-defined]
     assert "replicates of the best (not searched)" in labels
+
+
+def test_a_pruned_sweep_never_prunes_its_replicates(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a pruner, search trials are judged at every rung; a replicate's whole value is the data the
+    report needs, so its steps are recorded but the pruner is never asked."""
+    from hpo_tasks import pruning
+
+    judged: dict[int, bool] = {}
+    real = pruning.Reporter
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, study, trial_id, **kw):  # type: ignore[no-untyped-def]
+            super().__init__(study, trial_id, **kw)
+            judged[study._storage.get_trial(trial_id).number] = self._judge
+
+    monkeypatch.setattr(pruning, "Reporter", Spy)
+    cfg = parse_sweep(
+        {
+            **NOISY,
+            "name": "rep_pruned",
+            "objective": {"name": "branin_curve", "args": {"epochs": 4, "noise_std": 30.0}},
+            "pruner": {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2},
+            "replicate": {"top_k": 1, "repeats": 2},
+        }
+    )
+    summary = run_in_process(cfg, label="t")
+    study, _ = study_mod.load(summary["study_name"])
+    reps = [t for t in study.get_trials() if replication.is_replicate(t)]
+    assert len(reps) == 2 and all(t.state == TrialState.COMPLETE for t in reps)
+    assert all(len(t.intermediate_values) == 4 for t in reps)  # the curve is still recorded
+    assert {n: j for n, j in judged.items()} == {
+        t.number: not replication.is_replicate(t) for t in study.trials
+    }
+    assert any(t.state == TrialState.PRUNED for t in study.get_trials()), "the pruner acted on search trials"
