@@ -502,9 +502,12 @@ class SweepConfig(_Frozen):
         return [parse_constraint(c) for c in self.constraints]
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
         """One direction per Optuna objective value."""
-        return [o.direction for o in self.objectives] if self.objectives else [str(self.direction)]
+        if self.objectives:
+            return [o.direction for o in self.objectives]
+        assert self.direction is not None  # exactly one of direction/objectives (validated)
+        return [self.direction]
 
     pruner: PrunerConfig = PrunerConfig()
     warm_start: WarmStartConfig | None = None

@@ -93,7 +93,7 @@ def table(trials: list[FrozenTrial], *, maximize: bool) -> list[dict[str, Any]]:
         key = int(t.user_attrs[OF_ATTR]) if is_replicate(t) else t.number
         if key in groups:
             groups[key].append(float(t.value))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for number, values in groups.items():
         if not values:
             continue

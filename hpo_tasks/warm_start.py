@@ -207,7 +207,7 @@ def collect(cfg: SweepConfig, source: str) -> WarmStart:
         and math.isfinite(t.value)
         and not replication.is_replicate(t)
     ]
-    done.sort(key=lambda t: (-sign * float(t.value), t.number))  # best first  # type: ignore[arg-type]
+    done.sort(key=lambda t: (-sign * float(t.value or 0.0), t.number))  # best first (values checked above)
     space = SearchSpace.from_config(cfg)
     counts: Counter[tuple[str, str, str]] = Counter()
 

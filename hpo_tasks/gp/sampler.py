@@ -132,11 +132,12 @@ class GPBatchSampler(BaseSampler):
 
         own = {space.key(t.params) for t in complete}
         prior = [(p, v) for p, v in self._prior if space.key(p) not in own]
+        info: dict[str, Any]
         if self._trust_region:
             x, info = self._trust_region_point(study, trial, complete, pending, taken)
         elif len(complete) + len(prior) < self._n_init:
             x = self._seed_point(trial.number, taken)
-            info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
+            info = {"phase": self._init_design, "n_observed": len(complete)}
         else:
             x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned, prior=prior)
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
@@ -291,7 +292,7 @@ def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sig
     the completed trials' final values. Without a completed trial that reported step s (or without any
     reported value): the worst completed value.
     """
-    finals = np.array([sign * float(t.value) for t in complete])  # (n,)
+    finals = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
     out = []
     for t in pruned:
         s = t.last_step
