@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -60,9 +60,9 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
         ),
         key=lambda t: t.number,
     )
-    search = [t for t in done if not is_replicate(t)]
+    search = search_trials(done)
     xs = [t.number for t in search]
-    ys = [float(t.value) for t in search]  # type: ignore[arg-type]
+    ys = [cast(float, t.value) for t in search]
     best: list[float] = []
     for y in ys:
         best.append(y if not best else (max(best[-1], y) if maximize else min(best[-1], y)))
@@ -74,7 +74,7 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
     if reps:
         ax.scatter(
             [t.number for t in reps],
-            [float(t.value) for t in reps],  # type: ignore[arg-type]
+            [cast(float, t.value) for t in reps],
             s=18,
             marker="x",
             color="0.45",

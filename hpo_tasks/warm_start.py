@@ -35,7 +35,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -207,7 +207,7 @@ def collect(cfg: SweepConfig, source: str) -> WarmStart:
         and math.isfinite(t.value)
         and not replication.is_replicate(t)
     ]
-    done.sort(key=lambda t: (-sign * float(t.value or 0.0), t.number))  # best first (values checked above)
+    done.sort(key=lambda t: (-sign * cast(float, t.value), t.number))  # best first
     space = SearchSpace.from_config(cfg)
     counts: Counter[tuple[str, str, str]] = Counter()
 
