@@ -30,6 +30,8 @@ SAMPLERS = ("gp", "optuna-gp", "tpe", "random")
 PRUNERS = ("none", "hyperband", "successive_halving", "median")
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# sampler.trust_region: auto turns the region on above this many parameters.
+TRUST_REGION_AUTO_MAX_DIMS = 20
 _CRON_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
 
 
@@ -500,6 +502,26 @@ class SweepConfig(_Frozen):
     @property
     def outcome_constraints(self) -> list[OutcomeConstraint]:
         return [parse_constraint(c) for c in self.constraints]
+
+    @property
+    def maximize(self) -> bool:
+        """Whether the single ranking objective is maximised (False for several objectives)."""
+        return self.direction == "maximize"
+
+    @property
+    def sign(self) -> float:
+        """+1.0 for a maximised objective, -1.0 for a minimised one (``sign * value``: higher is better)."""
+        return 1.0 if self.maximize else -1.0
+
+    @property
+    def uses_trust_region(self) -> bool:
+        """Whether the GP sampler runs a TuRBO trust region: ``sampler.trust_region`` resolved for this
+        space (``auto``: above 20 parameters), and only for one unconstrained objective. The one rule:
+        the sampler factory and the logged MLflow param both read it."""
+        if self.sampler.name != "gp" or self.objectives or self.constraints:
+            return False
+        setting = self.sampler.trust_region
+        return len(self.space) > TRUST_REGION_AUTO_MAX_DIMS if setting == "auto" else bool(setting)
 
     @property
     def directions(self) -> list[Literal["maximize", "minimize"]]:

@@ -21,7 +21,6 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo_tasks import outcomes, pareto, promotion, replication, tracking, warm_start
 from hpo_tasks import study as study_mod
 from hpo_tasks.config import SweepConfig, SweepConfigError, rounds_after_seed
-from hpo_tasks.gp import turbo
 from hpo_tasks.stopping import StopDecision, decide_stop
 
 log = logging.getLogger(__name__)
@@ -116,7 +115,7 @@ def _flat_config(cfg: SweepConfig) -> dict[str, Any]:
         **({"constraints": "; ".join(cfg.constraints)} if cfg.constraints else {}),
         "sampler": cfg.sampler.name,
         "acquisition": cfg.sampler.acquisition,
-        "trust_region": cfg.sampler.name == "gp" and turbo.enabled(cfg.sampler.trust_region, len(cfg.space)),
+        "trust_region": cfg.uses_trust_region,
         "seed": cfg.seed,
         "n_init": cfg.n_init,
         **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},

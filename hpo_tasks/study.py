@@ -70,7 +70,6 @@ def make_sampler(
 
     name = cfg.sampler.name
     if name == "gp":
-        from hpo_tasks.gp import turbo
         from hpo_tasks.gp.sampler import GPBatchSampler
 
         sc = cfg.sampler
@@ -83,8 +82,7 @@ def make_sampler(
             init_design=sc.init_design,
             device=sc.device,
             reference_point=list(cfg.reference_point.values()) if cfg.reference_point else None,
-            trust_region=turbo.enabled(sc.trust_region, len(cfg.space))
-            and not (cfg.objectives or cfg.constraints),  # one unconstrained objective only
+            trust_region=cfg.uses_trust_region,
             batch_size=cfg.budget.batch_size,
             noise=sc.noise,
             noise_std=sc.noise_std,

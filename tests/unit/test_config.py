@@ -199,3 +199,23 @@ def test_parent_run_params_hold_the_optional_blocks_and_the_noise_model() -> Non
     assert params["warm_start.observations"] is True and params["warm_start.max_observations"] == 200
     assert (params["replicate.top_k"], params["replicate.repeats"]) == (1, 4)
     assert "noise" not in _flat_config(parse_sweep(_with("sampler", {"name": "tpe"})))
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, True),  # 25 parameters, one unconstrained objective: auto turns TuRBO on
+        ({"constraints": ["c <= 0"], "objective": {"name": "branin", "metric": "value"}}, False),  # never
+        ({"sampler": {"name": "tpe"}}, False),
+    ],
+)
+def test_logged_trust_region_is_what_the_sampler_runs(extra: dict, expected: bool) -> None:
+    """One rule: the MLflow param ``trust_region`` and the sampler read ``cfg.uses_trust_region``."""
+    from hpo_tasks.pipeline import _flat_config
+    from hpo_tasks.study import make_sampler
+
+    data = {**GOOD, "space": {f"x{i}": {"type": "float", "low": 0, "high": 1} for i in range(25)}, **extra}
+    cfg = parse_sweep(data)
+    sampler = make_sampler(cfg, n_asked=0)
+    runs = getattr(sampler, "_trust_region", False)
+    assert _flat_config(cfg)["trust_region"] is runs is cfg.uses_trust_region is expected
