@@ -2,5 +2,6 @@
 
 ``problems`` (what is optimised), ``optimizers`` (who optimises), ``runner`` (studies in parallel
 processes, suggest latency), ``overhead`` (Airflow vs a plain loop), ``scoring`` (bayesmark's score),
-``report`` (tables and plots), ``cli`` (``python -m hpo_tasks.bench``).
+``report`` (tables, issue 4's bars from ``targets.yaml``, plots), ``report_md`` (report.md), ``cli``
+(``python -m hpo_tasks.bench``); ``experiments/`` holds one-off comparisons on the same runner.
 """

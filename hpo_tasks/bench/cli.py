@@ -207,7 +207,7 @@ def _whole_seeds(runs: list[dict], meta: dict[str, Any]) -> tuple[list[dict], li
 
 def _render(results: dict[str, Any], where: Path) -> int:
     """Tables, bars and plots from raw results (a fresh run, ``--from-results`` or a run cut short)."""
-    from hpo_tasks.bench import report
+    from hpo_tasks.bench import report, report_md
 
     out = where.parent if where.is_file() else where
     meta = dict(results["meta"])
@@ -221,7 +221,7 @@ def _render(results: dict[str, Any], where: Path) -> int:
     summary = report.analyse(runs, budget=meta["budget"])
     lat_rows = report.latency_table(results["latency"])
     bar_rows = report.bars(summary, lat_rows)
-    md = report.markdown(summary, lat_rows, results["pipeline"], bar_rows, meta)
+    md = report_md.markdown(summary, lat_rows, results["pipeline"], bar_rows, meta)
     (out / "summary.json").write_text(json.dumps({"summary": summary, "bars": bar_rows}, default=float))
     (out / "report.md").write_text(md)
     pngs = report.plots(summary, lat_rows, out)

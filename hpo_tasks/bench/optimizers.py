@@ -25,10 +25,11 @@ class OptimizerSpec:
     q: int  # trials asked per round (told together); 1 = sequential
     make: Callable[[SweepConfig, int], optuna.samplers.BaseSampler]
     args: str  # the constructor call, as recorded in the results
+    seed_round: bool = False  # True: the first round asks the whole seed design at once (our GP sampler)
 
     def n_seed_trials(self, cfg: SweepConfig) -> int:
         """Trials of the first round: ours asks its whole Sobol design at once, as a DAG run does."""
-        return cfg.n_init if self.name.startswith("ours") else self.q
+        return cfg.n_init if self.seed_round else self.q
 
 
 def _ours(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -56,8 +57,9 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             1,
             _ours,
             "make_sampler(sweep with sampler: {name: gp}): GPBatchSampler, n_init=min(10, max(5, d+1)), seed",
+            seed_round=True,
         ),
-        OptimizerSpec("ours-q4", 4, _ours, "as ours-q1; rounds of 4 asks, then 4 tells"),
+        OptimizerSpec("ours-q4", 4, _ours, "as ours-q1; rounds of 4 asks, then 4 tells", seed_round=True),
         OptimizerSpec(
             "random", 1, lambda c, s: optuna.samplers.RandomSampler(seed=s), "RandomSampler(seed=seed)"
         ),

@@ -1,10 +1,12 @@
 """From raw traces to the tables: scores at checkpoints, paired differences, trials to reach random's
-median, suggest latency, batch mode against rounds, the bars of issue 4, and the Markdown and PNGs."""
+median, suggest latency, batch mode against rounds, the bars of issue 4 (``targets.yaml``) and the PNGs.
+``report_md`` writes the Markdown."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,6 @@ import numpy as np
 
 from hpo_tasks.bench import scoring
 from hpo_tasks.bench.problems import PILOT_PROBLEMS, PROBLEMS
-
-OURS = "ours-q1"
 
 
 def _group(runs: list[dict]) -> dict[str, dict[str, list[dict]]]:
@@ -138,63 +138,88 @@ def latency_table(latency: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def targets() -> dict[str, Any]:
+    """Issue 4's bars and the pilot figures, from ``targets.yaml`` next to this module."""
+    import yaml
+
+    return yaml.safe_load((Path(__file__).parent / "targets.yaml").read_text())
+
+
 def bars(summary: dict[str, Any], latency_rows: list[dict]) -> list[dict[str, Any]]:
-    """Issue 4's bars, each with the numbers it was judged on. ``met`` is None when not measurable here."""
-    ov = summary["overall"]
+    """Issue 4's bars (``targets.yaml``), each with the numbers it was judged on; a bar whose numbers
+    this run lacks is left out."""
+    spec = targets()
+    ours = spec["ours"]
     cps = summary["checkpoints"]
-    t20, t50 = cps[0], cps[-1]
     out = []
+    for bar in spec["bars"]:
+        t = cps[0] if bar.get("checkpoint") == "first" else cps[-1]
+        label = bar["label"].format(t=t, value=bar.get("value"))
+        judged = _JUDGES[bar["kind"]](bar, t=t, ours=ours, summary=summary, latency_rows=latency_rows)
+        if judged is not None:
+            met, detail = judged
+            out.append({"bar": label, "met": met, "detail": detail})
+    return out
 
-    def get(o: str, t: int) -> float | None:
-        return ov.get(o, {}).get(t)
 
-    def add(name: str, met: bool | None, detail: str) -> None:
-        out.append({"bar": name, "met": met, "detail": detail})
+def _score(summary: dict[str, Any], o: str, t: int) -> float | None:
+    return summary["overall"].get(o, {}).get(t)
 
-    ours20, ours50 = get(OURS, t20), get(OURS, t50)
-    gp20 = get("optuna-gp", t20)
-    best50 = max((v for v in (get("tpe", t50), get("optuna-gp", t50)) if v is not None), default=None)
-    if ours20 is not None and gp20 is not None:
-        add(f"score@{t20} >= GPSampler", ours20 >= gp20, f"{ours20:.1f} vs {gp20:.1f}")
-    if ours50 is not None and best50 is not None:
-        add(f"score@{t50} >= max(TPE, GPSampler)", ours50 >= best50, f"{ours50:.1f} vs {best50:.1f}")
+
+def _score_at_least(bar: dict, *, t: int, ours: str, summary: dict, **_: Any) -> tuple[bool, str] | None:
+    mine = _score(summary, ours, t)
+    theirs = max((v for p in bar["peers"] if (v := _score(summary, p, t)) is not None), default=None)
+    if mine is None or theirs is None:
+        return None
+    return mine >= theirs, f"{mine:.1f} vs {theirs:.1f}"
+
+
+def _reach_within(bar: dict, *, ours: str, summary: dict, **_: Any) -> tuple[bool, str]:
+    n = bar["trials"]
     misses = [
         p
         for p, r in summary["reach"].items()
-        if OURS in r and (r[OURS]["median"] is None or r[OURS]["median"] > 20)
+        if ours in r and (r[ours]["median"] is None or r[ours]["median"] > n)
     ]
-    add(
-        "reach random's final median within 20 trials, every problem",
-        not misses,
-        "all problems" if not misses else "misses: " + ", ".join(misses),
+    return not misses, "all problems" if not misses else "misses: " + ", ".join(misses)
+
+
+def _latency_below(bar: dict, *, ours: str, latency_rows: list[dict], **_: Any) -> tuple[bool, str] | None:
+    rows = [r for r in latency_rows if r["optimizer"] == ours and r["n"] <= bar["max_n"]]
+    if not rows:
+        return None
+    worst = max(rows, key=lambda r: r["median"])
+    return worst["median"] < bar["seconds"], f"worst median {worst['median']:.2f} s at n={worst['n']}"
+
+
+def _paired_gain(bar: dict, *, t: int, ours: str, summary: dict, **_: Any) -> tuple[bool, str] | None:
+    peer = bar["peer"]
+    if peer == "best":
+        peers = [o for o in summary["overall"] if not o.startswith("ours")]
+        if not peers:
+            return None
+        peer = max(peers, key=lambda o: summary["overall"][o][t])
+    row = next(
+        (r for r in summary["paired"] if r["ours"] == ours and r["peer"] == peer and r["trials"] == t), None
     )
-    ours_lat = [r for r in latency_rows if r["optimizer"] == OURS and r["n"] <= 200]
-    if ours_lat:
-        worst = max(ours_lat, key=lambda r: r["median"])
-        add(
-            "suggest median < 0.5 s for n <= 200 (q=1)",
-            worst["median"] < 0.5,
-            f"worst median {worst['median']:.2f} s at n={worst['n']}",
-        )
-    for peer, t, need, label in (
-        ("optuna-gp", t20, 3.0, f"target: +3 over GPSampler @{t20}, CI > 0"),
-        (None, t50, 1.0, f"target: +1 over best peer @{t50}, CI > 0"),
-    ):
-        if peer is None:
-            peers = [o for o in ov if not o.startswith("ours")]
-            if not peers:
-                continue
-            peer = max(peers, key=lambda o: ov[o][t])
-        row = next(
-            (r for r in summary["paired"] if r["ours"] == OURS and r["peer"] == peer and r["trials"] == t),
-            None,
-        )
-        if row:
-            met = row["diff"] >= need and row["lo"] > 0
-            add(label, met, f"vs {peer}: {row['diff']:+.1f} [{row['lo']:+.1f}, {row['hi']:+.1f}]")
-    if ours50 is not None:
-        add(f"target: overall >= 95 @{t50}", ours50 >= 95, f"{ours50:.1f}")
-    return out
+    if not row:
+        return None
+    met = row["diff"] >= bar["value"] and row["lo"] > 0
+    return met, f"vs {peer}: {row['diff']:+.1f} [{row['lo']:+.1f}, {row['hi']:+.1f}]"
+
+
+def _overall_at_least(bar: dict, *, t: int, ours: str, summary: dict, **_: Any) -> tuple[bool, str] | None:
+    mine = _score(summary, ours, t)
+    return None if mine is None else (mine >= bar["value"], f"{mine:.1f}")
+
+
+_JUDGES: dict[str, Callable[..., tuple[bool, str] | None]] = {
+    "score_at_least": _score_at_least,
+    "reach_within": _reach_within,
+    "latency_below": _latency_below,
+    "paired_gain": _paired_gain,
+    "overall_at_least": _overall_at_least,
+}
 
 
 def _opt_order(o: str) -> tuple[int, str]:
@@ -202,157 +227,8 @@ def _opt_order(o: str) -> tuple[int, str]:
     return (order.index(o) if o in order else len(order), o)
 
 
-def _load_avg(v: Any) -> str:
-    return "—" if not v else f"{v[0]:.1f}"
-
-
 def _fmt(v: float | None, nd: int = 1) -> str:
     return "—" if v is None else f"{v:.{nd}f}"
-
-
-def markdown(
-    summary: dict[str, Any],
-    latency_rows: list[dict],
-    pipeline: dict[str, Any] | None,
-    bar_rows: list[dict],
-    meta: dict[str, Any],
-) -> str:
-    opts = summary["optimizers"]
-    cps = summary["checkpoints"]
-    cp_label = " / ".join(f"@{t}" for t in cps)
-    m = meta["machine"]
-    L: list[str] = []
-    L.append(f"# hpo-sweeps benchmark ({meta['started']})\n")
-    L.append(f"- command: `{meta['command']}`")
-    L.append(f"- machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; Python {meta['python']}")
-    if meta.get("partial"):
-        L.append(f"- **partial run: {meta['partial']}**")
-    L.append(
-        f"- {meta.get('seeds_used', meta['seeds'])} seeds × {len(summary['problems'])} problems × "
-        f"{len(opts)} optimizers, "
-        f"budget {meta['budget']}, {meta['workers']} worker processes × 1 thread; "
-        f"wall {meta.get('wall_seconds', 0) / 60:.1f} min; load average at start / end "
-        f"{_load_avg(meta.get('load_average_start'))} / {_load_avg(meta.get('load_average_end'))}"
-    )
-    L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v is not None))
-    L.append("- optimizers: " + "; ".join(f"**{k}** `{v['args']}`" for k, v in meta["optimizers"].items()))
-    L.append("")
-    L.append(f"## Score (bayesmark: 100 × (1 − mean normalized regret)) {cp_label}\n")
-    L.append("| problem | " + " | ".join(opts) + " |")
-    L.append("|---" * (len(opts) + 1) + "|")
-    for p in summary["problems"]:
-        cells = []
-        for o in opts:
-            s = summary["scores"][p].get(o)
-            cells.append(" / ".join(_fmt(float(np.mean(s[t]))) for t in cps) if s else "—")
-        L.append(f"| {p} | " + " | ".join(cells) + " |")
-    for label, ov in (("**overall**", summary["overall"]), ("overall, pilot 6", summary["overall_pilot"])):
-        if ov:
-            L.append(
-                f"| {label} | "
-                + " | ".join(" / ".join(_fmt(ov[o][t]) for t in cps) if o in ov else "—" for o in opts)
-                + " |"
-            )
-    L.append(
-        "\nPilot 6 = branin, hartmann6, svm-breast, dt-wine, rf-breast, linear-breast (the issue's pilot: "
-        "random 67.4 / 80.0, TPE 75.4 / 93.8, GPSampler 80.8 / 92.2). Normalisation per problem: "
-        "f_best = best true loss seen by anyone, f_rand = median single random evaluation.\n"
-    )
-    L.append("| problem | f_best | f_rand | known optimum |\n|---|---|---|---|")
-    for p, n in summary["normalisation"].items():
-        L.append(f"| {p} | {n['f_best']:.6g} | {n['f_rand']:.6g} | {_fmt(n['optimum'], 6)} |")
-    L.append("\n## Paired difference of overall score, ours − peer (95 % bootstrap CI over seeds)\n")
-    L.append("| ours | peer | trials | diff | CI |\n|---|---|---|---|---|")
-    for r in summary["paired"]:
-        L.append(
-            f"| {r['ours']} | {r['peer']} | {r['trials']} | {r['diff']:+.1f} | "
-            f"[{r['lo']:+.1f}, {r['hi']:+.1f}] |"
-        )
-    budget = cps[-1]
-    L.append(f"\n## Trials to reach random search's {budget}-trial median (median over seeds)\n")
-    L.append("| problem | target | " + " | ".join(opts) + " |")
-    L.append("|---" * (len(opts) + 2) + "|")
-    for p, r in summary["reach"].items():
-        cells = []
-        for o in opts:
-            med = r[o]["median"]
-            n_hit = sum(h is not None for h in r[o]["per_seed"])
-            cells.append(
-                f"{_fmt(med, 0) if med is not None else f'>{budget}'} ({n_hit}/{len(r[o]['per_seed'])})"
-            )
-        L.append(f"| {p} | {r['target']:.4g} | " + " | ".join(cells) + " |")
-    L.append("\n(in brackets: seeds that reached it)\n")
-    if latency_rows:
-        L.append("## Suggest latency: one ask on a study of n completed trials (hartmann6), seconds\n")
-        ns = sorted({r["n"] for r in latency_rows})
-        lopts = sorted({r["optimizer"] for r in latency_rows}, key=_opt_order)
-        L.append("| optimizer | " + " | ".join(f"n={n} median / p95" for n in ns) + " |")
-        L.append("|---" * (len(ns) + 1) + "|")
-        for o in lopts:
-            cells = []
-            for n in ns:
-                r = next((x for x in latency_rows if x["optimizer"] == o and x["n"] == n), None)
-                cells.append(f"{r['median']:.3f} / {r['p95']:.3f}" if r else "—")
-            L.append(f"| {o} | " + " | ".join(cells) + " |")
-        split = [r for r in latency_rows if r["fit_median"] is not None]
-        if split:
-            L.append(
-                "| ours: GP fit / acquisition (median) | "
-                + " | ".join(
-                    next(
-                        (f"{r['fit_median']:.3f} / {r['acq_median']:.3f}" for r in split if r["n"] == n),
-                        "—",
-                    )
-                    for n in ns
-                )
-                + " |"
-            )
-        first = latency_rows[0]
-        L.append(
-            f"\n{first['repeats']} repeats per cell (fresh study and sampler each, after an untimed "
-            f"warm-up), one job at a time, {first['threads']} torch/BLAS thread(s).\n"
-        )
-    if summary["rounds"]:
-        L.append("## Batch mode: overall score after r rounds (a round = one ask of q, then q tells)\n")
-        rr = summary["rounds"]
-        max_r = max(max(v) for v in rr.values())
-        marks = sorted({r for r in (1, 2, 3, 5, 8, 10, 12, 15, 20, 30, 40, max_r) if r <= max_r})
-        L.append("| optimizer | " + " | ".join(f"r={r}" for r in marks) + " |")
-        L.append("|---" * (len(marks) + 1) + "|")
-        for o, v in rr.items():
-            L.append(f"| {o} | " + " | ".join(_fmt(v.get(r, v[max(v)])) for r in marks) + " |")
-        L.append("\nRound 1 is the Sobol seed design (min(10, max(5, d+1)) trials at once) for both.\n")
-    if pipeline:
-        L.append("## Pipeline overhead: no-op trials, Airflow DAG run vs plain Python loop\n")
-        if "error" in pipeline:
-            L.append(f"not measured: {pipeline['error']}\n")
-        else:
-            pl = pipeline
-            L.append("| | seconds | per trial |\n|---|---|---|")
-            L.append(
-                f"| `airflow dags test` ({pl['dag_complete']} trials) | {pl['dag_run_seconds']:.1f} | "
-                f"{pl['dag_seconds_per_trial']:.2f} |"
-            )
-            L.append(
-                f"| plain loop, `run_in_process` ({pl['loop_complete']} trials, process incl. imports) | "
-                f"{pl['loop_process_seconds']:.1f} | {pl['loop_seconds_per_trial']:.2f} |"
-            )
-            L.append(
-                f"\nOverhead {pl['overhead_seconds_per_trial']:.2f} s per trial; ratio "
-                f"{pl['ratio']:.1f}×. Study span inside the DAG run {pl['dag_study_seconds']:.1f} s, "
-                f"the loop alone {pl['loop_seconds']:.1f} s; `airflow db migrate` "
-                f"({pl['airflow_db_migrate_seconds']:.0f} s) not counted. Same sweep both ways: "
-                f"random sampler, n_init 4, rounds of 4, SQLite Optuna + local MLflow, LocalExecutor.\n"
-            )
-            if pl.get("note"):
-                L.append(f"Note: {pl['note']}.\n")
-    L.append("## Bars (issue 4)\n")
-    L.append("| bar | met | numbers |\n|---|---|---|")
-    for b in bar_rows:
-        met = "n/a" if b["met"] is None else ("yes" if b["met"] else "**no**")
-        L.append(f"| {b['bar']} | {met} | {b['detail']} |")
-    L.append("")
-    return "\n".join(L)
 
 
 def plots(summary: dict[str, Any], latency_rows: list[dict], out: Path) -> list[Path]:

@@ -13,9 +13,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hpo_tasks.bench.optimizers import OptimizerSpec
+    from hpo_tasks.bench.problems import Problem
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -25,8 +29,15 @@ def eval_seed(seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([seed, trial_number, 7]).generate_state(1)[0])
 
 
-def run_study(problem_name: str, optimizer_name: str, seed: int, budget: int) -> dict[str, Any]:
-    """One study, in memory. Returns the trace: per trial the observed and true loss, round, ask seconds."""
+def run_study(
+    problem_name: str | Problem, optimizer_name: str | OptimizerSpec, seed: int, budget: int
+) -> dict[str, Any]:
+    """One study, in memory. Returns the trace: per trial the observed and true loss, round, ask seconds.
+
+    ``problem_name`` and ``optimizer_name`` name entries of ``PROBLEMS`` and ``OPTIMIZERS``, or are a
+    ``Problem`` / ``OptimizerSpec`` of their own (the experiments in ``bench/experiments`` pass theirs).
+    Round 0 asks the optimizer's seed trials at once, every later round ``q`` asks, then their tells.
+    """
     import optuna
 
     from hpo_tasks.bench.optimizers import OPTIMIZERS, sweep_config
@@ -34,7 +45,8 @@ def run_study(problem_name: str, optimizer_name: str, seed: int, budget: int) ->
     from hpo_tasks.space import SearchSpace
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    problem, opt = PROBLEMS[problem_name], OPTIMIZERS[optimizer_name]
+    problem = PROBLEMS[problem_name] if isinstance(problem_name, str) else problem_name
+    opt = OPTIMIZERS[optimizer_name] if isinstance(optimizer_name, str) else optimizer_name
     cfg = sweep_config(problem.space, budget=budget, seed=seed)
     dists = SearchSpace.from_config(cfg).distributions()
     with warnings.catch_warnings():
@@ -65,8 +77,8 @@ def run_study(problem_name: str, optimizer_name: str, seed: int, budget: int) ->
                 params.append(_jsonable_params(trial.params))
             r += 1
     return {
-        "problem": problem_name,
-        "optimizer": optimizer_name,
+        "problem": problem.name,
+        "optimizer": opt.name,
         "seed": seed,
         "budget": budget,
         "observed": observed,

@@ -57,3 +57,14 @@ def test_quick_run_writes_traces_tables_and_plots(tmp_path: Path) -> None:
         assert heading in md
     for png in ("convergence.png", "latency.png", "rounds.png"):
         assert (out / png).stat().st_size > 0
+
+
+def test_gpu_check_writes_its_figures_on_any_machine(tmp_path: Path) -> None:
+    """The GPU machine's script, tiny: on a CPU-only machine it measures the CPU alone."""
+    from hpo_tasks.bench.experiments import gpu_check
+
+    assert gpu_check.main(["--n", "30", "--images", "300", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert 0.0 <= res["cnn_cpu"]["val_acc"] <= 1.0 and res["cnn_cpu"]["epochs"] == 1
+    assert res["gp_n30_cpu"]["phase"] == "gp"
+    assert ("cnn_cuda" in res) == res["cuda"]

@@ -1,8 +1,11 @@
 """GPU figures for the closing note: CNN trial time and GP fit/suggest time at n=1000, CUDA vs CPU.
 
-    python scripts/gpu_check.py [--n 1000] [--images 60000] [--out DIR]
+    python -m hpo_tasks.bench.experiments.gpu_check [--n 1000] [--images 60000] [--out DIR]
 
-Imports only the engine and the CNN objective (numpy, torch, botorch), so it runs on a bare GPU image.
+What a GPU machine runs: the CNN objective on synthetic MNIST-shaped IDX files, then one GP fit and one
+suggest step on ``--n`` observations, on CUDA and on the CPU (CPU only where there is no CUDA). Writes
+``gpu_check.json`` under ``--out`` (default ``$OUT`` or the working directory). Imports only the engine and
+the CNN objective (numpy, torch, botorch), so it runs on a bare GPU image with the repo on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -12,17 +15,12 @@ import gzip
 import json
 import os
 import struct
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hpo_tasks.gp.engine import SpaceInfo, _fit_robust, suggest_next
-from hpo_tasks.objectives.cnn import cnn_classifier
 
 
 def fake_mnist(folder: Path, n_train: int, n_val: int) -> None:
@@ -37,6 +35,8 @@ def fake_mnist(folder: Path, n_train: int, n_val: int) -> None:
 
 
 def timed(fn, *args, **kw):
+    import torch
+
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     t = time.perf_counter()
@@ -46,13 +46,18 @@ def timed(fn, *args, **kw):
     return out, time.perf_counter() - t
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--images", type=int, default=60000)
     ap.add_argument("--cpu-epochs", type=int, default=1)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    import torch
+
+    from hpo_tasks.gp.engine import SpaceInfo, _fit_robust, suggest_next
+    from hpo_tasks.objectives.cnn import cnn_classifier
+
     res: dict = {
         "torch": torch.__version__,
         "cuda": torch.cuda.is_available(),
@@ -66,7 +71,9 @@ def main() -> None:
         devices = ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
         for dev in devices:
             epochs = 3 if dev == "cuda" else args.cpu_epochs
-            kw = dict(seed=0, dataset="mnist", data_path=tmp, epochs=epochs, batch_size=256, device=dev)
+            kw: dict[str, Any] = dict(
+                seed=0, dataset="mnist", data_path=tmp, epochs=epochs, batch_size=256, device=dev
+            )
             cnn_classifier(params, **{**kw, "epochs": 1})  # warm-up: data load, kernels, allocator
             acc, secs = timed(cnn_classifier, params, **kw)
             res[f"cnn_{dev}"] = {
@@ -104,7 +111,8 @@ def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "gpu_check.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Smoke runs of the experiments in ``hpo_tasks.bench.experiments``: tiny budgets, outcomes only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hpo_tasks.bench.experiments import ab_engine, acquisitions, turbo
+
+
+def test_acquisitions_runs_each_named_acquisition_and_random(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "acq.json"
+    argv = ["--trials", "6", "--seeds", "1", "--problems", "branin", "--acquisitions", "random,ucb"]
+    assert acquisitions.main([*argv, "--out", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["optimizer"] for r in runs] == ["random", "ucb"]
+    assert all(len(r["true"]) == 6 and r["regret"] >= 0 for r in runs)
+    gp = runs[1]
+    assert gp["round"][0] == 0 and len(gp["gp_ask_seconds"]) == 6 - gp["round"].count(0) > 0
+    assert "| ucb | branin |" in capsys.readouterr().out
+
+
+def test_turbo_resumes_from_its_file(tmp_path: Path, capsys) -> None:
+    from hpo_tasks.bench.problems import PROBLEMS
+
+    small = PROBLEMS["branin"]  # the experiment's loop, on a 2-D problem instead of Ackley 30-D
+    r = turbo.run("turbo", 0, trials=8, q=2, problem=small)
+    assert len(r["best_trace"]) == 8 and r["best_trace"] == sorted(r["best_trace"], reverse=True)
+    out = tmp_path / "t.jsonl"
+    out.write_text(json.dumps(r) + "\n")
+    argv = ["--trials", "8", "--seeds", "1", "--batch-size", "2", "--optimizers", "turbo", "--out", str(out)]
+    assert turbo.main(argv) == 0  # the one run is in the file: nothing runs, the table is printed
+    assert len(out.read_text().splitlines()) == 1
+    assert "| turbo | 1 |" in capsys.readouterr().out
+
+
+def test_ackley30_problem_has_its_optimum_at_the_origin() -> None:
+    p = turbo.ackley30()
+    assert p.dim == 30
+    assert p.true_loss({f"x{i + 1}": 0.0 for i in range(30)}) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_ab_engine_variants_patch_and_restore_the_engine() -> None:
+    from hpo_tasks.bench.optimizers import sweep_config
+    from hpo_tasks.gp import engine
+
+    build = engine._build_acqf
+    space = {f"x{i}": {"type": "float", "low": 0.0, "high": 1.0} for i in range(4)}
+    try:
+        old = ab_engine.study("old", "branin", 0, 7)
+        assert sweep_config(space, budget=50).n_init == 8  # the old seed design: max(5, 2d)
+        assert engine._build_acqf is not build
+        assert old["variant"] == "old" and len(old["true"]) == 7
+    finally:
+        new = ab_engine.study("new", "branin", 0, 7)
+    assert engine._build_acqf is build
+    assert sweep_config(space, budget=50).n_init == 5  # today's: min(10, max(5, d+1))
+    assert new["variant"] == "new" and len(new["true"]) == 7
