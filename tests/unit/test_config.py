@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo_tasks.config import SweepConfigError, discover_sweeps, load_sweep, parse_sweep
+from hpo_tasks.config import SweepConfigError, discover_sweeps, load_sweep, parse_sweep, with_overrides
 from tests.conftest import REPO, write_sweep
 
 GOOD = {
@@ -104,11 +104,11 @@ def test_discover_keeps_good_files_next_to_bad(tmp_path: Path) -> None:
 
 def test_overrides_are_validated() -> None:
     cfg = parse_sweep(GOOD)
-    assert cfg.with_overrides({"max_trials": 6, "seed": 3, "patience": None}).budget.max_trials == 6
+    assert with_overrides(cfg, {"max_trials": 6, "seed": 3, "patience": None}).budget.max_trials == 6
     with pytest.raises(SweepConfigError, match=r"budget\.batch_size"):
-        cfg.with_overrides({"batch_size": 0})
+        with_overrides(cfg, {"batch_size": 0})
     with pytest.raises(SweepConfigError, match="unknown run override"):
-        cfg.with_overrides({"learning_rate": 1})
+        with_overrides(cfg, {"learning_rate": 1})
 
 
 def test_config_is_frozen() -> None:
