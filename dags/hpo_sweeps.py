@@ -6,14 +6,19 @@ working) and reported as an import error of ``hpo_sweep_config_check.py``, namin
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, Param, TaskGroup, TriggerRule, dag, get_current_context, task
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, discover_sweeps
+from hpo_tasks.config.overrides import form_fields, run_overrides, unrolled_rounds, with_overrides
+from hpo_tasks.dag_docs import asset_uri, doc_md
 from hpo_tasks.settings import sweeps_dir
-from hpo_tasks.trigger_form import asset_uri, doc_md, form_fields, unrolled_rounds
+
+log = logging.getLogger(__name__)
 
 
 def _context() -> dict[str, str]:
@@ -39,6 +44,17 @@ def _scheduled_for() -> str | None:
     return ctx["logical_date"].isoformat() if scheduled and ctx.get("logical_date") else None
 
 
+@contextmanager
+def _config_errors_fail_at_once() -> Iterator[None]:
+    """A configuration error is the same on every try: fail the task without its retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except SweepConfigError as err:
+        raise AirflowFailException(str(err)) from err
+
+
 def build_sweep_dag(cfg: SweepConfig, source: str):
     n_rounds = unrolled_rounds(cfg)
     res = cfg.resources
@@ -61,9 +77,14 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             from hpo_tasks.pipeline import init_sweep, run_label
 
             ctx = get_current_context()
-            overrides = {k: ctx["params"].get(k) for k in form_fields(cfg)}
+            overrides = run_overrides(cfg, ctx["params"], ctx["dag_run"].conf or {})
             label = run_label(ctx["run_id"], scheduled_for=_scheduled_for())
-            info = init_sweep(cfg, run_id=label, overrides=overrides, max_rounds=n_rounds, context=_context())
+            with _config_errors_fail_at_once():
+                info = init_sweep(
+                    cfg, run_id=label, overrides=overrides, max_rounds=n_rounds, context=_context()
+                )
+                for note in with_overrides(cfg, overrides).warnings:
+                    log.warning(note)
             return info["study_name"]
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -151,6 +172,6 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
 for _path, _cfg in discover_sweeps(sweeps_dir()).items():
     if isinstance(_cfg, SweepConfigError):
-        logging.getLogger(__name__).warning("skipping invalid sweep file %s", _path)
+        log.warning("skipping invalid sweep file %s", _path)
         continue
     globals()[_cfg.dag_id] = build_sweep_dag(_cfg, str(_path))

@@ -50,7 +50,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"ok  {ref}: dag hpo__{cfg.name}, {len(cfg.space)} params, {cfg.budget.max_trials} trials")
         from hpo_tasks.pruning import config_warnings
 
-        for note in config_warnings(cfg):
+        for note in [*cfg.warnings, *config_warnings(cfg)]:
             print(f"warning  {ref}: {note}", file=sys.stderr)
     return 1 if bad else 0
 

@@ -43,10 +43,10 @@ def init_sweep(
     ``overrides`` are the trigger form's values; they are validated like the file. ``max_rounds`` is the
     number of rounds the DAG unrolled: a run whose budget would need more is refused before any trial.
     """
-    from hpo_tasks.trigger_form import check_overrides
+    from hpo_tasks.config.overrides import check_overrides, with_overrides
 
     check_overrides(cfg, dict(overrides or {}))
-    cfg = cfg.with_overrides(overrides or {})
+    cfg = with_overrides(cfg, overrides or {})
     if max_rounds is not None:
         needed = 1 + rounds_after_seed(cfg.budget.max_trials, cfg.n_init, cfg.budget.batch_size)
         if needed > max_rounds:

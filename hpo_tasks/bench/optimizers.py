@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from hpo_tasks.config import SamplerConfig, SweepConfig, parse_sweep
+from hpo_tasks.config import SamplerConfig, SweepConfig, parse_sweep, with_overrides
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def _ours(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
     from hpo_tasks.study import make_sampler
 
     if cfg.seed != seed:
-        cfg = cfg.with_overrides({"seed": seed})
+        cfg = with_overrides(cfg, {"seed": seed})
     return make_sampler(cfg, n_asked=0)
 
 

@@ -75,3 +75,21 @@ def test_trigger_form_rejects_invalid_values(
     except ParamValidationError:
         accepted = False
     assert accepted is ok
+
+
+@pytest.mark.parametrize("schedule", ["0 25 * * *", "61 2 * * *"])
+def test_out_of_range_cron_is_reported_by_field_and_the_sweeps_dag_file_still_imports(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, schedule: str
+) -> None:
+    good = (REPO / "config" / "sweeps" / "branin_quick.yaml").read_text()
+    write_sweep(tmp_path, "branin_quick", good)
+    nightly = good.replace("branin_quick", "nightly").replace("schedule: null", f"schedule: '{schedule}'")
+    assert f"schedule: '{schedule}'" in nightly
+    write_sweep(tmp_path, "nightly", nightly)
+    bag = _dagbag(monkeypatch, tmp_path)
+    assert list(bag.dags) == ["hpo__branin_quick"]  # hpo_sweeps.py imported: the bad file left out
+    [(path, message)] = bag.import_errors.items()
+    assert path.endswith("hpo_sweep_config_check.py")
+    assert "nightly.yaml" in message
+    assert f"  schedule: '{schedule}' is not a cron expression Airflow accepts" in message
+    assert "use five fields (minute 0-59, hour 0-23" in message

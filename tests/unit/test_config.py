@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo_tasks.config import SweepConfigError, discover_sweeps, load_sweep, parse_sweep
+from hpo_tasks.config import SweepConfigError, discover_sweeps, load_sweep, parse_sweep, with_overrides
 from tests.conftest import REPO, write_sweep
 
 GOOD = {
@@ -104,11 +104,11 @@ def test_discover_keeps_good_files_next_to_bad(tmp_path: Path) -> None:
 
 def test_overrides_are_validated() -> None:
     cfg = parse_sweep(GOOD)
-    assert cfg.with_overrides({"max_trials": 6, "seed": 3, "patience": None}).budget.max_trials == 6
+    assert with_overrides(cfg, {"max_trials": 6, "seed": 3, "patience": None}).budget.max_trials == 6
     with pytest.raises(SweepConfigError, match=r"budget\.batch_size"):
-        cfg.with_overrides({"batch_size": 0})
+        with_overrides(cfg, {"batch_size": 0})
     with pytest.raises(SweepConfigError, match="unknown run override"):
-        cfg.with_overrides({"learning_rate": 1})
+        with_overrides(cfg, {"learning_rate": 1})
 
 
 def test_config_is_frozen() -> None:
@@ -219,3 +219,80 @@ def test_logged_trust_region_is_what_the_sampler_runs(extra: dict, expected: boo
     sampler = make_sampler(cfg, n_asked=0)
     runs = getattr(sampler, "_trust_region", False)
     assert _flat_config(cfg)["trust_region"] is runs is cfg.uses_trust_region is expected
+
+
+@pytest.mark.parametrize(
+    ("schedule", "error"),
+    [
+        ("0 2 * * *", None),
+        ("*/15 * * * *", None),
+        ("0 2 * * MON-FRI", None),
+        ("0 2 1,15 * *", None),
+        ("0 0 1 */3 *", None),
+        ("@daily", None),
+        ("@quarterly", None),  # an Airflow preset
+        ("@annually", None),  # croniter's alias, which Airflow passes to it
+        ("@once", None),
+        (None, None),
+        (
+            "0 25 * * *",
+            "'0 25 * * *' is not a cron expression Airflow accepts ([0 25 * * *] is not acceptable",
+        ),
+        ("61 2 * * *", "'61 2 * * *' is not a cron expression Airflow accepts"),
+        ("0 2 32 * *", "out of range"),
+        ("0 2 * 13 *", "out of range"),
+        ("0 2 * *", "Exactly 5, 6 or 7 columns"),
+        ("0 0 2 * * *", "(6 fields)"),  # croniter's seconds column: not an Airflow cron
+        ("@nightly", "'@nightly' is not a cron expression Airflow accepts"),
+        ("every night", "'every night' is not a cron expression"),
+    ],
+)
+def test_schedule_is_checked_the_way_airflow_parses_it(schedule: str | None, error: str | None) -> None:
+    if error is None:
+        assert parse_sweep({**GOOD, "schedule": schedule}).schedule == schedule
+        return
+    with pytest.raises(SweepConfigError) as info:
+        parse_sweep({**GOOD, "schedule": schedule}, source="x.yaml")
+    message = str(info.value)
+    assert f"\n  schedule: '{schedule}' is not a cron expression" in message and error in message
+    assert "like '0 2 * * *', a preset like '@daily', or null for manual runs only" in message
+
+
+def test_when_errors_name_the_parameter() -> None:
+    space = {
+        "opt": {"type": "categorical", "choices": ["adam", "sgd"]},
+        "m": {"type": "float", "low": 0, "high": 1, "when": {"optim": "sgd"}},
+    }
+    with pytest.raises(SweepConfigError) as info:
+        parse_sweep({**GOOD, "space": space}, source="x.yaml")
+    assert "\n  space.m.when.optim: no parameter 'optim' in the space" in str(info.value)
+    assert "<root>" not in str(info.value)
+
+
+def test_batch_size_above_max_trials_warns() -> None:
+    assert parse_sweep(GOOD).warnings == []
+    cfg = parse_sweep({**GOOD, "budget": {"max_trials": 3, "batch_size": 8}})
+    assert cfg.warnings == [
+        "budget.batch_size (8) exceeds budget.max_trials (3): no round proposes more than the trials "
+        "left, so batch_size has no effect; lower it to at most max_trials"
+    ]
+
+
+def test_hpo_validate_prints_the_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from hpo_tasks.cli import main
+
+    path = write_sweep(
+        tmp_path, "demo", yaml.safe_dump({**GOOD, "budget": {"max_trials": 3, "batch_size": 8}})
+    )
+    assert main(["validate", str(path)]) == 0
+    assert "budget.batch_size (8) exceeds budget.max_trials (3)" in capsys.readouterr().err
+
+
+def test_choices_are_the_literals() -> None:
+    from hpo_tasks.config import ACQUISITIONS, PRUNERS, SAMPLERS
+
+    assert SAMPLERS == ("gp", "optuna-gp", "tpe", "random")
+    assert PRUNERS == ("none", "hyperband", "successive_halving", "median")
+    assert ACQUISITIONS == ("logei", "ucb", "pi", "thompson", "kg", "mes")

@@ -20,8 +20,8 @@ import yaml
 from hpo_tasks import progress, tracking
 from hpo_tasks.cli import main
 from hpo_tasks.config import SweepConfigError, load_sweep, parse_sweep
+from hpo_tasks.config.overrides import check_overrides, form_fields, with_overrides
 from hpo_tasks.pipeline import init_sweep, run_in_process, run_label
-from hpo_tasks.trigger_form import check_overrides, form_fields
 from tests.conftest import REPO, write_sweep
 
 SWEEP = """
@@ -164,13 +164,13 @@ def test_invalid_combinations_are_rejected_with_a_reason(overrides: dict, messag
 
 def test_form_sampler_override_applies() -> None:
     cfg = parse_sweep(yaml.safe_load(SWEEP))
-    assert cfg.with_overrides({"sampler": "tpe", "acquisition": "logei"}).sampler.name == "tpe"
+    assert with_overrides(cfg, {"sampler": "tpe", "acquisition": "logei"}).sampler.name == "tpe"
 
 
 def test_switching_sampler_in_the_form_drops_gp_only_settings() -> None:
     cfg = parse_sweep({**yaml.safe_load(SWEEP), "sampler": {"name": "gp", "acquisition": "ucb"}})
-    tpe = cfg.with_overrides({"sampler": "tpe", "acquisition": "ucb"})  # the form's untouched default
+    tpe = with_overrides(cfg, {"sampler": "tpe", "acquisition": "ucb"})  # the form's untouched default
     assert (tpe.sampler.name, tpe.sampler.acquisition) == ("tpe", "logei")
-    assert cfg.with_overrides({"acquisition": "pi"}).sampler.acquisition == "pi"
+    assert with_overrides(cfg, {"acquisition": "pi"}).sampler.acquisition == "pi"
     with pytest.raises(SweepConfigError, match="only apply to sampler 'gp'"):
-        cfg.with_overrides({"sampler": "random", "acquisition": "pi"})
+        with_overrides(cfg, {"sampler": "random", "acquisition": "pi"})

@@ -10,11 +10,11 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, parse_sweep
+from hpo_tasks.config.overrides import form_fields, with_overrides
 from hpo_tasks.gp.sampler import GPBatchSampler, pruned_values
 from hpo_tasks.pruning import Reporter, accepts_report, config_warnings, make_pruner
 from hpo_tasks.space import SearchSpace
 from hpo_tasks.study import suggest_info
-from hpo_tasks.trigger_form import form_fields
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -78,13 +78,13 @@ def test_form_switches_pruner_and_keeps_the_settings_that_apply() -> None:
     cfg = _cfg({"name": "hyperband", "reduction_factor": 4, "max_resource": 16})
     field = form_fields(cfg)["pruner"]
     assert field["default"] == "hyperband" and "successive_halving" in field["enum"]
-    sha = cfg.with_overrides({"pruner": "successive_halving"}).pruner
+    sha = with_overrides(cfg, {"pruner": "successive_halving"}).pruner
     assert (sha.name, sha.reduction_factor, sha.max_resource) == ("successive_halving", 4, 16)
-    median = cfg.with_overrides({"pruner": "median"}).pruner
+    median = with_overrides(cfg, {"pruner": "median"}).pruner
     assert (median.name, median.max_resource, median.n_startup_trials) == ("median", 16, 5)
-    assert cfg.with_overrides({"pruner": "none"}).pruner.name == "none"
+    assert with_overrides(cfg, {"pruner": "none"}).pruner.name == "none"
     with pytest.raises(SweepConfigError, match=r"pruner\.max_resource"):
-        _cfg(None).with_overrides({"pruner": "hyperband"})  # nothing says how long a trial runs
+        with_overrides(_cfg(None), {"pruner": "hyperband"})  # nothing says how long a trial runs
 
 
 def test_objectives_that_report() -> None:

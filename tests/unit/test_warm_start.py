@@ -13,9 +13,9 @@ from optuna.trial import TrialState
 from hpo_tasks import study as study_mod
 from hpo_tasks import tracking, warm_start
 from hpo_tasks.config import SweepConfigError, parse_sweep
+from hpo_tasks.config.overrides import check_overrides, form_fields, with_overrides
 from hpo_tasks.pipeline import init_sweep, run_in_process
 from hpo_tasks.space import SearchSpace
-from hpo_tasks.trigger_form import check_overrides, form_fields
 
 BRANIN: dict[str, Any] = {
     "name": "ws",
@@ -104,12 +104,12 @@ def test_config_and_form_validate_the_source() -> None:
     assert form_fields(cfg)["warm_start_from"]["default"] == "latest"
     with pytest.raises(SweepConfigError, match="warm_start_from 'last night' is not latest"):
         check_overrides(cfg, {"warm_start_from": "last night"})
-    assert cfg.with_overrides({"warm_start_from": "none"}).warm_start is None
-    named = cfg.with_overrides({"warm_start_from": "ws:n1"}).warm_start
+    assert with_overrides(cfg, {"warm_start_from": "none"}).warm_start is None
+    named = with_overrides(cfg, {"warm_start_from": "ws:n1"}).warm_start
     assert named is not None and (named.source, named.top_k) == ("ws:n1", 2)
     cold = parse_sweep(_sweep(warm_start=...))
     assert form_fields(cold)["warm_start_from"]["default"] == "none"
-    assert cold.with_overrides({"warm_start_from": "latest"}).warm_start is not None
+    assert with_overrides(cold, {"warm_start_from": "latest"}).warm_start is not None
 
 
 @pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds

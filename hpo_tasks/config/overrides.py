@@ -1,5 +1,6 @@
-"""What the DAG shows a person: the trigger form's fields (as plain JSON-schema dicts the DAG wraps in
-Airflow ``Param``s) and the DAG's documentation. Pure functions of the sweep config: no airflow here.
+"""Run-time overrides of a sweep file: the trigger form's fields (plain JSON-schema dicts the DAG wraps in
+Airflow ``Param``s), the checks the per-field form cannot make, applying them (``with_overrides``), and the
+one rule for how many rounds a run needs and how many the DAG unrolls. Pure functions: no airflow here.
 
 The DAG unrolls a fixed number of rounds (Airflow DAGs have no cycles), sized so the form may halve the
 file's ``batch_size``; the form's bounds keep every accepted value within that shape.
@@ -7,18 +8,15 @@ file's ``batch_size``; the form's bounds keep every accepted value within that s
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from hpo_tasks.config import (
-    ACQUISITIONS,
-    PRUNERS,
-    SAMPLERS,
-    SweepConfig,
-    SweepConfigError,
-    rounds_after_seed,
-)
+from hpo_tasks.config.blocks import ACQUISITIONS, PRUNER_FIELDS, PRUNERS, SAMPLERS, WARM_START_PATTERN
+from hpo_tasks.config.load import parse_sweep
+from hpo_tasks.config.schema import SweepConfig, SweepConfigError
 
 SAMPLER_LABELS = {
     "gp": "GP-BO (BoTorch, batch qLogEI)",
@@ -33,16 +31,29 @@ PRUNER_LABELS = {
     "successive_halving": "Successive halving (ASHA)",
     "median": "Median stopping",
 }
-WARM_START_PATTERN = r"^(latest|none|[A-Za-z0-9][A-Za-z0-9_.-]*:\S+)$"  # as config.WarmStartConfig
+_BUDGET_OVERRIDES = ("max_trials", "batch_size", "patience", "max_minutes", "n_init", "min_delta")
+
+
+def rounds_after_seed(max_trials: int, n_init: int, batch_size: int) -> int:
+    """Rounds of ``batch_size`` after the seed round of ``n_init`` trials, for ``max_trials`` in all."""
+    return max(0, math.ceil((max_trials - n_init) / batch_size))
+
+
+def rounds_needed(cfg: SweepConfig, *, batch_size: int | None = None) -> int:
+    """Rounds a run of ``cfg`` needs: one seed round of ``n_init`` trials, then rounds of ``batch_size``
+    (default: the config's) until ``max_trials``. The one rounds rule: the DAG's shape and the check that a
+    run fits it both read it."""
+    return 1 + rounds_after_seed(cfg.budget.max_trials, cfg.n_init, batch_size or cfg.budget.batch_size)
 
 
 def min_batch_size(cfg: SweepConfig) -> int:
+    """The smallest ``batch_size`` the trigger form accepts: half the file's, rounded up."""
     return max(1, math.ceil(cfg.budget.batch_size / 2))
 
 
 def unrolled_rounds(cfg: SweepConfig) -> int:
-    """Rounds in the DAG: the seed round plus enough rounds of ``min_batch_size`` for the budget."""
-    return 1 + rounds_after_seed(cfg.budget.max_trials, cfg.n_init, min_batch_size(cfg))
+    """Rounds in the DAG: enough for the file's budget at the form's smallest batch size."""
+    return rounds_needed(cfg, batch_size=min_batch_size(cfg))
 
 
 def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
@@ -156,12 +167,24 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
     }
 
 
-def check_overrides(cfg: SweepConfig, overrides: dict[str, Any]) -> None:
-    """Reject combinations the per-field form checks cannot see, saying why (raises SweepConfigError)."""
+def unknown_keys(cfg: SweepConfig, keys: Any) -> list[str]:
+    """One problem per key that is not a trigger-form field, with the closest field when there is one."""
+    fields = list(form_fields(cfg))
+    problems = []
+    for key in sorted(str(k) for k in keys if k not in fields):
+        close = difflib.get_close_matches(key, fields, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        problems.append(f"unknown run parameter '{key}': {hint}valid ones are {', '.join(fields)}")
+    return problems
+
+
+def check_overrides(cfg: SweepConfig, overrides: Mapping[str, Any]) -> None:
+    """Reject what the per-field form checks cannot see, saying why (raises SweepConfigError): keys that
+    are not form fields (Airflow takes any key in a run's conf), and combinations of fields."""
     given = {k: v for k, v in overrides.items() if v is not None}
+    problems = unknown_keys(cfg, overrides)
     sampler = given.get("sampler", cfg.sampler.name)
     acquisition = given.get("acquisition", cfg.sampler.acquisition)
-    problems = []
     if acquisition != cfg.sampler.acquisition and sampler not in GP_SAMPLERS:
         problems.append(
             f"acquisition '{acquisition}' only applies to sampler {' or '.join(GP_SAMPLERS)}, "
@@ -182,61 +205,55 @@ def check_overrides(cfg: SweepConfig, overrides: dict[str, Any]) -> None:
         raise SweepConfigError(f"{cfg.name}: invalid run parameters: " + "; ".join(problems))
 
 
-def doc_md(cfg: SweepConfig, source: str) -> str:
-    rows = "\n".join(
-        f"| `{name}` | {p.type} | "
-        + (
-            ", ".join(map(str, p.choices))
-            if p.type == "categorical"
-            else f"{p.low} .. {p.high}{' (log)' if p.log else ''}"
-        )
-        + " |"
-        for name, p in cfg.space.items()
-    )
-    b = cfg.budget
-    model = cfg.model.name or cfg.name
-    promotion = (
-        f"**Model**: finalize retrains the best configuration and registers it as `{model}@challenger`; it "
-        f"becomes `{model}@champion` only if it beats the champion on the objective's held-out set "
-        f"(margin {cfg.model.min_improvement:g}). Objectives without a final-model hook skip this.\n"
-        if cfg.model.promote
-        else "**Model**: promotion is off for this sweep.\n"
-    )
-    nightly = f"scheduled runs: `{cfg.name}:<logical date>`, one per night" if cfg.schedule else "manual runs"
-    return f"""### Sweep `{cfg.name}`
-{cfg.description}
-
-**Objective** `{cfg.objective.name}` ({_senses(cfg)}), sampler `{cfg.sampler.name}` /
-`{cfg.sampler.acquisition}`, seed {cfg.seed}, schedule `{cfg.schedule or "manual only"}`.
-
-| parameter | type | range |
-|---|---|---|
-{rows}
-
-**Budget**: {b.max_trials} trials ({cfg.n_init} seed trials, then rounds of {b.batch_size});
-wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}; pruner `{cfg.pruner.name}`.
-Trials run on queue `{cfg.resources.queue}`, pool `{cfg.resources.pool}`.
-
-**Results**: MLflow experiment `hpo/{cfg.name}`: one parent run per DAG run (plots under `plots/`:
-convergence, parallel coordinates, importance, slice and contour of the top two parameters; the best config
-as `best_config.yaml`), one child per trial. Optuna study `{cfg.name}:<run_id>`
-({nightly}).
-
-{promotion}
-**Links**: each DAG run's *Sweep* tab (trials done / budget, best so far, stop reason, promotion, a link
-to the MLflow parent run); each trial task instance's *MLflow trial* tab. When it finishes, the run
-updates asset `{asset_uri(cfg)}` (its extra carries the best params) so downstream DAGs can schedule on it.
-
-Source: `{source}`.
-"""
+def run_overrides(cfg: SweepConfig, params: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, Any]:
+    """A DAG run's overrides: the form fields' values from its ``params``, plus every other key of its
+    ``conf`` so ``check_overrides`` refuses a misspelt one (``max_trails``) instead of ignoring it."""
+    overrides = {k: params.get(k) for k in form_fields(cfg)}
+    overrides.update({k: v for k, v in conf.items() if k not in overrides})
+    return overrides
 
 
-def _senses(cfg: SweepConfig) -> str:
-    """``maximize``, or a multi-objective sweep's ``accuracy maximize, latency_ms minimize``; constraints."""
-    senses = cfg.direction or ", ".join(f"{o.metric} {o.direction}" for o in cfg.objectives or ())
-    return senses + (f"; subject to {', '.join(cfg.constraints)}" if cfg.constraints else "")
+def with_overrides(cfg: SweepConfig, overrides: Mapping[str, Any]) -> SweepConfig:
+    """A copy of ``cfg`` with run-time overrides (the trigger form's fields) applied and re-validated."""
+    budget = cfg.budget.model_dump()
+    top: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in _BUDGET_OVERRIDES:
+            budget[key] = value
+        elif key == "seed":
+            top["seed"] = value
+        elif key == "pruner":
+            if value != cfg.pruner.name:  # keep the file's settings that apply to the new pruner
+                fields = PRUNER_FIELDS.get(value, frozenset()) & cfg.pruner.model_fields_set
+                kept = cfg.pruner.model_dump(include=set(fields))
+                top["pruner"] = {"name": value, **kept}
+        elif key == "warm_start_from":
+            top["warm_start"] = _warm_start_override(cfg, value)
+        elif key not in ("sampler", "acquisition"):
+            raise SweepConfigError(f"unknown run override '{key}'")
+    name = overrides.get("sampler") or cfg.sampler.name
+    acquisition = overrides.get("acquisition") or cfg.sampler.acquisition
+    if name != cfg.sampler.name or acquisition != cfg.sampler.acquisition:
+        # Switching away from gp drops the file's GP-only settings; an acquisition the form changed
+        # stays, so a non-GP sampler with one is rejected with the reason.
+        sampler = cfg.sampler.model_dump() if name == "gp" else {}
+        sampler["name"] = name
+        if acquisition != cfg.sampler.acquisition or name == "gp":
+            sampler["acquisition"] = acquisition
+        top["sampler"] = sampler
+    data = cfg.model_dump()
+    data.update(top)
+    data["budget"] = budget
+    return parse_sweep(data, source=f"{cfg.name} (run overrides)")
 
 
-def asset_uri(cfg: SweepConfig) -> str:
-    """The Airflow Asset a sweep run updates when it finishes: downstream DAGs schedule on it."""
-    return f"hpo://{cfg.name}/best_params"
+def _warm_start_override(cfg: SweepConfig, source: str) -> dict[str, Any] | None:
+    """The trigger form's ``warm_start_from``: none turns warm start off; anything else keeps the file's
+    other warm-start settings (or the defaults, when the file has no block)."""
+    if source == "none":
+        return None
+    data = cfg.warm_start.model_dump() if cfg.warm_start is not None else {}
+    data["source"] = source
+    return data
