@@ -20,7 +20,7 @@ import optuna
 from hpo_tasks.bench import runner
 from hpo_tasks.bench.optimizers import OPTIMIZERS, OptimizerSpec
 from hpo_tasks.bench.problems import PROBLEMS
-from hpo_tasks.config import SweepConfig
+from hpo_tasks.config import SweepConfig, with_overrides
 
 
 def acquisition_optimizer(acquisition: str, *, q: int = 1) -> OptimizerSpec:
@@ -29,7 +29,7 @@ def acquisition_optimizer(acquisition: str, *, q: int = 1) -> OptimizerSpec:
     def make(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
         from hpo_tasks.study import make_sampler
 
-        return make_sampler(cfg.with_overrides({"seed": seed, "acquisition": acquisition}), n_asked=0)
+        return make_sampler(with_overrides(cfg, {"seed": seed, "acquisition": acquisition}), n_asked=0)
 
     return OptimizerSpec(acquisition, q, make, f"gp, acquisition={acquisition}", seed_round=True)
 
