@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from hpo_tasks.gp.types import SpaceInfo, Suggestion
 
 if TYPE_CHECKING:
     from hpo_tasks.gp.turbo import Region
@@ -67,30 +68,6 @@ SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
 )
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    x: np.ndarray  # (d,) the chosen point, already rounded onto a valid configuration
-    phase: str  # "gp", or "fallback" when the GP could not serve the step
-    acq_value: float | None
-    fit_seconds: float
-    acq_seconds: float
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SpaceInfo:
-    """What the engine needs to know of the encoded space (see ``hpo_tasks.space.SearchSpace``)."""
-
-    bounds: np.ndarray  # (2, d)
-    cat_dims: Mapping[int, Sequence[float]]
-    discrete_dims: Mapping[int, Sequence[float]]
-    names: Sequence[str]
-    round_trip: Callable[[np.ndarray], np.ndarray]
-    from_unit: Callable[[np.ndarray], np.ndarray]
-    key: Callable[[np.ndarray], Hashable]
 
 
 def suggest_next(

@@ -33,11 +33,12 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from hpo_tasks.gp import engine
+from hpo_tasks.gp.types import SpaceInfo, Suggestion, space_info
 
 if TYPE_CHECKING:
     import optuna
 
-    from hpo_tasks.gp.sampler import GPBatchSampler
+    from hpo_tasks.space import SearchSpace
 
 log = logging.getLogger(__name__)
 REFERENCE_ATTR = "hpo:reference_point"  # = hpo_tasks.outcomes.REFERENCE_ATTR (no import cycle)
@@ -48,7 +49,7 @@ def suggest_next_multi(
     train_y: np.ndarray,
     train_c: np.ndarray | None,
     *,
-    space: engine.SpaceInfo,
+    space: SpaceInfo,
     pending_x: np.ndarray | None,
     taken: set[Hashable],
     seed: int,
@@ -56,7 +57,7 @@ def suggest_next_multi(
     device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
-) -> engine.Suggestion:
+) -> Suggestion:
     """Choose one new point.
 
     Args:
@@ -101,12 +102,12 @@ def suggest_next_multi(
         for x, v in zip(cands, values, strict=True):
             xr = space.round_trip(x)
             if space.key(xr) not in taken:
-                return engine.Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
+                return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
         x, v = engine._best_untaken(acqf, space, taken, seed, dev)
         acq_s = time.perf_counter() - t1
     if x is None:
         return engine._fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return engine.Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
+    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
 
 
 def _build_acqf(
@@ -163,18 +164,26 @@ def _first_column(Z: Any, X: Any = None) -> Any:
 
 
 def gp_point_multi(
-    sampler: GPBatchSampler,
     study: optuna.Study,
     trial: FrozenTrial,
     complete: list[FrozenTrial],
     pending: list[FrozenTrial],
     taken: set[Hashable],
+    *,
+    space: SearchSpace,
+    seed: int,
+    device: str = "auto",
+    reference_point: Sequence[float] | None = None,
+    infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """``GPBatchSampler``'s GP step for several objectives and/or constraints: ``(x, info)``."""
-    from hpo_tasks.gp.sampler import _mix, space_info
-    from hpo_tasks.outcomes import infer_reference_point
+    """``GPBatchSampler``'s GP step for several objectives and/or constraints: ``(x, info)``.
 
-    space = sampler._space
+    ``seed``: this step's seed (the sampler derives it from the sweep seed and the trial number).
+    The hypervolume reference point, in objective units: ``reference_point`` when given, else the one
+    pinned on the study, else ``infer_reference`` (losses ``n x m`` -> reference ``m``, loss space; the
+    sweep's rule is ``hpo_tasks.outcomes.infer_reference_point``) applied to the observations. With none
+    of these the step is a space-filling fallback that says why.
+    """
     sign = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])  # (m,)
     k = max(len(t.constraints) for t in complete)
     obs = [t for t in complete if len(t.constraints) == k]  # a trial without its constraints is skipped
@@ -187,25 +196,30 @@ def gp_point_multi(
     m = train_y.shape[1]
     if m >= 2:
         pinned = study.user_attrs.get(REFERENCE_ATTR)
-        if sampler._reference_point is not None:
-            ref = np.asarray(sampler._reference_point, dtype=float) * sign
+        if reference_point is not None:
+            ref = np.asarray(reference_point, dtype=float) * sign
         elif pinned:
             ref = np.asarray(list(pinned.values()), dtype=float) * sign
-        else:  # not pinned yet: the same rule on what is observed (feasible trials when there are any)
+        elif infer_reference is not None:  # not pinned yet: the rule on what is observed (feasible first)
             feasible = np.all(train_c <= 0, axis=1) if train_c is not None else np.ones(len(obs), bool)
             base = -train_y[feasible] if feasible.any() else -train_y  # losses
-            ref = -infer_reference_point(base)
-    s = suggest_next_multi(
-        train_x,
-        train_y,
-        train_c,
-        space=space_info(space),
-        pending_x=pending_x,
-        taken=taken,
-        seed=_mix(sampler._seed, trial.number),
-        ref_point=ref,
-        device=sampler._device,
-    )
+            ref = -infer_reference(base)
+    info_space = space_info(space)
+    if m >= 2 and ref is None:
+        reason = "no reference point: configure reference_point or pass the sampler infer_reference"
+        s = engine._fallback(info_space, taken, seed, 0.0, reason, [])
+    else:
+        s = suggest_next_multi(
+            train_x,
+            train_y,
+            train_c,
+            space=info_space,
+            pending_x=pending_x,
+            taken=taken,
+            seed=seed,
+            ref_point=ref,
+            device=device,
+        )
     for note in s.warnings:
         log.warning("trial %d: %s", trial.number, note)
     info = {

@@ -14,7 +14,6 @@ sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point. A study with
 several objectives, or whose trials carry Optuna constraint values (``FrozenTrial.constraints``), goes to
 ``hpo_tasks.gp.multi.suggest_next_multi`` instead (qLogNEHVI / constrained qLogNEI, one GP per outcome).
-GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
 Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
 the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
 after a restart, a new seed design (another scramble) comes first.
@@ -43,7 +42,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,12 +52,13 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks.replication import is_replicate
+from hpo_tasks.gp.types import mix_seed, space_info
 from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
-    from hpo_tasks.gp.engine import SpaceInfo
     from hpo_tasks.gp.turbo import Region
+
+__all__ = ["SUGGEST_ATTR", "GPBatchSampler", "pruned_values", "space_info"]
 
 SUGGEST_ATTR = "hpo:suggest"
 log = logging.getLogger(__name__)
@@ -82,10 +82,16 @@ class GPBatchSampler(BaseSampler):
         noise: str = "learned",
         noise_std: float | None = None,
         prior: list[tuple[dict[str, Any], float]] | None = None,
+        exclude: Callable[[FrozenTrial], bool] | None = None,
+        infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
-        study's pinned ``hpo:reference_point`` or one inferred from the observations
-        (``hpo_tasks.outcomes``)."""
+        study's pinned ``hpo:reference_point``, else ``infer_reference`` applied to the observed losses
+        (``n x m`` -> ``m``; the sweep's rule is ``hpo_tasks.outcomes.infer_reference_point``).
+        ``exclude``: trials that are no search trials (e.g. replicates of an earlier configuration); the
+        sampler neither trains on them nor counts them; default none."""
+        self._exclude = exclude
+        self._infer_reference = infer_reference
         self._space = space
         self._reference_point = reference_point
         self._n_init = n_init
@@ -120,8 +126,10 @@ class GPBatchSampler(BaseSampler):
         complete, pending, pruned = [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
-            if t.number == trial.number or not space.is_complete(t.params) or is_replicate(t):
-                continue  # replicates (hpo_tasks.replication) are no search trials
+            if t.number == trial.number or not space.is_complete(t.params):
+                continue
+            if self._exclude is not None and self._exclude(t):
+                continue  # no search trial (e.g. a replicate, hpo_tasks.replication)
             taken.add(space.key(t.params))
             if t.state == TrialState.COMPLETE and t.values and all(math.isfinite(v) for v in t.values):
                 complete.append(t)
@@ -160,7 +168,18 @@ class GPBatchSampler(BaseSampler):
         if len(study.directions) > 1 or any(t.constraints for t in complete):
             from hpo_tasks.gp.multi import gp_point_multi
 
-            return gp_point_multi(self, study, trial, complete, pending, taken)
+            return gp_point_multi(
+                study,
+                trial,
+                complete,
+                pending,
+                taken,
+                space=self._space,
+                seed=mix_seed(self._seed, trial.number),
+                device=self._device,
+                reference_point=self._reference_point,
+                infer_reference=self._infer_reference,
+            )
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         pruned, prior = pruned or [], prior or []
@@ -181,7 +200,7 @@ class GPBatchSampler(BaseSampler):
             space=info_space,
             pending_x=pending_x,
             taken=taken,
-            seed=_mix(self._seed, trial.number),
+            seed=mix_seed(self._seed, trial.number),
             acquisition=self._acquisition,
             beta=self._beta,
             device=self._device,
@@ -236,7 +255,7 @@ class GPBatchSampler(BaseSampler):
         mine = [t for t in complete if t.number in epoch]  # the current restart's observations
         if len(mine) < self._n_init:
             first = min([n for n in epoch] + [trial.number])
-            seed = self._seed if not state.restarts else _mix(self._seed, 2**32 + state.restarts)
+            seed = self._seed if not state.restarts else mix_seed(self._seed, 2**32 + state.restarts)
             x = self._seed_point(trial.number - first, taken, seed=seed)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
@@ -274,9 +293,9 @@ class GPBatchSampler(BaseSampler):
             elif self._init_design == "lhs" and index < self._n_init:
                 u = qmc.LatinHypercube(d, seed=seed).random(self._n_init)[index]
             else:
-                u = np.random.default_rng(_mix(seed, index)).random(d)
+                u = np.random.default_rng(mix_seed(seed, index)).random(d)
         x = space.round_trip(space.from_unit(u))
-        rng = np.random.default_rng(_mix(seed, index))
+        rng = np.random.default_rng(mix_seed(seed, index))
         for _ in range(1000):  # small discrete spaces: move to a free configuration
             if space.key(space.decode(x)) not in taken:
                 break
@@ -304,23 +323,3 @@ def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sig
         q = min(float(np.mean(peers <= y)), 0.5)
         out.append(float(np.quantile(finals, q)))
     return np.array(out, dtype=float)  # (n_pruned,)
-
-
-def space_info(space: SearchSpace) -> SpaceInfo:
-    """What the engine needs of a sweep's space: bounds, grids, and the round-trip/identity of a point."""
-    from hpo_tasks.gp.engine import SpaceInfo
-
-    return SpaceInfo(
-        bounds=space.bounds(),
-        cat_dims=space.cat_dims(),
-        discrete_dims=space.discrete_dims(),
-        names=space.names,
-        round_trip=space.round_trip,
-        from_unit=space.from_unit,
-        key=lambda x: space.key(space.decode(x)),
-    )
-
-
-def _mix(seed: int, number: int) -> int:
-    """A per-trial seed derived from the sweep seed (stable across processes and platforms)."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
