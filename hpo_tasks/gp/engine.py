@@ -87,6 +87,8 @@ def suggest_next(
     fit_cache: dict[Hashable, Any] | None = None,
     noise: str = "learned",
     noise_std: float | None = None,
+    failed_x: np.ndarray | None = None,
+    feasibility_cache: dict[Hashable, Any] | None = None,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -102,6 +104,9 @@ def suggest_next(
         fit_cache: when given, a fit of the same observations made earlier (the previous ask of this
             batch) is reused from it instead of refitted; it holds the latest fit only.
         noise: ``learned``, ``known`` (variance ``noise_std**2``, objective units) or ``none``.
+        failed_x: ``f x d`` points whose trials failed, or None: with any, the acquisition is discounted
+            by a feasibility model's probability of success (``hpo_tasks.gp.feasibility``).
+        feasibility_cache: as ``fit_cache``, for the feasibility model.
     """
     import torch
 
@@ -117,12 +122,17 @@ def suggest_next(
         t0 = time.perf_counter()
         noise_var = _noise_variance(noise, noise_std, train_y)
         model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache, noise_var)
-        fit_s = time.perf_counter() - t0
         if model is None:
-            return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
+            return _fallback(space, taken, seed, time.perf_counter() - t0, f"GP fit failed: {fit_err}", notes)
+        feasible = _fit_feasibility(train_x, failed_x, space, dev, notes, feasibility_cache)
+        fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         try:
             acqf = _build_acqf(acquisition, model, train_x, pending_x, space, dev, beta=beta, seed=seed)
+            if feasible is not None:
+                from hpo_tasks.gp import feasibility
+
+                acqf = feasibility.weight(acqf, feasible, log=acquisition == "logei")
             opt_space = space
             if region is not None:
                 from hpo_tasks.gp.turbo import restrict
@@ -172,6 +182,29 @@ def _device(device: str, n: int) -> Any:
 
 
 # -- model ------------------------------------------------------------------------------------------
+
+
+def _fit_feasibility(
+    train_x: np.ndarray,
+    failed_x: np.ndarray | None,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    cache: dict[Hashable, Any] | None,
+) -> Any | None:
+    """The feasibility GP (``hpo_tasks.gp.feasibility``) on the success indicator of the ``n``
+    successes and ``f`` failures, when any trial failed; None without failures, or (with a note) when
+    it cannot be fitted. ``cache``: as ``_fit_memo``'s (one fit per batch of q asks)."""
+    if failed_x is None or not len(failed_x):
+        return None
+    x = np.concatenate([train_x, failed_x])  # (n + f, d)
+    s = np.concatenate([np.ones(len(train_x)), np.zeros(len(failed_x))])  # (n + f,)
+    own: list[str] = []
+    model, _, err = _fit_memo(x, s, space, dev, own, cache)
+    notes.extend(f"feasibility model: {n}" for n in own if "lengthscale at its lower bound" not in n)
+    if model is None:
+        notes.append(f"feasibility model not fitted ({err}); failed trials ignored this step")
+    return model
 
 
 # noise: none, as a fraction of the outcome variance (= the standardised noise). gpytorch rounds fixed
@@ -432,8 +465,10 @@ def _optimize(
             )
         else:
             # KG on mixed spaces: continuous relaxation, rounded when decoded.
+            ic = getattr(acqf, "ic_generator", None)  # the feasibility-weighted KG (gp.feasibility)
             cands, values = optimize_acqf(
                 acqf,
+                **({"ic_generator": ic} if ic is not None else {}),
                 bounds=bounds,
                 q=1,
                 num_restarts=num_restarts if name != "kg" else 4,

@@ -57,6 +57,7 @@ def suggest_next_multi(
     device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
+    failed_x: np.ndarray | None = None,
 ) -> Suggestion:
     """Choose one new point.
 
@@ -65,7 +66,7 @@ def suggest_next_multi(
         train_y: ``n x m`` objective values, larger is better.
         train_c: ``n x k`` constraint slacks (``<= 0`` feasible), or None.
         ref_point: ``m`` hypervolume reference point (maximisation); needed when ``m >= 2``.
-        pending_x, taken, seed: as ``engine.suggest_next``.
+        pending_x, taken, seed, failed_x: as ``engine.suggest_next``.
     """
     import torch
 
@@ -90,10 +91,15 @@ def suggest_next_multi(
                 )
             models.append(model_j)
             diag = diag or diag_j  # the first objective's hyperparameters stand for the step
+        feasible = engine._fit_feasibility(train_x, failed_x, space, dev, notes, None)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         try:
             acqf = _build_acqf(models, train_x, pending_x, m, ref_point, dev)
+            if feasible is not None:
+                from hpo_tasks.gp import feasibility
+
+                acqf = feasibility.weight(acqf, feasible, log=True)
             cands, values = engine._optimize(
                 acqf, "logei", space, dev, num_restarts=num_restarts, raw_samples=raw_samples
             )
@@ -175,6 +181,7 @@ def gp_point_multi(
     device: str = "auto",
     reference_point: Sequence[float] | None = None,
     infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
+    failed: Sequence[FrozenTrial] = (),
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``GPBatchSampler``'s GP step for several objectives and/or constraints: ``(x, info)``.
 
@@ -182,7 +189,8 @@ def gp_point_multi(
     The hypervolume reference point, in objective units: ``reference_point`` when given, else the one
     pinned on the study, else ``infer_reference`` (losses ``n x m`` -> reference ``m``, loss space; the
     sweep's rule is ``hpo_tasks.outcomes.infer_reference_point``) applied to the observations. With none
-    of these the step is a space-filling fallback that says why.
+    of these the step is a space-filling fallback that says why. ``failed``: FAIL trials for the
+    feasibility model (``hpo_tasks.gp.feasibility``).
     """
     sign = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])  # (m,)
     k = max(len(t.constraints) for t in complete)
@@ -191,6 +199,7 @@ def gp_point_multi(
     train_y = np.array([t.values for t in obs], dtype=float) * sign  # (n, m), maximised
     train_c = np.array([list(t.constraints.values()) for t in obs], dtype=float) if k else None  # (n, k)
     pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
+    failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
 
     ref = None
     m = train_y.shape[1]
@@ -219,6 +228,7 @@ def gp_point_multi(
             seed=seed,
             ref_point=ref,
             device=device,
+            failed_x=failed_x,
         )
     for note in s.warnings:
         log.warning("trial %d: %s", trial.number, note)
@@ -228,6 +238,7 @@ def gp_point_multi(
         "n_observed": len(obs),
         "n_pending": len(pending),
         "n_constraints": k,
+        "n_failed": len(failed),
         "reference_point": None if ref is None else json.loads(json.dumps((ref * sign).tolist())),
         "acq_value": s.acq_value,
         "fit_seconds": round(s.fit_seconds, 4),

@@ -84,12 +84,15 @@ class GPBatchSampler(BaseSampler):
         prior: list[tuple[dict[str, Any], float]] | None = None,
         exclude: Callable[[FrozenTrial], bool] | None = None,
         infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
+        model_failures: bool = True,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
         study's pinned ``hpo:reference_point``, else ``infer_reference`` applied to the observed losses
         (``n x m`` -> ``m``; the sweep's rule is ``hpo_tasks.outcomes.infer_reference_point``).
         ``exclude``: trials that are no search trials (e.g. replicates of an earlier configuration); the
-        sampler neither trains on them nor counts them; default none."""
+        sampler neither trains on them nor counts them; default none.
+        ``model_failures``: FAIL trials feed a feasibility model that discounts the acquisition where
+        the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before."""
         self._exclude = exclude
         self._infer_reference = infer_reference
         self._space = space
@@ -107,6 +110,8 @@ class GPBatchSampler(BaseSampler):
         self._tr_options = dict(trust_region_options or {})  # TrustRegionSettings fields to override
         self._batch_size = batch_size
         self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
+        self._feasibility_cache: dict[Hashable, Any] = {}  # ... and one feasibility fit
+        self._model_failures = model_failures
         self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
@@ -123,7 +128,7 @@ class GPBatchSampler(BaseSampler):
         if not search_space:
             return {}
         space = self._space
-        complete, pending, pruned = [], [], []
+        complete, pending, pruned, failed = [], [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
             if t.number == trial.number or not space.is_complete(t.params):
@@ -137,17 +142,21 @@ class GPBatchSampler(BaseSampler):
                 pending.append(t)
             elif t.state == TrialState.PRUNED:
                 pruned.append(t)
+            elif t.state == TrialState.FAIL and self._model_failures:
+                failed.append(t)
 
         own = {space.key(t.params) for t in complete}
         prior = [(p, v) for p, v in self._prior if space.key(p) not in own]
         info: dict[str, Any]
         if self._trust_region:
-            x, info = self._trust_region_point(study, trial, complete, pending, taken)
+            x, info = self._trust_region_point(study, trial, complete, pending, taken, failed)
         elif len(complete) + len(prior) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned, prior=prior)
+            x, info = self._gp_point(
+                study, trial, complete, pending, taken, pruned=pruned, prior=prior, failed=failed
+            )
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -162,6 +171,7 @@ class GPBatchSampler(BaseSampler):
         *,
         pruned: list[FrozenTrial] | None = None,
         prior: list[tuple[dict[str, Any], float]] | None = None,
+        failed: list[FrozenTrial] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
@@ -179,10 +189,11 @@ class GPBatchSampler(BaseSampler):
                 device=self._device,
                 reference_point=self._reference_point,
                 infer_reference=self._infer_reference,
+                failed=failed or [],
             )
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        pruned, prior = pruned or [], prior or []
+        pruned, prior, failed = pruned or [], prior or [], failed or []
         xs = [space.encode(t.params) for t in complete + pruned] + [space.encode(p) for p, _ in prior]
         train_x = np.stack(xs)  # (n + n_pruned + n_prior, d)
         train_y = np.concatenate(
@@ -193,6 +204,7 @@ class GPBatchSampler(BaseSampler):
             ]
         )
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
+        failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
         info_space = space_info(space)
         s = suggest_next(
             train_x,
@@ -208,6 +220,8 @@ class GPBatchSampler(BaseSampler):
             fit_cache=self._fit_cache,
             noise=self._noise,
             noise_std=self._noise_std,
+            failed_x=failed_x,
+            feasibility_cache=self._feasibility_cache,
         )
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
@@ -218,6 +232,7 @@ class GPBatchSampler(BaseSampler):
             "n_prior": len(prior),
             "n_pending": len(pending),
             "n_pruned": len(pruned),
+            "n_failed": len(failed),
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
             "acq_seconds": round(s.acq_seconds, 4),
@@ -233,6 +248,7 @@ class GPBatchSampler(BaseSampler):
         complete: list[FrozenTrial],
         pending: list[FrozenTrial],
         taken: set[Hashable],
+        failed: list[FrozenTrial],
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """TuRBO-1: the region's state replayed from the trial history; seed design after a restart,
         else the GP (fitted on the current restart's trials) inside the region around its best."""
@@ -261,7 +277,8 @@ class GPBatchSampler(BaseSampler):
         else:
             best = next(t for t in mine if t.number == state.best_number)
             region = turbo.Region(self._space.encode(best.params), state.length)
-            x, info = self._gp_point(study, trial, mine, pending, taken, region=region)
+            mine_failed = [t for t in failed if t.number in epoch]
+            x, info = self._gp_point(study, trial, mine, pending, taken, region=region, failed=mine_failed)
             # The batch key of the replay: complete trials of the whole study, not of this restart.
             info.update(n_observed=len(complete), n_fit=len(mine), trust_region=True)
         info.update(state.info())

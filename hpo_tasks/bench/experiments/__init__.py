@@ -1,0 +1,1 @@
+"""Small runnable experiments on the bench problems and samplers."""
