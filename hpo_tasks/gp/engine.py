@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from hpo_tasks.gp.types import SpaceInfo, Suggestion
 
 if TYPE_CHECKING:
     from hpo_tasks.gp.turbo import Region
@@ -67,30 +68,6 @@ SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
 )
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    x: np.ndarray  # (d,) the chosen point, already rounded onto a valid configuration
-    phase: str  # "gp", or "fallback" when the GP could not serve the step
-    acq_value: float | None
-    fit_seconds: float
-    acq_seconds: float
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SpaceInfo:
-    """What the engine needs to know of the encoded space (see ``hpo_tasks.space.SearchSpace``)."""
-
-    bounds: np.ndarray  # (2, d)
-    cat_dims: Mapping[int, Sequence[float]]
-    discrete_dims: Mapping[int, Sequence[float]]
-    names: Sequence[str]
-    round_trip: Callable[[np.ndarray], np.ndarray]
-    from_unit: Callable[[np.ndarray], np.ndarray]
-    key: Callable[[np.ndarray], Hashable]
 
 
 def suggest_next(
@@ -110,6 +87,8 @@ def suggest_next(
     fit_cache: dict[Hashable, Any] | None = None,
     noise: str = "learned",
     noise_std: float | None = None,
+    failed_x: np.ndarray | None = None,
+    feasibility_cache: dict[Hashable, Any] | None = None,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -125,6 +104,9 @@ def suggest_next(
         fit_cache: when given, a fit of the same observations made earlier (the previous ask of this
             batch) is reused from it instead of refitted; it holds the latest fit only.
         noise: ``learned``, ``known`` (variance ``noise_std**2``, objective units) or ``none``.
+        failed_x: ``f x d`` points whose trials failed, or None: with any, the acquisition is discounted
+            by a feasibility model's probability of success (``hpo_tasks.gp.feasibility``).
+        feasibility_cache: as ``fit_cache``, for the feasibility model.
     """
     import torch
 
@@ -140,12 +122,17 @@ def suggest_next(
         t0 = time.perf_counter()
         noise_var = _noise_variance(noise, noise_std, train_y)
         model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache, noise_var)
-        fit_s = time.perf_counter() - t0
         if model is None:
-            return _fallback(space, taken, seed, fit_s, f"GP fit failed: {fit_err}", notes)
+            return _fallback(space, taken, seed, time.perf_counter() - t0, f"GP fit failed: {fit_err}", notes)
+        feasible = _fit_feasibility(train_x, failed_x, space, dev, notes, feasibility_cache)
+        fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         try:
             acqf = _build_acqf(acquisition, model, train_x, pending_x, space, dev, beta=beta, seed=seed)
+            if feasible is not None:
+                from hpo_tasks.gp import feasibility
+
+                acqf = feasibility.weight(acqf, feasible, log=acquisition == "logei")
             opt_space = space
             if region is not None:
                 from hpo_tasks.gp.turbo import restrict
@@ -195,6 +182,29 @@ def _device(device: str, n: int) -> Any:
 
 
 # -- model ------------------------------------------------------------------------------------------
+
+
+def _fit_feasibility(
+    train_x: np.ndarray,
+    failed_x: np.ndarray | None,
+    space: SpaceInfo,
+    dev: Any,
+    notes: list[str],
+    cache: dict[Hashable, Any] | None,
+) -> Any | None:
+    """The feasibility GP (``hpo_tasks.gp.feasibility``) on the success indicator of the ``n``
+    successes and ``f`` failures, when any trial failed; None without failures, or (with a note) when
+    it cannot be fitted. ``cache``: as ``_fit_memo``'s (one fit per batch of q asks)."""
+    if failed_x is None or not len(failed_x):
+        return None
+    x = np.concatenate([train_x, failed_x])  # (n + f, d)
+    s = np.concatenate([np.ones(len(train_x)), np.zeros(len(failed_x))])  # (n + f,)
+    own: list[str] = []
+    model, _, err = _fit_memo(x, s, space, dev, own, cache)
+    notes.extend(f"feasibility model: {n}" for n in own if "lengthscale at its lower bound" not in n)
+    if model is None:
+        notes.append(f"feasibility model not fitted ({err}); failed trials ignored this step")
+    return model
 
 
 # noise: none, as a fraction of the outcome variance (= the standardised noise). gpytorch rounds fixed
@@ -455,8 +465,10 @@ def _optimize(
             )
         else:
             # KG on mixed spaces: continuous relaxation, rounded when decoded.
+            ic = getattr(acqf, "ic_generator", None)  # the feasibility-weighted KG (gp.feasibility)
             cands, values = optimize_acqf(
                 acqf,
+                **({"ic_generator": ic} if ic is not None else {}),
                 bounds=bounds,
                 q=1,
                 num_restarts=num_restarts if name != "kg" else 4,

@@ -33,11 +33,12 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from hpo_tasks.gp import engine
+from hpo_tasks.gp.types import SpaceInfo, Suggestion, space_info
 
 if TYPE_CHECKING:
     import optuna
 
-    from hpo_tasks.gp.sampler import GPBatchSampler
+    from hpo_tasks.space import SearchSpace
 
 log = logging.getLogger(__name__)
 REFERENCE_ATTR = "hpo:reference_point"  # = hpo_tasks.outcomes.REFERENCE_ATTR (no import cycle)
@@ -48,7 +49,7 @@ def suggest_next_multi(
     train_y: np.ndarray,
     train_c: np.ndarray | None,
     *,
-    space: engine.SpaceInfo,
+    space: SpaceInfo,
     pending_x: np.ndarray | None,
     taken: set[Hashable],
     seed: int,
@@ -56,7 +57,8 @@ def suggest_next_multi(
     device: str = "auto",
     num_restarts: int = 8,
     raw_samples: int = 256,
-) -> engine.Suggestion:
+    failed_x: np.ndarray | None = None,
+) -> Suggestion:
     """Choose one new point.
 
     Args:
@@ -64,7 +66,7 @@ def suggest_next_multi(
         train_y: ``n x m`` objective values, larger is better.
         train_c: ``n x k`` constraint slacks (``<= 0`` feasible), or None.
         ref_point: ``m`` hypervolume reference point (maximisation); needed when ``m >= 2``.
-        pending_x, taken, seed: as ``engine.suggest_next``.
+        pending_x, taken, seed, failed_x: as ``engine.suggest_next``.
     """
     import torch
 
@@ -89,10 +91,15 @@ def suggest_next_multi(
                 )
             models.append(model_j)
             diag = diag or diag_j  # the first objective's hyperparameters stand for the step
+        feasible = engine._fit_feasibility(train_x, failed_x, space, dev, notes, None)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         try:
             acqf = _build_acqf(models, train_x, pending_x, m, ref_point, dev)
+            if feasible is not None:
+                from hpo_tasks.gp import feasibility
+
+                acqf = feasibility.weight(acqf, feasible, log=True)
             cands, values = engine._optimize(
                 acqf, "logei", space, dev, num_restarts=num_restarts, raw_samples=raw_samples
             )
@@ -101,12 +108,12 @@ def suggest_next_multi(
         for x, v in zip(cands, values, strict=True):
             xr = space.round_trip(x)
             if space.key(xr) not in taken:
-                return engine.Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
+                return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
         x, v = engine._best_untaken(acqf, space, taken, seed, dev)
         acq_s = time.perf_counter() - t1
     if x is None:
         return engine._fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return engine.Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
+    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
 
 
 def _build_acqf(
@@ -163,18 +170,28 @@ def _first_column(Z: Any, X: Any = None) -> Any:
 
 
 def gp_point_multi(
-    sampler: GPBatchSampler,
     study: optuna.Study,
     trial: FrozenTrial,
     complete: list[FrozenTrial],
     pending: list[FrozenTrial],
     taken: set[Hashable],
+    *,
+    space: SearchSpace,
+    seed: int,
+    device: str = "auto",
+    reference_point: Sequence[float] | None = None,
+    infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
+    failed: Sequence[FrozenTrial] = (),
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """``GPBatchSampler``'s GP step for several objectives and/or constraints: ``(x, info)``."""
-    from hpo_tasks.gp.sampler import _mix, space_info
-    from hpo_tasks.outcomes import infer_reference_point
+    """``GPBatchSampler``'s GP step for several objectives and/or constraints: ``(x, info)``.
 
-    space = sampler._space
+    ``seed``: this step's seed (the sampler derives it from the sweep seed and the trial number).
+    The hypervolume reference point, in objective units: ``reference_point`` when given, else the one
+    pinned on the study, else ``infer_reference`` (losses ``n x m`` -> reference ``m``, loss space; the
+    sweep's rule is ``hpo_tasks.outcomes.infer_reference_point``) applied to the observations. With none
+    of these the step is a space-filling fallback that says why. ``failed``: FAIL trials for the
+    feasibility model (``hpo_tasks.gp.feasibility``).
+    """
     sign = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])  # (m,)
     k = max(len(t.constraints) for t in complete)
     obs = [t for t in complete if len(t.constraints) == k]  # a trial without its constraints is skipped
@@ -182,30 +199,37 @@ def gp_point_multi(
     train_y = np.array([t.values for t in obs], dtype=float) * sign  # (n, m), maximised
     train_c = np.array([list(t.constraints.values()) for t in obs], dtype=float) if k else None  # (n, k)
     pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
+    failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
 
     ref = None
     m = train_y.shape[1]
     if m >= 2:
         pinned = study.user_attrs.get(REFERENCE_ATTR)
-        if sampler._reference_point is not None:
-            ref = np.asarray(sampler._reference_point, dtype=float) * sign
+        if reference_point is not None:
+            ref = np.asarray(reference_point, dtype=float) * sign
         elif pinned:
             ref = np.asarray(list(pinned.values()), dtype=float) * sign
-        else:  # not pinned yet: the same rule on what is observed (feasible trials when there are any)
+        elif infer_reference is not None:  # not pinned yet: the rule on what is observed (feasible first)
             feasible = np.all(train_c <= 0, axis=1) if train_c is not None else np.ones(len(obs), bool)
             base = -train_y[feasible] if feasible.any() else -train_y  # losses
-            ref = -infer_reference_point(base)
-    s = suggest_next_multi(
-        train_x,
-        train_y,
-        train_c,
-        space=space_info(space),
-        pending_x=pending_x,
-        taken=taken,
-        seed=_mix(sampler._seed, trial.number),
-        ref_point=ref,
-        device=sampler._device,
-    )
+            ref = -infer_reference(base)
+    info_space = space_info(space)
+    if m >= 2 and ref is None:
+        reason = "no reference point: configure reference_point or pass the sampler infer_reference"
+        s = engine._fallback(info_space, taken, seed, 0.0, reason, [])
+    else:
+        s = suggest_next_multi(
+            train_x,
+            train_y,
+            train_c,
+            space=info_space,
+            pending_x=pending_x,
+            taken=taken,
+            seed=seed,
+            ref_point=ref,
+            device=device,
+            failed_x=failed_x,
+        )
     for note in s.warnings:
         log.warning("trial %d: %s", trial.number, note)
     info = {
@@ -214,6 +238,7 @@ def gp_point_multi(
         "n_observed": len(obs),
         "n_pending": len(pending),
         "n_constraints": k,
+        "n_failed": len(failed),
         "reference_point": None if ref is None else json.loads(json.dumps((ref * sign).tolist())),
         "acq_value": s.acq_value,
         "fit_seconds": round(s.fit_seconds, 4),

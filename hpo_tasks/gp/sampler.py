@@ -14,7 +14,6 @@ sweep seed; points that round onto a taken configuration move to a free one.
 GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point. A study with
 several objectives, or whose trials carry Optuna constraint values (``FrozenTrial.constraints``), goes to
 ``hpo_tasks.gp.multi.suggest_next_multi`` instead (qLogNEHVI / constrained qLogNEI, one GP per outcome).
-GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point.
 Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
 the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
 after a restart, a new seed design (another scramble) comes first.
@@ -43,7 +42,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,12 +52,13 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks.replication import is_replicate
+from hpo_tasks.gp.types import mix_seed, space_info
 from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
-    from hpo_tasks.gp.engine import SpaceInfo
     from hpo_tasks.gp.turbo import Region
+
+__all__ = ["SUGGEST_ATTR", "GPBatchSampler", "pruned_values", "space_info"]
 
 SUGGEST_ATTR = "hpo:suggest"
 log = logging.getLogger(__name__)
@@ -82,10 +82,19 @@ class GPBatchSampler(BaseSampler):
         noise: str = "learned",
         noise_std: float | None = None,
         prior: list[tuple[dict[str, Any], float]] | None = None,
+        exclude: Callable[[FrozenTrial], bool] | None = None,
+        infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
+        model_failures: bool = True,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
-        study's pinned ``hpo:reference_point`` or one inferred from the observations
-        (``hpo_tasks.outcomes``)."""
+        study's pinned ``hpo:reference_point``, else ``infer_reference`` applied to the observed losses
+        (``n x m`` -> ``m``; the sweep's rule is ``hpo_tasks.outcomes.infer_reference_point``).
+        ``exclude``: trials that are no search trials (e.g. replicates of an earlier configuration); the
+        sampler neither trains on them nor counts them; default none.
+        ``model_failures``: FAIL trials feed a feasibility model that discounts the acquisition where
+        the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before."""
+        self._exclude = exclude
+        self._infer_reference = infer_reference
         self._space = space
         self._reference_point = reference_point
         self._n_init = n_init
@@ -101,6 +110,8 @@ class GPBatchSampler(BaseSampler):
         self._tr_options = dict(trust_region_options or {})  # TrustRegionSettings fields to override
         self._batch_size = batch_size
         self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
+        self._feasibility_cache: dict[Hashable, Any] = {}  # ... and one feasibility fit
+        self._model_failures = model_failures
         self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
@@ -117,11 +128,13 @@ class GPBatchSampler(BaseSampler):
         if not search_space:
             return {}
         space = self._space
-        complete, pending, pruned = [], [], []
+        complete, pending, pruned, failed = [], [], [], []
         taken: set[Hashable] = set()
         for t in study._get_trials(deepcopy=False, use_cache=False):
-            if t.number == trial.number or not space.is_complete(t.params) or is_replicate(t):
-                continue  # replicates (hpo_tasks.replication) are no search trials
+            if t.number == trial.number or not space.is_complete(t.params):
+                continue
+            if self._exclude is not None and self._exclude(t):
+                continue  # no search trial (e.g. a replicate, hpo_tasks.replication)
             taken.add(space.key(t.params))
             if t.state == TrialState.COMPLETE and t.values and all(math.isfinite(v) for v in t.values):
                 complete.append(t)
@@ -129,17 +142,21 @@ class GPBatchSampler(BaseSampler):
                 pending.append(t)
             elif t.state == TrialState.PRUNED:
                 pruned.append(t)
+            elif t.state == TrialState.FAIL and self._model_failures:
+                failed.append(t)
 
         own = {space.key(t.params) for t in complete}
         prior = [(p, v) for p, v in self._prior if space.key(p) not in own]
         info: dict[str, Any]
         if self._trust_region:
-            x, info = self._trust_region_point(study, trial, complete, pending, taken)
+            x, info = self._trust_region_point(study, trial, complete, pending, taken, failed)
         elif len(complete) + len(prior) < self._n_init:
             x = self._seed_point(trial.number, taken)
             info = {"phase": self._init_design, "n_observed": len(complete)}
         else:
-            x, info = self._gp_point(study, trial, complete, pending, taken, pruned=pruned, prior=prior)
+            x, info = self._gp_point(
+                study, trial, complete, pending, taken, pruned=pruned, prior=prior, failed=failed
+            )
         study._storage.set_trial_system_attr(trial._trial_id, SUGGEST_ATTR, json.dumps(info))
         return space.decode(x)
 
@@ -154,16 +171,29 @@ class GPBatchSampler(BaseSampler):
         *,
         pruned: list[FrozenTrial] | None = None,
         prior: list[tuple[dict[str, Any], float]] | None = None,
+        failed: list[FrozenTrial] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         from hpo_tasks.gp.engine import suggest_next
 
         if len(study.directions) > 1 or any(t.constraints for t in complete):
             from hpo_tasks.gp.multi import gp_point_multi
 
-            return gp_point_multi(self, study, trial, complete, pending, taken)
+            return gp_point_multi(
+                study,
+                trial,
+                complete,
+                pending,
+                taken,
+                space=self._space,
+                seed=mix_seed(self._seed, trial.number),
+                device=self._device,
+                reference_point=self._reference_point,
+                infer_reference=self._infer_reference,
+                failed=failed or [],
+            )
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        pruned, prior = pruned or [], prior or []
+        pruned, prior, failed = pruned or [], prior or [], failed or []
         xs = [space.encode(t.params) for t in complete + pruned] + [space.encode(p) for p, _ in prior]
         train_x = np.stack(xs)  # (n + n_pruned + n_prior, d)
         train_y = np.concatenate(
@@ -174,6 +204,7 @@ class GPBatchSampler(BaseSampler):
             ]
         )
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
+        failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
         info_space = space_info(space)
         s = suggest_next(
             train_x,
@@ -181,7 +212,7 @@ class GPBatchSampler(BaseSampler):
             space=info_space,
             pending_x=pending_x,
             taken=taken,
-            seed=_mix(self._seed, trial.number),
+            seed=mix_seed(self._seed, trial.number),
             acquisition=self._acquisition,
             beta=self._beta,
             device=self._device,
@@ -189,6 +220,8 @@ class GPBatchSampler(BaseSampler):
             fit_cache=self._fit_cache,
             noise=self._noise,
             noise_std=self._noise_std,
+            failed_x=failed_x,
+            feasibility_cache=self._feasibility_cache,
         )
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
@@ -199,6 +232,7 @@ class GPBatchSampler(BaseSampler):
             "n_prior": len(prior),
             "n_pending": len(pending),
             "n_pruned": len(pruned),
+            "n_failed": len(failed),
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
             "acq_seconds": round(s.acq_seconds, 4),
@@ -214,6 +248,7 @@ class GPBatchSampler(BaseSampler):
         complete: list[FrozenTrial],
         pending: list[FrozenTrial],
         taken: set[Hashable],
+        failed: list[FrozenTrial],
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """TuRBO-1: the region's state replayed from the trial history; seed design after a restart,
         else the GP (fitted on the current restart's trials) inside the region around its best."""
@@ -236,13 +271,14 @@ class GPBatchSampler(BaseSampler):
         mine = [t for t in complete if t.number in epoch]  # the current restart's observations
         if len(mine) < self._n_init:
             first = min([n for n in epoch] + [trial.number])
-            seed = self._seed if not state.restarts else _mix(self._seed, 2**32 + state.restarts)
+            seed = self._seed if not state.restarts else mix_seed(self._seed, 2**32 + state.restarts)
             x = self._seed_point(trial.number - first, taken, seed=seed)
             info: dict[str, Any] = {"phase": self._init_design, "n_observed": len(complete)}
         else:
             best = next(t for t in mine if t.number == state.best_number)
             region = turbo.Region(self._space.encode(best.params), state.length)
-            x, info = self._gp_point(study, trial, mine, pending, taken, region=region)
+            mine_failed = [t for t in failed if t.number in epoch]
+            x, info = self._gp_point(study, trial, mine, pending, taken, region=region, failed=mine_failed)
             # The batch key of the replay: complete trials of the whole study, not of this restart.
             info.update(n_observed=len(complete), n_fit=len(mine), trust_region=True)
         info.update(state.info())
@@ -274,9 +310,9 @@ class GPBatchSampler(BaseSampler):
             elif self._init_design == "lhs" and index < self._n_init:
                 u = qmc.LatinHypercube(d, seed=seed).random(self._n_init)[index]
             else:
-                u = np.random.default_rng(_mix(seed, index)).random(d)
+                u = np.random.default_rng(mix_seed(seed, index)).random(d)
         x = space.round_trip(space.from_unit(u))
-        rng = np.random.default_rng(_mix(seed, index))
+        rng = np.random.default_rng(mix_seed(seed, index))
         for _ in range(1000):  # small discrete spaces: move to a free configuration
             if space.key(space.decode(x)) not in taken:
                 break
@@ -304,23 +340,3 @@ def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sig
         q = min(float(np.mean(peers <= y)), 0.5)
         out.append(float(np.quantile(finals, q)))
     return np.array(out, dtype=float)  # (n_pruned,)
-
-
-def space_info(space: SearchSpace) -> SpaceInfo:
-    """What the engine needs of a sweep's space: bounds, grids, and the round-trip/identity of a point."""
-    from hpo_tasks.gp.engine import SpaceInfo
-
-    return SpaceInfo(
-        bounds=space.bounds(),
-        cat_dims=space.cat_dims(),
-        discrete_dims=space.discrete_dims(),
-        names=space.names,
-        round_trip=space.round_trip,
-        from_unit=space.from_unit,
-        key=lambda x: space.key(space.decode(x)),
-    )
-
-
-def _mix(seed: int, number: int) -> int:
-    """A per-trial seed derived from the sweep seed (stable across processes and platforms)."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])

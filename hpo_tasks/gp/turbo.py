@@ -36,21 +36,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from hpo_tasks.gp.engine import SpaceInfo
+    from hpo_tasks.gp.types import SpaceInfo
 
-AUTO_MIN_DIMS = 21  # trust_region: auto turns the region on from this many encoded columns (d > 20)
 LENGTH_INIT = 0.8
 LENGTH_MIN = 0.5**7
 LENGTH_MAX = 1.6
 SUCCESS_TOLERANCE = 3  # the paper's value; BoTorch's tutorial uses 10 for budgets of thousands
 IMPROVEMENT = 1e-3  # relative margin a batch's best must clear to count as a success
-
-
-def enabled(setting: str | bool, width: int) -> bool:
-    """Whether a sweep uses the trust region: ``sampler.trust_region`` resolved for ``width`` columns."""
-    if setting == "auto":
-        return width >= AUTO_MIN_DIMS
-    return bool(setting)
 
 
 @dataclass(frozen=True)

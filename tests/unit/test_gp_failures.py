@@ -1,0 +1,158 @@
+"""Failed trials feed a feasibility model (hpo_tasks.gp.feasibility) that steers the GP away from them."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from hpo_tasks.config import ACQUISITIONS, parse_sweep
+from hpo_tasks.gp import engine, feasibility
+from hpo_tasks.gp.sampler import GPBatchSampler, space_info
+from hpo_tasks.objectives.synthetic import branin
+from hpo_tasks.space import SearchSpace
+from hpo_tasks.study import suggest_info
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+BRANIN = {
+    "x1": {"type": "float", "low": -5.0, "high": 10.0},
+    "x2": {"type": "float", "low": 0.0, "high": 15.0},
+}
+MIXED = {
+    **BRANIN,
+    "k": {"type": "int", "low": 1, "high": 4},
+    "c": {"type": "categorical", "choices": ["a", "b", "c"]},
+}
+
+
+def _space(space: dict) -> SearchSpace:
+    cfg = parse_sweep(
+        {
+            "name": "t",
+            "objective": {"name": "branin"},
+            "direction": "minimize",
+            "space": space,
+            "budget": {"max_trials": 50},
+        }
+    )
+    return SearchSpace.from_config(cfg)
+
+
+def _tell(study: optuna.Study, t: optuna.trial.Trial) -> None:
+    """Branin that crashes for x1 > 2.5 (and, in the mixed space, for c == 'c')."""
+    p = t.params
+    if p["x1"] > 2.5 or p.get("c") == "c":
+        study.tell(t, state=TrialState.FAIL)
+    else:
+        study.tell(t, branin(p, seed=0) + 0.1 * p.get("k", 0))
+
+
+def _rounds(study: optuna.Study, ss: SearchSpace, *, n_init: int, q: int, n: int) -> None:
+    dists = ss.distributions()
+    while len(study.trials) < n:
+        batch = [study.ask(dists) for _ in range(n_init if not study.trials else q)]
+        for t in batch:
+            _tell(study, t)
+
+
+def _history(study: optuna.Study, ss: SearchSpace, n: int, seed: int = 0) -> None:
+    """``n`` random trials told as ``_tell`` would (completed, or FAIL in the crashing region)."""
+    rng = np.random.default_rng(seed)
+    dists = ss.distributions()
+    for _ in range(n):
+        p = ss.decode(ss.round_trip(ss.from_unit(rng.random(ss.width))))
+        fail = p["x1"] > 2.5 or p.get("c") == "c"
+        value = None if fail else branin(p, seed=0) + 0.1 * p.get("k", 0)
+        state = TrialState.FAIL if fail else TrialState.COMPLETE
+        study.add_trial(optuna.trial.create_trial(params=p, distributions=dists, value=value, state=state))
+
+
+def test_feasibility_model_trains_on_failures_and_scores_them_low() -> None:
+    ss = _space(BRANIN)
+    info = space_info(ss)
+    ok = np.array(
+        [ss.encode({"x1": x1, "x2": x2}) for x1, x2 in [(-4, 2), (-3, 12), (0, 5), (1, 9), (-1, 1)]]
+    )
+    bad = np.array([ss.encode({"x1": x1, "x2": x2}) for x1, x2 in [(4, 3), (7, 10), (9, 1), (5, 14)]])
+    notes: list[str] = []
+    model = engine._fit_feasibility(ok, bad, info, torch.device("cpu"), notes, None)
+    assert model is not None, notes
+    X = model.train_inputs[0].numpy()  # (n + f, d): the failed points are training data
+    y = model.outcome_transform.untransform(model.train_targets.unsqueeze(-1))[0].numpy().reshape(-1)
+    np.testing.assert_allclose(X, np.concatenate([ok, bad]))
+    np.testing.assert_allclose(y, [1] * len(ok) + [0] * len(bad), atol=1e-9)
+    p_bad = feasibility.success_probability(model, np.array([ss.encode({"x1": 8.0, "x2": 6.0})]))
+    p_ok = feasibility.success_probability(model, np.array([ss.encode({"x1": -2.0, "x2": 7.0})]))
+    assert p_bad[0] < 0.2 < 0.8 < p_ok[0], (p_bad, p_ok)
+    assert engine._fit_feasibility(ok, None, info, torch.device("cpu"), notes, None) is None
+
+
+def test_sampler_reports_the_failures_it_used_in_a_mixed_batch_with_pending_points() -> None:
+    ss = _space(MIXED)
+    study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=4, seed=3))
+    _history(study, ss, 14)
+    running = study.ask(ss.distributions())  # pending from another round
+    batch = [study.ask(ss.distributions()) for _ in range(3)]
+    n_failed = sum(t.state == TrialState.FAIL for t in study.trials)
+    assert n_failed > 0
+    keys = [ss.key(t.params) for t in [running, *batch]]
+    assert len(set(keys)) == len(keys)
+    for t in batch:
+        info = suggest_info(study._storage.get_trial(t._trial_id))
+        assert info["phase"] == "gp" and info["n_failed"] == n_failed and info["n_pending"] >= 1, info
+
+
+@pytest.mark.parametrize("acquisition", ACQUISITIONS)
+def test_every_acquisition_takes_the_feasibility_weight(acquisition: str) -> None:
+    ss = _space(BRANIN)
+    study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=3, seed=1, acquisition=acquisition))
+    _history(study, ss, 12)
+    t = study.ask(ss.distributions())
+    info = suggest_info(study._storage.get_trial(t._trial_id))
+    assert sum(s.state == TrialState.FAIL for s in study.trials) > 0
+    assert info["phase"] == "gp" and info["n_failed"] > 0, info
+
+
+@pytest.mark.parametrize("space", [BRANIN, MIXED])
+def test_failure_free_history_gives_the_same_suggestions_with_and_without_the_model(space: dict) -> None:
+    ss = _space(space)
+
+    def suggestions(model_failures: bool) -> list[dict]:
+        study = optuna.create_study(
+            sampler=GPBatchSampler(ss, n_init=5, seed=2, model_failures=model_failures)
+        )
+        dists = ss.distributions()
+        out = []
+        for r in range(3):
+            batch = [study.ask(dists) for _ in range(5 if r == 0 else 2)]
+            for t in batch:  # x1 capped: no trial fails
+                study.tell(t, branin({"x1": min(t.params["x1"], 2.5), "x2": t.params["x2"]}, seed=0))
+            out += [t.params for t in batch]
+        assert all(t.state == TrialState.COMPLETE for t in study.trials)
+        return out
+
+    assert suggestions(True) == suggestions(False)
+
+
+@pytest.mark.slow
+def test_gp_moves_away_from_a_crashing_region() -> None:
+    """Over 3 seeds, the GP phase suggests far fewer points in the crashing region with the model."""
+    ss = _space(BRANIN)
+
+    def failed_share(seed: int, model_failures: bool) -> float:
+        study = optuna.create_study(
+            sampler=GPBatchSampler(ss, n_init=5, seed=seed, model_failures=model_failures)
+        )
+        _rounds(study, ss, n_init=5, q=2, n=21)
+        gp = [t for t in study.trials if suggest_info(t).get("phase") == "gp"]
+        return sum(t.state == TrialState.FAIL for t in gp) / len(gp)
+
+    off = [failed_share(s, False) for s in range(3)]
+    on = [failed_share(s, True) for s in range(3)]
+    assert statistics.median(on) <= 0.5 * statistics.median(off), (on, off)
+    assert statistics.median(on) <= 0.35, on
