@@ -5,6 +5,12 @@ Rendered with matplotlib's Agg backend (no display, no browser), Optuna's matplo
 all but the convergence plot. A plot that cannot be drawn (too few trials, one parameter) is left out with
 a reason, never failing the sweep.
 
+Every figure is laid out by matplotlib's constrained layout at MLflow's artifact-view size (at least 7 x 4.8
+inches at 100 dpi): titles carrying a study name are wrapped to the figure's width, colour bars take their
+own column next to the panels they belong to, parallel-coordinate axis names are slanted away from the
+neighbouring axis. ``tests/unit/test_plots.py`` measures it (no title outside the figure, no colour bar on
+a panel, no colliding labels).
+
 Replicate trials (``replicate:``, the best configurations re-run with new seeds after the search) are no
 search progress: the convergence plot draws them apart (grey crosses, after the search, outside the best
 so far) and the Optuna plots see the search trials only, so a repeated configuration does not weigh
@@ -14,6 +20,7 @@ several times in the importance, slice and contour plots.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +30,18 @@ from optuna.trial import TrialState
 from hpo_tasks.replication import is_replicate, search_trials
 
 log = logging.getLogger(__name__)
+
+MIN_SIZE_IN = (7.0, 4.8)  # width, height: what MLflow's artifact view shows without scrolling
+DPI = 100
+
+
+def titled(study_name: str, what: str, *, width_in: float = MIN_SIZE_IN[0], fontsize: float = 12) -> str:
+    """``"<study name>: <what>"``, broken into lines that fit ``width_in`` inches (study names run long:
+    ``sweep:scheduled__2026-12-01T02:00:00+00:00``)."""
+    import textwrap
+
+    chars = max(20, int(0.85 * width_in * 72 / (0.6 * fontsize)))  # a character ~0.6 em; 15 % margin
+    return textwrap.fill(f"{study_name}: {what}", width=chars, break_on_hyphens=False)
 
 
 def _figure_of(ax: Any) -> Any:
@@ -46,6 +65,15 @@ def top_params(study: optuna.Study, k: int = 2) -> list[str]:
 
 def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
     """Each trial's value and the best value so far, by trial number, seed trials shaded."""
+    import matplotlib.pyplot as plt
+
+    fig = convergence_figure(study, n_init=n_init)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def convergence_figure(study: optuna.Study, *, n_init: int) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +94,7 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
     best: list[float] = []
     for y in ys:
         best.append(y if not best else (max(best[-1], y) if maximize else min(best[-1], y)))
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=MIN_SIZE_IN, dpi=DPI, layout="constrained")
     ax.axvspan(-0.5, n_init - 0.5, color="0.9", label=f"seed phase ({n_init} Sobol trials)")
     ax.scatter(xs, ys, s=14, color="tab:blue", label="trial value")
     ax.step(xs, best, where="post", color="tab:red", label="best so far")
@@ -82,12 +110,9 @@ def convergence(study: optuna.Study, *, n_init: int, path: Path) -> Path:
         )
     ax.set_xlabel("trial number")
     ax.set_ylabel("objective value")
-    ax.set_title(f"{study.study_name}: convergence ({'max' if maximize else 'min'}imise)")
+    ax.set_title(titled(study.study_name, f"convergence ({'max' if maximize else 'min'}imise)"))
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def search_view(study: optuna.Study) -> optuna.Study:
@@ -105,6 +130,26 @@ def search_view(study: optuna.Study) -> optuna.Study:
 
 def render_all(study: optuna.Study, *, n_init: int, out_dir: Path) -> dict[str, str]:
     """Write every plot that can be drawn into ``out_dir``: ``{file name: "ok" | reason left out}``."""
+    import matplotlib.pyplot as plt
+
+    out: dict[str, str] = {}
+    for name, fig in draw_all(study, n_init=n_init):
+        if isinstance(fig, str):
+            out[name] = fig
+            continue
+        try:
+            fig.savefig(out_dir / name, dpi=DPI)
+            out[name] = "ok"
+        except (ValueError, RuntimeError, IndexError) as err:  # never fail the sweep over a plot
+            log.info("plot %s left out: %s", name, err)
+            out[name] = f"left out: {err}"
+        finally:
+            plt.close(fig)
+    return out
+
+
+def draw_all(study: optuna.Study, *, n_init: int) -> Iterator[tuple[str, Any]]:
+    """``(file name, figure)`` for each plot that can be drawn, ``(file name, reason)`` for the others."""
     import warnings
 
     import matplotlib
@@ -113,12 +158,11 @@ def render_all(study: optuna.Study, *, n_init: int, out_dir: Path) -> dict[str, 
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
-    out: dict[str, str] = {}
     n_complete = sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
     if n_complete == 0:
-        return {"convergence.png": "no completed trial"}
-    convergence(study, n_init=n_init, path=out_dir / "convergence.png")
-    out["convergence.png"] = "ok"
+        yield "convergence.png", "no completed trial"
+        return
+    yield "convergence.png", convergence_figure(study, n_init=n_init)
     study = search_view(study)
     top = top_params(study)
     plots: list[tuple[str, Any]] = [
@@ -129,21 +173,32 @@ def render_all(study: optuna.Study, *, n_init: int, out_dir: Path) -> dict[str, 
     if len(top) >= 2:
         plots.append(("contour_top2.png", lambda: ovm.plot_contour(study, params=top)))
     else:
-        out["contour_top2.png"] = "needs two parameters"
+        yield "contour_top2.png", "needs two parameters"
     for name, draw in plots:
         try:
-            with warnings.catch_warnings():
+            # Constrained layout from the start: a colour bar made with ``colorbar(ax=panels)`` then gets
+            # its own column (tight_layout afterwards moved the panels under it).
+            with warnings.catch_warnings(), plt.rc_context({"figure.constrained_layout.use": True}):
                 warnings.simplefilter("ignore")  # Optuna marks these plots experimental
                 fig = _figure_of(draw())
-                fig.set_size_inches(max(fig.get_size_inches()[0], 7), max(fig.get_size_inches()[1], 4))
-                fig.tight_layout()
-            fig.savefig(out_dir / name, dpi=100)
-            plt.close(fig)
-            out[name] = "ok"
+                _fit(fig, parallel=name.startswith("parallel"))
         except (ValueError, RuntimeError, IndexError) as err:
             log.info("plot %s left out: %s", name, err)
-            out[name] = f"left out: {err}"
-    return out
+            yield name, f"left out: {err}"
+            continue
+        yield name, fig
+
+
+def _fit(fig: Any, *, parallel: bool) -> None:
+    """Grow an Optuna figure to at least ``MIN_SIZE_IN``; slant parallel-coordinate axis names."""
+    width, height = fig.get_size_inches()
+    if parallel:
+        ax = fig.axes[0]  # the first dimension's axes; the others are its twins, then the colour bar
+        labels = ax.get_xticklabels()
+        width = max(width, 1.3 * len(labels) + 1.5)  # room for each axis' tick labels and the colour bar
+        for label in labels:  # anchored at its axis and slanted left: clear of the neighbouring names
+            label.set(rotation=40, ha="right", rotation_mode="anchor", fontsize=9)
+    fig.set_size_inches(max(width, MIN_SIZE_IN[0]), max(height, MIN_SIZE_IN[1]))
 
 
 def render_pareto(
@@ -167,7 +222,7 @@ def render_pareto(
     names = [o.metric for o in cfg.objectives]
     front = outcomes.pareto_trials(trials, cfg)
     on_front = {t.number for t in front}
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
+    fig, ax = plt.subplots(figsize=(MIN_SIZE_IN[0], 5), dpi=DPI, layout="constrained")
     infeasible = [t for t in done if not outcomes.is_feasible(t)]
     rest = [t for t in done if outcomes.is_feasible(t) and t.number not in on_front]
     if infeasible:
@@ -189,9 +244,8 @@ def render_pareto(
     ax.set_xlabel(f"{names[0]} ({cfg.objectives[0].direction})")
     ax.set_ylabel(f"{names[1]} ({cfg.objectives[1].direction})")
     more = f" (first two of {len(names)} objectives)" if len(names) > 2 else ""
-    ax.set_title(f"{study.study_name}: Pareto front{more}")
+    ax.set_title(titled(study.study_name, f"Pareto front{more}"))
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
     fig.savefig(out_dir / "pareto_front.png")
     plt.close(fig)
     out = {"pareto_front.png": "ok"}
@@ -205,14 +259,13 @@ def render_pareto(
         last = v if v is not None else last
         xs.append(t.number)
         ys.append(last)
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=MIN_SIZE_IN, dpi=DPI, layout="constrained")
     ax.axvspan(-0.5, cfg.n_init - 0.5, color="0.9", label=f"seed phase ({cfg.n_init} trials)")
     ax.step(xs, ys, where="post", color="tab:red", label="hypervolume")
     ax.set_xlabel("trial number")
     ax.set_ylabel("hypervolume")
-    ax.set_title(f"{study.study_name}: hypervolume")
+    ax.set_title(titled(study.study_name, "hypervolume"))
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
     fig.savefig(out_dir / "hypervolume.png")
     plt.close(fig)
     out["hypervolume.png"] = "ok"

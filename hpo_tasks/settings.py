@@ -6,6 +6,16 @@
   PostgreSQL in production, e.g. ``postgresql+psycopg2://user@host/optuna``.
 - ``MLFLOW_TRACKING_URI``: MLflow tracking store (default ``sqlite:///$HPO_STATE_DIR/mlflow.db``).
 - ``HPO_SWEEPS_DIR``: folder of sweep files the DAG factory reads (default ``<repo>/config/sweeps``).
+
+Local Airflow (``make airflow``, ``hpo dag-run``, the tests) is sized here, once:
+
+- ``[scheduler] task_instance_heartbeat_timeout``: how long a task whose worker died (``kill -9``, OOM) stays
+  ``running`` before the scheduler fails or retries it. Airflow's default is 300 s. Three values, one per
+  set-up: local runs ``LOCAL_HEARTBEAT_TIMEOUT_S`` (30 s, checked every 5 s; workers heartbeat every 5 s, so
+  six missed beats on a loaded laptop); the cluster test harness (``tests/cluster/harness.py``) 20 s, to keep
+  its fault tests short; docker compose (``docker/docker-compose.yaml``) 120 s, which rides out an API-server
+  restart without failing running trials. The task's own ``resources.retry_delay_seconds`` comes on top.
+- ``[core] parallelism`` (LocalExecutor worker processes, Airflow's default 32): ``local_parallelism()``.
 """
 
 from __future__ import annotations
@@ -14,6 +24,10 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_HEARTBEAT_TIMEOUT_S = 30
+LOCAL_HEARTBEAT_DETECTION_INTERVAL_S = 5
+# The gate, suggest and record tasks of a round and a sweep's init/finalize run beside its trials.
+ORCHESTRATION_SLOTS = 2
 
 
 def state_dir() -> Path:
@@ -53,6 +67,7 @@ def airflow_env(home: Path, *, isolate: bool = False, **extra: str) -> dict[str,
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        **local_airflow_sizing(),
     }
     for key, value in ours.items():
         if isolate:
@@ -66,3 +81,38 @@ def airflow_env(home: Path, *, isolate: bool = False, **extra: str) -> dict[str,
 
 def sweeps_dir() -> Path:
     return Path(os.environ.get("HPO_SWEEPS_DIR") or REPO_ROOT / "config" / "sweeps")
+
+
+def local_parallelism(sweeps: Path | None = None, *, cpus: int | None = None) -> int:
+    """LocalExecutor worker slots for one machine: ``max(cpus, largest batch_size) + ORCHESTRATION_SLOTS``.
+
+    A round's trials should all run at once (a round waits for its slowest trial), but more trial
+    processes than cores only share the cores. A sweep file that does not load counts as the default
+    batch size; a missing folder counts as none.
+    """
+    from hpo_tasks.config import BudgetConfig, SweepConfig, discover_sweeps
+
+    cpus = cpus or os.cpu_count() or 1
+    folder = sweeps or sweeps_dir()
+    found = discover_sweeps(folder) if folder.is_dir() else {}
+    default = int(BudgetConfig.model_fields["batch_size"].default)
+    batches = [c.budget.batch_size if isinstance(c, SweepConfig) else default for c in found.values()]
+    return max([cpus, *batches]) + ORCHESTRATION_SLOTS
+
+
+def local_airflow_sizing(sweeps: Path | None = None) -> dict[str, str]:
+    """The ``AIRFLOW__*`` settings that size a local Airflow (see the module docstring)."""
+    return {
+        "AIRFLOW__CORE__PARALLELISM": str(local_parallelism(sweeps)),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(LOCAL_HEARTBEAT_TIMEOUT_S),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": str(
+            LOCAL_HEARTBEAT_DETECTION_INTERVAL_S
+        ),
+    }
+
+
+if __name__ == "__main__":  # the Makefile: `env $(python -m hpo_tasks.settings) airflow standalone`
+    # KEY=VALUE for each sizing setting the caller has not exported (an exported one wins).
+    for key, value in local_airflow_sizing().items():
+        if key not in os.environ:
+            print(f"{key}={value}")

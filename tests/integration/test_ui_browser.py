@@ -1,6 +1,8 @@
-"""The Airflow UI in a real headless browser (Debian's chromium via Selenium): log in, open a sweep DAG's
-trigger form, see invalid values rejected, trigger a valid run, read its Sweep tab, follow the links to
-MLflow (the run's and a trial's). Screenshots land in ``test-artifacts/ui/`` (git-ignored).
+"""The documented stack (``make airflow`` and ``make mlflow``, through ``ui_stack.MakeStack``) in a real
+headless browser (Debian's chromium via Selenium): log in with the password ``airflow standalone``
+generated, open a sweep DAG's trigger form, see invalid values rejected, trigger a valid run, read its
+Sweep tab, follow the links to MLflow (the run's and a trial's). Screenshots land in ``test-artifacts/ui/``
+(git-ignored).
 
 Needs ``chromium`` and ``chromium-driver`` (apt) and ``selenium`` (pip); skips, saying which, without them.
 """
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, write_sweep
-from tests.integration.ui_stack import PASSWORD, USER, UIStack
+from tests.integration.ui_stack import USER, MakeStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -43,13 +45,13 @@ DAG = "hpo__ui_branin"
 
 
 @pytest.fixture
-def stack(tmp_path: Path, migrated_airflow_db: Path) -> Iterator[UIStack]:
+def stack(tmp_path: Path, migrated_airflow_db: Path) -> Iterator[MakeStack]:
     sweeps = tmp_path / "sweeps"
     write_sweep(sweeps, "ui_branin", SWEEP)
-    s = UIStack(tmp_path / "stack", migrated_airflow_db, sweeps)
+    s = MakeStack(tmp_path / "stack", sweeps, migrated_airflow_db)
     s.root.mkdir()
     try:
-        s.start()
+        s.start(mlflow=True)
         s.wait_for_dag(DAG)
         yield s
     finally:
@@ -89,7 +91,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         time.sleep(0.5)
 
 
-def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: UIStack, browser: Any) -> None:
+def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: MakeStack, browser: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -116,7 +118,7 @@ def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: UISta
     wait_for("the login page", lambda: "/auth/login" in d.current_url)
     shot("01_login")
     d.find_element(By.NAME, "username").send_keys(USER)
-    d.find_element(By.NAME, "password").send_keys(PASSWORD)
+    d.find_element(By.NAME, "password").send_keys(stack.password)  # the one make airflow generated
     d.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
     wait_for("the home page", lambda: "/auth/login" not in d.current_url)
 
