@@ -37,7 +37,7 @@ SPACES = {
 
 def run(problem: str, pruner: str, trials: int, seed: int, epochs: int, spe: float) -> dict:
     from hpo_tasks.config import parse_sweep
-    from hpo_tasks.pipeline import run_in_process
+    from hpo_tasks.steps import run_in_process
 
     text = SWEEP.format(
         problem=problem, epochs=epochs, spe=spe, space=json.dumps(SPACES[problem]), trials=trials,

@@ -35,12 +35,12 @@ def main() -> None:
 
     from optuna.trial import TrialState
 
-    from hpo_tasks import study as study_mod
+    from hpo_tasks import record
     from hpo_tasks.config import parse_sweep
-    from hpo_tasks.pipeline import run_in_process
+    from hpo_tasks.steps import run_in_process
 
     def reach(study_name: str, target: float, budget: int) -> int:
-        study, _ = study_mod.load(study_name)
+        study, _ = record.load(study_name)
         for t in study.get_trials():
             if t.state == TrialState.COMPLETE and t.value <= target + 1e-9:
                 return t.number + 1

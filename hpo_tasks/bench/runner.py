@@ -92,8 +92,8 @@ def time_suggest(optimizer_name: str, n: int, repeat: int, *, problem_name: str 
 
     from hpo_tasks.bench.optimizers import OPTIMIZERS, sweep_config
     from hpo_tasks.bench.problems import PROBLEMS
+    from hpo_tasks.record import suggest_info
     from hpo_tasks.space import SearchSpace
-    from hpo_tasks.study import suggest_info
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     problem, opt = PROBLEMS[problem_name], OPTIMIZERS[optimizer_name]

@@ -1,0 +1,219 @@
+"""The trial task, end to end: seed, train, measure, log an MLflow child run, tell Optuna.
+
+Idempotent: Airflow delivers a task at least once. A retry reuses the trial number (chosen by the suggest
+task) and the child run (found by tag). Three branches:
+
+1. the trial already finished (a redelivered task): report what is recorded, run nothing;
+2. its child run finished (or was pruned) but the tell was lost: tell Optuna from the child run, without
+   retraining;
+3. otherwise: run the objective.
+
+Pruning (``hpo_tasks.pruning``): an objective with a ``report`` parameter gets the trial's reporter; when
+the pruner stops it, the trial is told PRUNED (Optuna keeps the last reported value as its value) and its
+child run ends KILLED with tags ``hpo.state=PRUNED`` and ``hpo.pruned_at_step``, its curve as metric
+``intermediate_value`` by step. A retried pruned trial is not run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.exceptions import TrialPruned
+from optuna.trial import TrialState
+
+from hpo_tasks import outcomes, pruning, record, tracking
+from hpo_tasks.config import SweepConfig
+from hpo_tasks.objectives import resolve_objective
+from hpo_tasks.record import TrialResult, TrialSpec
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch from the trial's seed.
+
+    torch is seeded when the objective's module has imported it; importing it only to seed it would cost
+    ~3 s per trial task for torch-free objectives. An objective that imports torch inside its function
+    receives ``seed`` and seeds it there (as ``cnn_classifier`` does).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run the trial described by ``spec`` (a ``TrialSpec`` as JSON) and record it everywhere.
+
+    Returns its ``TrialResult`` as JSON. An objective that raises or returns NaN/inf gives state ``FAIL``
+    (with the error) and does not raise: the sweep goes on. Infrastructure errors (storage, tracking) do
+    raise, so Airflow retries the task.
+    """
+    s = TrialSpec.from_json(spec)
+    study, cfg = record.load(s.study_name)
+    trial_id = record.trial_id(study, s.trial_number)
+    frozen = record.get_trial(study, trial_id)
+    run_id, status = tracking.find_or_create_child(
+        cfg.name,
+        s.study_name,
+        study.user_attrs[record.PARENT_RUN_ATTR],
+        s.trial_number,
+        tags={
+            "hpo.round": str(s.round),
+            **(
+                {"hpo.replicate_of": str(frozen.user_attrs[record.REPLICATE_OF_ATTR])}
+                if record.is_replicate(frozen)
+                else {}
+            ),
+            **{f"airflow.{k}": v for k, v in (context or {}).items()},
+        },
+    )
+    if frozen.state.is_finished():  # 1. a redelivered task: report what is recorded
+        result = TrialResult.of(frozen)
+        if status == "RUNNING":
+            _log_child(run_id, s, result)
+        log.info("trial %d already finished (%s); nothing to do", s.trial_number, frozen.state.name)
+        return result.to_json()
+    recovered = _recover_lost_tell(study, cfg, trial_id, s.trial_number, run_id, status)
+    if recovered is not None:  # 2. trained and logged, but the tell was lost
+        return recovered.to_json()
+    return _run(study, cfg, trial_id, frozen, s, run_id).to_json()  # 3.
+
+
+def _recover_lost_tell(
+    study: optuna.Study, cfg: SweepConfig, trial_id: int, number: int, run_id: str, status: str
+) -> TrialResult | None:
+    """Tell Optuna what the finished child run logged (no retraining); None when there is nothing to tell."""
+    if status == "FINISHED":
+        logged_metrics = tracking.run_info(run_id).data.metrics
+        if cfg.objectives or cfg.constraints:  # named metrics: rebuild the outcome from them
+            try:
+                logged_outcome = outcomes.interpret(logged_metrics, cfg)
+            except outcomes.OutcomeError:
+                logged_outcome = None
+            if logged_outcome is not None:
+                _tell(study, trial_id, number, logged_outcome)
+                return TrialResult(number, "COMPLETE", _value_of(logged_outcome))
+        logged = logged_metrics.get("value")
+        if logged is not None and math.isfinite(logged) and not (cfg.objectives or cfg.constraints):
+            study.tell(number, logged, skip_if_finished=True)
+            return TrialResult(number, "COMPLETE", logged)
+    if status == "KILLED" and tracking.run_info(run_id).data.tags.get("hpo.state") == "PRUNED":
+        # pruned and logged, but the tell was lost: the pruning decision stands
+        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        return TrialResult.of(record.get_trial(study, trial_id))
+    return None
+
+
+def _run(
+    study: optuna.Study,
+    cfg: SweepConfig,
+    trial_id: int,
+    frozen: optuna.trial.FrozenTrial,
+    s: TrialSpec,
+    run_id: str,
+) -> TrialResult:
+    number = s.trial_number
+    t0 = time.perf_counter()
+    error: str | None = None
+    value: float | None = None
+    outcome: outcomes.Outcome | None = None
+    reporter: pruning.Reporter | None = None
+    pruned = False
+    try:
+        objective = resolve_objective(cfg.objective.name)  # imports its module (torch too, if it uses it)
+        kwargs = dict(cfg.objective.args)
+        if pruning.accepts_report(objective):
+            reporter = kwargs["report"] = pruning.Reporter(
+                study,
+                trial_id,
+                run_id=run_id,
+                max_resource=cfg.max_resource,
+                judge=not record.is_replicate(frozen),  # a replicate runs to the end: its value is data
+            )
+        seed_everything(s.seed)
+        with tracking.system_metrics(run_id, enabled=tracking.system_metrics_enabled()):
+            raw = objective(dict(s.params), seed=s.seed, **kwargs)
+        outcome = outcomes.interpret(raw, cfg)  # a float, or named metrics (objectives, constraints)
+        value = _value_of(outcome)
+    except outcomes.OutcomeError as err:
+        error = str(err)
+        log.warning("trial %d failed: %s", number, error)
+    except TrialPruned:
+        pruned = reporter is not None and reporter.last_step is not None
+        if not pruned:
+            error = "objective raised TrialPruned without reporting a step"
+    except Exception as err:  # noqa: BLE001 - the objective's failure is the trial's result
+        error = f"{type(err).__name__}: {err}"
+        log.warning("trial %d failed:\n%s", number, traceback.format_exc())
+    wallclock = time.perf_counter() - t0
+    state = "PRUNED" if pruned else "COMPLETE" if error is None else "FAIL"
+    result = TrialResult(number, state, value, wallclock, error)
+
+    record.set_trial_user_attr(study, trial_id, record.WALLCLOCK_ATTR, wallclock)
+    if error:
+        record.set_trial_user_attr(study, trial_id, record.ERROR_ATTR, error[:2000])
+    if pruned:
+        assert reporter is not None
+        result.pruned_at_step = reporter.last_step
+        record.set_trial_user_attr(study, trial_id, record.PRUNED_AT_ATTR, reporter.last_step)
+    _log_child(run_id, s, result, outcome)
+    if pruned:
+        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+    elif outcome is not None and error is None:
+        _tell(study, trial_id, number, outcome)
+    else:
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+    log.info("trial %d %s value=%s in %.2fs", number, state, value, wallclock)
+    return result
+
+
+def _value_of(outcome: outcomes.Outcome) -> float | None:
+    """The single objective's value (None for a multi-objective trial: see ``values``)."""
+    return outcome.values[0] if len(outcome.values) == 1 else None
+
+
+def _tell(study: optuna.Study, trial_id: int, number: int, outcome: outcomes.Outcome) -> None:
+    """Store the named metrics and feasibility on the trial, then tell Optuna its value(s).
+
+    Constraint slacks go where Optuna's ``constraints_func`` puts them (system attr ``constraints``), so
+    ``best_trial``/``best_trials`` and Optuna's samplers see the same feasibility as this project."""
+    if record.get_trial(study, trial_id).state.is_finished():
+        return
+    if outcome.metrics:
+        record.set_trial_user_attr(study, trial_id, record.METRICS_ATTR, outcome.metrics)
+    if outcome.slacks is not None:
+        record.set_trial_system_attr(study, trial_id, record.CONSTRAINTS_KEY, outcome.slacks)
+        record.set_trial_user_attr(study, trial_id, record.FEASIBLE_ATTR, outcome.feasible)
+    values = outcome.values if len(outcome.values) > 1 else outcome.values[0]
+    study.tell(number, values, skip_if_finished=True)
+
+
+def _log_child(
+    run_id: str, s: TrialSpec, result: TrialResult, outcome: outcomes.Outcome | None = None
+) -> None:
+    metrics: dict[str, float] = {**(outcome.metrics if outcome else {}), "seed": float(s.seed)}
+    if result.value is not None:
+        metrics["value"] = result.value
+    if result.wallclock_seconds is not None:
+        metrics["wallclock_seconds"] = result.wallclock_seconds
+    tags: dict[str, Any] = {"hpo.state": result.state, "hpo.seed": s.seed}
+    if result.error:
+        tags["hpo.error"] = result.error
+    if outcome is not None and outcome.feasible is not None:
+        tags["hpo.feasible"] = str(outcome.feasible).lower()
+    if result.state == "PRUNED":
+        tags["hpo.pruned_at_step"] = result.pruned_at_step
+    tracking.log_to_run(run_id, params=s.params, metrics=metrics, tags=tags)
+    status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(result.state, "FAILED")
+    tracking.end(run_id, status)
