@@ -95,7 +95,7 @@ def retrain_and_promote(
         decision = decide_promotion(
             challenger=score,
             champion=champion_score,
-            maximize=cfg.direction == "maximize",
+            maximize=cfg.maximize,
             min_improvement=cfg.model.min_improvement,
         )
         if decision.promote:
