@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
@@ -256,7 +256,7 @@ class TrialResult:
     value: float | None = None
     wallclock_seconds: float | None = None
     error: str | None = None
-    pruned_at_step: int | None = field(default=None)
+    pruned_at_step: int | None = None
 
     @classmethod
     def of(cls, frozen: FrozenTrial) -> TrialResult:
