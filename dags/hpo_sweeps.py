@@ -14,7 +14,7 @@ import pendulum
 from airflow.sdk import Asset, Param, TaskGroup, TriggerRule, dag, get_current_context, task
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, discover_sweeps
-from hpo_tasks.config.overrides import form_fields, run_overrides, unrolled_rounds, with_overrides
+from hpo_tasks.config.overrides import form_fields, run_overrides, unrolled_rounds
 from hpo_tasks.dag_docs import asset_uri, doc_md
 from hpo_tasks.settings import sweeps_dir
 
@@ -74,7 +74,7 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
     def sweep():
         @task
         def init_study() -> str:
-            from hpo_tasks.pipeline import init_sweep, run_label
+            from hpo_tasks.steps import init_sweep, run_label
 
             ctx = get_current_context()
             overrides = run_overrides(cfg, ctx["params"], ctx["dag_run"].conf or {})
@@ -83,19 +83,17 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
                 info = init_sweep(
                     cfg, run_id=label, overrides=overrides, max_rounds=n_rounds, context=_context()
                 )
-                for note in with_overrides(cfg, overrides).warnings:
-                    log.warning(note)
             return info["study_name"]
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def gate(study_name: str) -> bool:
-            from hpo_tasks.pipeline import check_stop
+            from hpo_tasks.steps import gate as go_on
 
-            return not check_stop(study_name).stop
+            return go_on(study_name)
 
         @task
         def suggest(study_name: str, round_index: int) -> list[dict]:
-            from hpo_tasks.pipeline import suggest_batch
+            from hpo_tasks.steps import suggest_batch
 
             return suggest_batch(study_name, round_index)
 
@@ -111,32 +109,31 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             map_index_template="trial {{ task.op_kwargs['spec']['trial_number'] }}",
         )
         def run_trial(spec: dict) -> dict:
-            from hpo_tasks.trial import run_trial as run
+            from hpo_tasks.steps import run_trial as run
 
             return run(spec, context=_context())
 
         @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
         def record(study_name: str, round_index: int) -> dict:
-            from hpo_tasks.pipeline import record_round
+            from hpo_tasks.steps import record_round
 
             return record_round(study_name, round_index)
 
         @task(trigger_rule=TriggerRule.NONE_FAILED)
         def replicate(study_name: str) -> list[dict]:
-            from hpo_tasks.pipeline import replicate_batch
+            from hpo_tasks.steps import replicate_batch
 
             return replicate_batch(study_name)
 
         @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
         def record_replicates(study_name: str) -> dict:
-            from hpo_tasks.pipeline import record_round
-            from hpo_tasks.replication import REPLICATE_ROUND
+            from hpo_tasks.steps import record_replicates as record_all
 
-            return record_round(study_name, REPLICATE_ROUND)
+            return record_all(study_name)
 
         @task(trigger_rule=TriggerRule.NONE_FAILED, outlets=[best_params])
         def finalize(study_name: str) -> dict:
-            from hpo_tasks.pipeline import finalize as summarize
+            from hpo_tasks.steps import finalize as summarize
 
             summary = summarize(study_name)
             keys = ("study_name", "best_value", "best_params", "stop_reason", "mlflow_parent_run_id")

@@ -63,12 +63,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from hpo_tasks.pipeline import run_in_process
+    from hpo_tasks.steps.local import run_in_process
 
     cfg = load_sweep(_sweep_path(args.sweep))
     label = args.label or time.strftime("local__%Y%m%dT%H%M%S")
     total = _overrides(args).get("max_trials", cfg.budget.max_trials)
-    maximize = cfg.direction == "maximize"  # the bar's "best" (a multi-objective sweep shows none)
+    maximize = cfg.maximize  # the bar's "best" (a multi-objective sweep shows none)
     best: list[float] = []
 
     with tqdm(total=total, unit="trial", desc=cfg.name, disable=args.no_progress) as bar:
@@ -87,27 +87,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _study_names(sweep: str) -> list[str]:
     """The sweep's studies, newest first."""
-    import optuna
+    from hpo_tasks import record
 
-    from hpo_tasks import study as study_mod
-
-    names = [
-        s.study_name
-        for s in optuna.get_all_study_summaries(study_mod.storage())
-        if s.study_name.startswith(f"{sweep}:")
-    ]
-    started = {n: study_mod.load(n)[0].user_attrs.get(study_mod.STARTED_ATTR, 0.0) for n in names}
-    return sorted(names, key=lambda n: started[n], reverse=True)
+    return [s.name for s in record.list_studies(sweep)]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpo_tasks.progress import study_progress
+    from hpo_tasks.summary import summarize
 
     names = [args.study] if args.study else _study_names(args.sweep)[: args.last]
     if not names:
         print(f"no run of sweep '{args.sweep}' in {optuna_storage_url()}", file=sys.stderr)
         return 1
-    rows = [study_progress(n) for n in names]
+    rows = [summarize(n) for n in names]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -117,39 +109,40 @@ def cmd_status(args: argparse.Namespace) -> int:
         best = "-" if p["best_value"] is None else f"{p['best_value']:.6g}"
         done = f"{p['trials_done']}/{p['budget']}"
         stop = p["stop_reason"] or "running"
-        print(f"{p['study_name']:<{w}} {done:>11} {p['failed']:>6} {p['running']:>7} {best:>12}  {stop}")
+        print(f"{p['study_name']:<{w}} {done:>11} {p['n_failed']:>6} {p['n_running']:>7} {best:>12}  {stop}")
     return 0
 
 
 def cmd_best(args: argparse.Namespace) -> int:
     import yaml
 
-    from hpo_tasks.progress import study_progress
+    from hpo_tasks.summary import direction_label, summarize
 
     names = [args.study] if args.study else _study_names(args.sweep)[:1]
-    if names and study_progress(names[0]).get("pareto"):  # several objectives: the Pareto set
-        p = study_progress(names[0])
+    p = summarize(names[0]) if names else None
+    if p is not None and p.get("pareto_front"):  # several objectives: the Pareto set
         if args.json:
-            print(json.dumps({k: p[k] for k in ("sweep", "study_name", "direction", "pareto")}, indent=2))
+            shown = {"sweep": p["sweep"], "study_name": p["study_name"], "direction": direction_label(p)}
+            print(json.dumps({**shown, "pareto": p["pareto_front"]}, indent=2))
         else:
-            print(f"# sweep {p['sweep']}, study {p['study_name']}: Pareto set ({p['direction']})")
-            for f in p["pareto"]:
+            print(f"# sweep {p['sweep']}, study {p['study_name']}: Pareto set ({direction_label(p)})")
+            for f in p["pareto_front"]:
                 print(f"# trial {f['trial_number']}: {f['values']}")
                 print(yaml.safe_dump([dict(f["params"])], sort_keys=False), end="")
         return 0
-    if not names or study_progress(names[0])["best_params"] is None:
+    if p is None or p["best_params"] is None:
         print(
             f"no completed (and, under constraints, feasible) trial of sweep '{args.sweep}' in "
             f"{optuna_storage_url()}",
             file=sys.stderr,
         )
         return 1
-    p = study_progress(names[0])
     if args.json:
         keys = ("sweep", "study_name", "direction", "best_value", "best_trial_number", "best_params")
         print(json.dumps({k: p[k] for k in keys}, indent=2))
     else:
-        print(f"# sweep {p['sweep']}, study {p['study_name']}: best {p['direction'][:3]} value")
+        what = "mean over replicates" if p.get("replication") else "value"
+        print(f"# sweep {p['sweep']}, study {p['study_name']}: best {p['direction'][:3]} {what}")
         print(f"# {p['best_value']} (trial {p['best_trial_number']})")
         print(yaml.safe_dump(dict(p["best_params"]), sort_keys=False), end="")
     return 0
@@ -193,7 +186,8 @@ def cmd_dag_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpo_tasks.pipeline import latest_study_name, summarize
+    from hpo_tasks.record import latest_study_name
+    from hpo_tasks.summary import summarize
 
     name = args.study or latest_study_name(args.sweep)
     if name is None:

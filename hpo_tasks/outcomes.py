@@ -30,11 +30,9 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo_tasks.config import SweepConfig
+from hpo_tasks.record import CONSTRAINTS_KEY, FEASIBLE_ATTR, METRICS_ATTR, REFERENCE_ATTR
 
-METRICS_ATTR = "metrics"  # user attr: every metric the objective returned
-FEASIBLE_ATTR = "feasible"  # user attr: all constraints met (absent without constraints)
-CONSTRAINTS_KEY = "constraints"  # system attr read by Optuna (optuna.study._constrained_optimization)
-REFERENCE_ATTR = "hpo:reference_point"  # study user attr: the pinned reference point
+__all__ = ["CONSTRAINTS_KEY", "FEASIBLE_ATTR", "METRICS_ATTR", "REFERENCE_ATTR"]  # (and the rules below)
 REFERENCE_SCALE = 0.1
 
 
@@ -213,10 +211,14 @@ def hypervolume_history(
     return out
 
 
+def ranked(trials: Sequence[FrozenTrial], cfg: SweepConfig) -> list[FrozenTrial]:
+    """One objective: the feasible completed trials with a finite value, best first (the lower trial
+    number first on a tie). The single-trial half of the one "best" rule (``hpo_tasks.summary``)."""
+    ok = [t for t in feasible_complete(trials) if len(t.values) == 1 and math.isfinite(t.values[0])]
+    return sorted(ok, key=lambda t: (-cfg.sign * t.values[0], t.number))
+
+
 def best_trial(trials: Sequence[FrozenTrial], cfg: SweepConfig) -> FrozenTrial | None:
     """One objective: the best feasible completed trial (None when none is feasible)."""
-    ok = feasible_complete(trials)
-    if not ok:
-        return None
-    pick = max if cfg.directions[0] == "maximize" else min
-    return pick(ok, key=lambda t: t.values[0])
+    ok = ranked(trials, cfg)
+    return ok[0] if ok else None

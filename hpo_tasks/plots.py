@@ -27,7 +27,7 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
-from hpo_tasks.replication import is_replicate, search_trials
+from hpo_tasks.record import is_replicate, search_trials
 
 log = logging.getLogger(__name__)
 

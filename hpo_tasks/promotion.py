@@ -68,7 +68,7 @@ def retrain_and_promote(
             if hook is None
             else "model.promote is false"
         )
-        tracking.log(parent_run_id, tags={"hpo.promotion": "skipped", "hpo.promotion_detail": reason})
+        tracking.log_to_run(parent_run_id, tags={"hpo.promotion": "skipped", "hpo.promotion_detail": reason})
         log.info("promotion skipped: %s", reason)
         return {"status": "skipped", "reason": reason}
 
@@ -95,7 +95,7 @@ def retrain_and_promote(
         decision = decide_promotion(
             challenger=score,
             champion=champion_score,
-            maximize=cfg.direction == "maximize",
+            maximize=cfg.maximize,
             min_improvement=cfg.model.min_improvement,
         )
         if decision.promote:
@@ -115,7 +115,7 @@ def retrain_and_promote(
     metrics = {"promotion.challenger_holdout": score}
     if champion_score is not None:
         metrics["promotion.champion_holdout"] = champion_score
-    tracking.log(
+    tracking.log_to_run(
         parent_run_id,
         metrics=metrics,
         tags={

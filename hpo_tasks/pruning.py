@@ -6,11 +6,12 @@ records the intermediate value on the Optuna trial in the shared storage (and as
 sweep's pruner says so. ``step`` is the resource used so far (epoch 1, 2, ...), the unit of
 ``pruner.min_resource``/``max_resource``/``n_warmup_steps``. Objectives without the keyword run unchanged.
 
-Every process rebuilds the same pruner from the config pinned on the study (``study.load``), and every
-decision reads the shared storage: intermediate values and successive halving's rung records are trial
-attributes there, and Hyperband's bracket of a trial is a CRC32 of the study name and the trial number
-(``optuna.pruners.HyperbandPruner._get_bracket_id``), the same in any process, so ask/tell-driven trials in
-separate tasks see one consistent Hyperband (Li et al., JMLR 2018; asynchronous SHA: Li et al., MLSys 2020).
+Every process rebuilds the same pruner from the config pinned on the study (``record.load`` calls
+``record.make_pruner``), and every decision reads the shared storage: intermediate values and successive
+halving's rung records are trial attributes there, and Hyperband's bracket of a trial is a CRC32 of the
+study name and the trial number (``optuna.pruners.HyperbandPruner._get_bracket_id``), the same in any
+process, so ask/tell-driven trials in separate tasks see one consistent Hyperband (Li et al., JMLR 2018;
+asynchronous SHA: Li et al., MLSys 2020).
 """
 
 from __future__ import annotations
@@ -21,42 +22,14 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from hpo_tasks.config import SweepConfig
+from hpo_tasks.record import PRUNED_AT_ATTR, REPORTED_ATTR, get_trial
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger(__name__)
 STEP_METRIC = "intermediate_value"
-PRUNED_AT_ATTR = "pruned_at_step"
-REPORTED_ATTR = "reported_steps"  # user attr: steps reported by a multi-objective trial (no pruning there)
-
-
-def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
-    """The Optuna pruner of ``cfg.pruner`` (``NopPruner`` for ``none``)."""
-    import optuna
-
-    p = cfg.pruner
-    if p.name == "hyperband":
-        assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
-        return optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource,
-            max_resource=cfg.max_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-    if p.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=p.min_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-    if p.name == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=p.n_startup_trials,
-            n_warmup_steps=p.n_warmup_steps,
-            interval_steps=p.interval_steps,
-        )
-    return optuna.pruners.NopPruner()
+__all__ = ["PRUNED_AT_ATTR", "STEP_METRIC", "Reporter", "accepts_report", "config_warnings"]
 
 
 def accepts_report(objective: Any) -> bool:
@@ -129,7 +102,7 @@ class Reporter:
         self._max_resource = max_resource
         self._multi = len(study.directions) > 1
         self._judge = judge and not self._multi  # False: record the curve, never ask the pruner
-        frozen = study._storage.get_trial(trial_id)
+        frozen = get_trial(study, trial_id)
         self._reported = set(
             frozen.user_attrs.get(REPORTED_ATTR, ()) if self._multi else frozen.intermediate_values
         )
@@ -152,7 +125,7 @@ class Reporter:
         if self._run_id is not None and math.isfinite(value):
             from hpo_tasks import tracking
 
-            tracking.log(self._run_id, metrics={STEP_METRIC: value}, step=step)
+            tracking.log_to_run(self._run_id, metrics={STEP_METRIC: value}, step=step)
         if not self._judge or (self._max_resource is not None and step >= self._max_resource):
             return  # not judged (replicates, several objectives); at the last step the work is done
         if self._trial.should_prune():

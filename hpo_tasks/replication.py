@@ -1,7 +1,7 @@
 """Replication for noisy objectives (``replicate: {top_k, repeats}`` in the sweep file).
 
 After the search stops, the ``top_k`` best search trials are run again ``repeats`` times each, with new
-seeds (``replicate_seed``: sweep seed, trial number, repeat), as ordinary trial tasks. A replicate trial
+seeds (``seeds.replicate_seed``: sweep seed, trial number, repeat), as ordinary trial tasks. A replicate trial
 carries user attrs ``replicate_of=<trial number>`` and ``replicate=<1..repeats>`` (MLflow tag
 ``hpo.replicate_of``); it is no search trial: the stopping rule, the budget, the GP and "best single
 trial" all leave it out.
@@ -22,35 +22,16 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks import study as study_mod
+from hpo_tasks import outcomes, record, seeds
 from hpo_tasks.config import SweepConfig
 
+# is_replicate / search_trials live in hpo_tasks.record; imported here for their callers in gp/ and plots
+from hpo_tasks.record import REPLICATE_ROUND, is_replicate, search_trials
+
 log = logging.getLogger(__name__)
-OF_ATTR = "replicate_of"
-REPEAT_ATTR = "replicate"
-REPLICATE_ROUND = -1  # the ROUND_ATTR of replicate trials
-
-
-def is_replicate(t: FrozenTrial) -> bool:
-    return OF_ATTR in t.user_attrs
-
-
-def search_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if not is_replicate(t)]
-
-
-def replicate_seed(cfg: SweepConfig, number: int, repeat: int) -> int:
-    """A new training seed per repeat, derived from the sweep seed, the trial number and the repeat."""
-    return int(np.random.SeedSequence([cfg.seed, number, repeat, 2]).generate_state(1)[0] % (2**31 - 1))
-
-
-def _ranked(trials: list[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
-    done = [
-        t
-        for t in search_trials(trials)
-        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
-    ]
-    return sorted(done, key=lambda t: (-t.value if maximize else t.value, t.number))  # type: ignore[operator]
+OF_ATTR = record.REPLICATE_OF_ATTR
+REPEAT_ATTR = record.REPEAT_ATTR
+__all__ = ["REPLICATE_ROUND", "create_replicates", "format_table", "is_replicate", "search_trials", "table"]
 
 
 def create_replicates(study: optuna.Study, cfg: SweepConfig) -> list[FrozenTrial]:
@@ -62,7 +43,7 @@ def create_replicates(study: optuna.Study, cfg: SweepConfig) -> list[FrozenTrial
         return []
     trials = study.get_trials(deepcopy=False)
     have = {(t.user_attrs[OF_ATTR], t.user_attrs[REPEAT_ATTR]) for t in trials if is_replicate(t)}
-    top = _ranked(trials, cfg.direction == "maximize")[: rep.top_k]
+    top = outcomes.ranked(search_trials(trials), cfg)[: rep.top_k]  # feasible, best first
     for t in top:
         for r in range(1, rep.repeats + 1):
             if (t.number, r) not in have:
@@ -71,10 +52,9 @@ def create_replicates(study: optuna.Study, cfg: SweepConfig) -> list[FrozenTrial
     while any(t.state == TrialState.WAITING and is_replicate(t) for t in study.get_trials(deepcopy=False)):
         trial = study.ask()  # pops the oldest waiting trial: its params are fixed
         space.suggest(trial)
-        frozen = study._storage.get_trial(trial._trial_id)
-        seed = replicate_seed(cfg, frozen.user_attrs[OF_ATTR], frozen.user_attrs[REPEAT_ATTR])
-        study._storage.set_trial_system_attr(trial._trial_id, study_mod.ROUND_ATTR, REPLICATE_ROUND)
-        study._storage.set_trial_system_attr(trial._trial_id, study_mod.SEED_ATTR, seed)
+        frozen = record.get_trial(study, trial._trial_id)
+        seed = seeds.replicate_seed(cfg.seed, frozen.user_attrs[OF_ATTR], frozen.user_attrs[REPEAT_ATTR])
+        record.mark_asked(study, trial._trial_id, round_index=REPLICATE_ROUND, seed=seed)
     return [t for t in study.get_trials(deepcopy=False) if is_replicate(t)]
 
 

@@ -11,11 +11,16 @@ import importlib.metadata
 import platform
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpo_tasks.settings import mlflow_artifact_root, mlflow_tracking_uri
 
+if TYPE_CHECKING:
+    from hpo_tasks.config import SweepConfig
+
 PARENT_TAG = "mlflow.parentRunId"
+# Trust-region state per suggest step (hpo_tasks.gp.turbo), logged as gp.tr_length etc.
+TRUST_REGION_KEYS = ("tr_length", "tr_successes", "tr_failures", "tr_restarts")
 STUDY_TAG = "hpo.study_name"
 TRIAL_TAG = "hpo.trial_number"
 KIND_TAG = "hpo.kind"
@@ -156,7 +161,7 @@ def find_or_create_parent(
     if commit:
         all_tags["mlflow.source.git.commit"] = commit
     run = client().create_run(exp_id, tags=all_tags, run_name=study_name)
-    log(run.info.run_id, params=params)
+    log_to_run(run.info.run_id, params=params)
     return run.info.run_id
 
 
@@ -183,7 +188,7 @@ def find_or_create_child(
     return run.info.run_id, run.info.status
 
 
-def log(
+def log_to_run(
     run_id: str,
     *,
     params: Mapping[str, Any] | None = None,
@@ -221,3 +226,76 @@ def children(parent_run_id: str, sweep: str) -> list[Any]:
             [exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=10_000
         )
     )
+
+
+# -- what the sweep logs on its parent run -----------------------------------------------------------
+
+
+def sweep_params(cfg: SweepConfig) -> dict[str, Any]:
+    """The sweep's settings as flat MLflow params of its parent run."""
+    return {
+        "objective": cfg.objective.name,
+        "direction": cfg.direction or ",".join(f"{o.metric}:{o.direction}" for o in cfg.objectives or ()),
+        **({"constraints": "; ".join(cfg.constraints)} if cfg.constraints else {}),
+        "sampler": cfg.sampler.name,
+        "acquisition": cfg.sampler.acquisition,
+        "trust_region": cfg.uses_trust_region,
+        "seed": cfg.seed,
+        "n_init": cfg.n_init,
+        **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},
+        **{f"objective.{k}": v for k, v in cfg.objective.args.items()},
+        **({"pruner": cfg.pruner.name} if cfg.pruner.name != "none" else {}),
+        **{f"pruner.{k}": v for k, v in _pruner_settings(cfg).items()},
+        **_gp_noise_settings(cfg),
+        **_block("warm_start", cfg.warm_start),
+        **_block("replicate", cfg.replicate),
+    }
+
+
+def _gp_noise_settings(cfg: SweepConfig) -> dict[str, Any]:
+    """The GP's noise model (gp sampler only): ``noise`` and, when known, ``noise_std``."""
+    if cfg.sampler.name != "gp":
+        return {}
+    out: dict[str, Any] = {"noise": cfg.sampler.noise}
+    if cfg.sampler.noise_std is not None:
+        out["noise_std"] = cfg.sampler.noise_std
+    return out
+
+
+def _block(prefix: str, block: Any) -> dict[str, Any]:
+    """An optional YAML block's settings as ``prefix.field`` params (by their YAML names), or none."""
+    if block is None:
+        return {}
+    return {f"{prefix}.{k}": v for k, v in block.model_dump(by_alias=True).items()}
+
+
+def _pruner_settings(cfg: SweepConfig) -> dict[str, Any]:
+    from hpo_tasks.config import PRUNER_FIELDS
+
+    out = cfg.pruner.model_dump(include=set(PRUNER_FIELDS[cfg.pruner.name]))
+    if "max_resource" in out:
+        out["max_resource"] = cfg.max_resource
+    return out
+
+
+def log_suggest_step(parent: str, number: int, info: Mapping[str, Any]) -> None:
+    """One GP suggest step on the parent run (step = trial number): fit and acquisition time, the chosen
+    point's acquisition value, noise, outputscale, lengthscale per parameter, trust-region state;
+    warnings and fallbacks as tags, so a sweep the GP could not serve well never passes for one that it
+    did. Seed trials (no GP step, except a trust region's restart design) log nothing."""
+    import math
+
+    if info.get("phase") not in ("gp", "fallback") and "tr_length" not in info:
+        return
+    metrics = {
+        f"gp.{k}": info[k]
+        for k in ("fit_seconds", "acq_seconds", "acq_value", "noise", "outputscale", *TRUST_REGION_KEYS)
+        if isinstance(info.get(k), int | float) and math.isfinite(info[k])
+    }
+    metrics |= {f"gp.lengthscale.{k}": v for k, v in (info.get("lengthscales") or {}).items()}
+    tags: dict[str, str] = {}
+    if info["phase"] == "fallback":
+        tags["hpo.gp_fallback"] = f"trial {number}: {info.get('fallback_reason')}"
+    if info.get("warnings"):
+        tags[f"hpo.warning.trial_{number}"] = "; ".join(info["warnings"])
+    log_to_run(parent, metrics=metrics, tags=tags, step=number)

@@ -40,15 +40,14 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
-from hpo_tasks import replication
-from hpo_tasks import study as study_mod
+from hpo_tasks import record
 from hpo_tasks.config import CategoricalParam, FloatParam, IntParam, SweepConfig, SweepConfigError
 from hpo_tasks.space import SearchSpace, _active, _decode_one
 
 log = logging.getLogger(__name__)
-WARM_ATTR = "hpo:warm_start"
-FINISHED_ATTR = "hpo:finished_at"
-FROM_ATTR = "warm_start_from"  # user attr of an enqueued trial: the study its configuration came from
+WARM_ATTR = record.WARM_ATTR
+FINISHED_ATTR = record.FINISHED_ATTR
+FROM_ATTR = record.WARM_FROM_ATTR  # user attr of an enqueued trial: the study its configuration came from
 
 
 @dataclass
@@ -69,7 +68,7 @@ def is_finished(study: optuna.Study) -> bool:
     attrs = study.user_attrs
     if FINISHED_ATTR in attrs:
         return True
-    if study_mod.STOP_ATTR not in attrs:
+    if record.STOP_ATTR not in attrs:
         return False
     unfinished = (TrialState.RUNNING, TrialState.WAITING)
     return not any(t.state in unfinished for t in study.get_trials(deepcopy=False))
@@ -80,9 +79,8 @@ def resolve_source(cfg: SweepConfig, study_name: str) -> str | None:
     ws = cfg.warm_start
     if ws is None or ws.source == "none":
         return None
-    storage = study_mod.storage()
     if ws.source != "latest":
-        names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+        names = {s.name for s in record.list_studies()}
         if ws.source not in names:
             mine = sorted(n for n in names if n.startswith(f"{cfg.name}:"))[-5:]
             raise SweepConfigError(
@@ -95,20 +93,17 @@ def resolve_source(cfg: SweepConfig, study_name: str) -> str | None:
                 f"earlier study"
             )
         return ws.source
-    me = optuna.load_study(study_name=study_name, storage=storage)
-    started = me.user_attrs.get(study_mod.STARTED_ATTR, math.inf)
-    best: tuple[float, str] | None = None
-    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        if not s.study_name.startswith(f"{cfg.name}:") or s.study_name == study_name:
-            continue
-        t0 = s.user_attrs.get(study_mod.STARTED_ATTR)
-        if t0 is None or t0 >= started or (best is not None and t0 <= best[0]):
+    studies = record.list_studies(cfg.name)  # newest first
+    started = next((s.started for s in studies if s.name == study_name), None)
+    started = math.inf if started is None else started
+    for s in studies:
+        if s.name == study_name or s.started is None or s.started >= started:
             continue
         if FINISHED_ATTR in s.user_attrs or is_finished(
-            optuna.load_study(study_name=s.study_name, storage=storage)
+            optuna.load_study(study_name=s.name, storage=record.storage())
         ):
-            best = (t0, s.study_name)
-    return None if best is None else best[1]
+            return s.name
+    return None
 
 
 # -- mapping an earlier configuration onto tonight's space ------------------------------------------
@@ -176,7 +171,7 @@ def collect(cfg: SweepConfig, source: str) -> WarmStart:
     """The configurations to enqueue and the prior observations ``cfg``'s run takes from ``source``."""
     ws = cfg.warm_start
     assert ws is not None
-    src, src_cfg = study_mod.load(source)
+    src, src_cfg = record.load(source)
     out = WarmStart(source=source)
     if src_cfg.direction != cfg.direction:
         out.warnings.append(
@@ -198,16 +193,12 @@ def collect(cfg: SweepConfig, source: str) -> WarmStart:
                 f"only its configurations are enqueued"
             )
         use_values = False
-    sign = 1.0 if cfg.direction == "maximize" else -1.0
     done = [
         t
-        for t in src.get_trials(deepcopy=False)
-        if t.state == TrialState.COMPLETE
-        and t.value is not None
-        and math.isfinite(t.value)
-        and not replication.is_replicate(t)
+        for t in record.search_trials(src.get_trials(deepcopy=False))
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
     ]
-    done.sort(key=lambda t: (-sign * cast(float, t.value), t.number))  # best first
+    done.sort(key=lambda t: (-cfg.sign * cast(float, t.value), t.number))  # best first
     space = SearchSpace.from_config(cfg)
     counts: Counter[tuple[str, str, str]] = Counter()
 
@@ -283,7 +274,7 @@ def apply(cfg: SweepConfig, study: optuna.Study) -> WarmStart:
     for item in ws.enqueued:
         study.enqueue_trial(
             item["params"],
-            user_attrs={FROM_ATTR: source, "warm_start_trial": item["from_trial"]},
+            user_attrs={FROM_ATTR: source, record.WARM_TRIAL_ATTR: item["from_trial"]},
             skip_if_exists=True,  # a retried init never enqueues twice
         )
     for note in ws.warnings:

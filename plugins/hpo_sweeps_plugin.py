@@ -21,7 +21,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from hpo_tasks import progress
+from hpo_tasks import summary
 
 app = FastAPI(title="hpo-sweeps", description="Sweep progress and MLflow links for hpo-sweeps DAG runs.")
 _can_read_runs = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
@@ -29,13 +29,13 @@ _can_read_runs = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
 
 @app.get("/sweeps/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=_can_read_runs)
 def sweep_page(dag_id: str, run_id: str) -> HTMLResponse:
-    p = progress.run_progress(dag_id, run_id)
-    return HTMLResponse(progress.render_html(p, dag_id=dag_id, run_id=run_id))
+    p = summary.run_progress(dag_id, run_id)
+    return HTMLResponse(summary.render_html(p, dag_id=dag_id, run_id=run_id))
 
 
 @app.get("/sweeps/{dag_id}/runs/{run_id}/progress.json", dependencies=_can_read_runs)
 def sweep_json(dag_id: str, run_id: str) -> JSONResponse:
-    p = progress.run_progress(dag_id, run_id)
+    p = summary.run_progress(dag_id, run_id)
     return JSONResponse(p, status_code=200 if p else 404)
 
 
@@ -45,7 +45,7 @@ def sweep_json(dag_id: str, run_id: str) -> JSONResponse:
     dependencies=_can_read_runs,
 )
 def trial_page(dag_id: str, run_id: str, task_id: str, map_index: int) -> HTMLResponse:
-    url = progress.trial_run_url(dag_id, run_id, task_id, map_index)
+    url = summary.trial_run_url(dag_id, run_id, task_id, map_index)
     e = html.escape
     body = (
         f'<a id="mlflow-link" href="{e(url)}" target="_blank" rel="noopener">Open this trial in MLflow</a>'

@@ -34,7 +34,7 @@ class OptimizerSpec:
 
 def _ours(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
     """Exactly what a sweep file with ``sampler: {name: gp}`` and no other setting runs."""
-    from hpo_tasks.study import make_sampler
+    from hpo_tasks.samplers import make_sampler
 
     if cfg.seed != seed:
         cfg = with_overrides(cfg, {"seed": seed})

@@ -1,5 +1,5 @@
 """Pipeline overhead: one sweep of no-op trials through a real Airflow DAG run versus the same sweep in a
-plain Python loop (``hpo_tasks.pipeline.run_in_process``), each against its own fresh state.
+plain Python loop (``hpo_tasks.steps.run_in_process``), each against its own fresh state.
 
 Both sides do the same work per trial (Optuna storage on SQLite, an MLflow child run, the same random
 sampler); the difference is what Airflow adds: the CLI and DAG parse, scheduling, a task process per step.
@@ -38,7 +38,7 @@ resources: {{retries: 0, retry_delay_seconds: 1}}
 _LOOP = """
 import json, sys, time
 from hpo_tasks.config import load_sweep
-from hpo_tasks.pipeline import run_in_process
+from hpo_tasks.steps import run_in_process
 cfg = load_sweep(sys.argv[1])
 t0 = time.perf_counter()
 s = run_in_process(cfg, label="loop")
@@ -47,7 +47,8 @@ print("BENCH_RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "n_comp
 
 _SUMMARY = """
 import json
-from hpo_tasks.pipeline import latest_study_name, summarize
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.summary import summarize
 s = summarize(latest_study_name("{name}"))
 print("BENCH_RESULT " + json.dumps({{"n_complete": s["n_complete"], "wall_seconds": s["wall_seconds"]}}))
 """

@@ -104,8 +104,8 @@ def time_suggest(optimizer_name: str, n: int, repeat: int, *, problem_name: str 
 
     from hpo_tasks.bench.optimizers import OPTIMIZERS, sweep_config
     from hpo_tasks.bench.problems import PROBLEMS
+    from hpo_tasks.record import get_trial, suggest_info
     from hpo_tasks.space import SearchSpace
-    from hpo_tasks.study import suggest_info
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     problem, opt = PROBLEMS[problem_name], OPTIMIZERS[optimizer_name]
@@ -131,7 +131,7 @@ def time_suggest(optimizer_name: str, n: int, repeat: int, *, problem_name: str 
             if rep < 0:
                 continue
             seconds.append(elapsed)
-            info = suggest_info(study._storage.get_trial(trial._trial_id))  # ours: fit / acq split
+            info = suggest_info(get_trial(study, trial._trial_id))  # ours: fit / acq split
             parts.append({k: info[k] for k in ("fit_seconds", "acq_seconds") if k in info})
     return {
         "optimizer": optimizer_name,

@@ -33,7 +33,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from hpo_tasks.gp import engine
-from hpo_tasks.gp.types import SpaceInfo, Suggestion, space_info
+from hpo_tasks.gp.types import REFERENCE_ATTR, SpaceInfo, Suggestion, space_info
 
 if TYPE_CHECKING:
     import optuna
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from hpo_tasks.space import SearchSpace
 
 log = logging.getLogger(__name__)
-REFERENCE_ATTR = "hpo:reference_point"  # = hpo_tasks.outcomes.REFERENCE_ATTR (no import cycle)
 
 
 def suggest_next_multi(

@@ -52,7 +52,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks.gp.types import mix_seed, space_info
+from hpo_tasks.gp.types import SUGGEST_ATTR, mix_seed, space_info
 from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SUGGEST_ATTR", "GPBatchSampler", "pruned_values", "space_info"]
 
-SUGGEST_ATTR = "hpo:suggest"
 log = logging.getLogger(__name__)
 
 

@@ -9,6 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# Study attributes the GP sampler itself reads or writes: defined here, the lowest layer, and re-exported
+# by hpo_tasks.record, which owns every other key.
+SUGGEST_ATTR = "hpo:suggest"  # system attr of a trial: the GP step's info (JSON)
+REFERENCE_ATTR = "hpo:reference_point"  # study user attr: the pinned hypervolume reference point
+
 if TYPE_CHECKING:
     from hpo_tasks.space import SearchSpace
 

@@ -7,10 +7,11 @@ import json
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import study as study_mod
-from hpo_tasks import tracking
+from hpo_tasks import record, seeds, tracking
 from hpo_tasks.config import load_sweep
-from hpo_tasks.pipeline import latest_study_name, run_in_process, summarize
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.steps import run_in_process
+from hpo_tasks.summary import summarize
 from tests.integration.conftest import BRANIN, AirflowSandbox
 
 pytestmark = pytest.mark.integration
@@ -25,11 +26,11 @@ def test_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
     _assert_ok(airflow_sandbox.dag_test("hpo__it_branin"), airflow_sandbox, "hpo__it_branin")
 
     name = latest_study_name("it_branin")
-    study, cfg = study_mod.load(name)
+    study, cfg = record.load(name)
     trials = study.get_trials()
     assert [t.number for t in trials] == list(range(9))
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    assert all(t.user_attrs["seed"] == study_mod.trial_seed(cfg, t.number) for t in trials)
+    assert all(record.seed_of(t) == seeds.trial_seed(cfg.seed, t.number) for t in trials)
 
     summary = summarize(name)
     assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 9
@@ -46,7 +47,7 @@ def test_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
         t = by_number[int(c.data.tags["hpo.trial_number"])]
         assert c.info.status == "FINISHED"
         assert c.data.metrics["value"] == pytest.approx(t.value)
-        assert c.data.metrics["seed"] == t.user_attrs["seed"]
+        assert c.data.metrics["seed"] == record.seed_of(t)
         assert c.data.metrics["wallclock_seconds"] >= 0
         assert set(c.data.params) == {"x1", "x2"}
         assert c.data.tags["airflow.dag_id"] == "hpo__it_branin"
@@ -62,7 +63,7 @@ def test_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
 
     # Reproducible: the same sweep and seed, driven in-process, suggests the same configurations.
     again = run_in_process(load_sweep(path), label="replay")
-    replay = study_mod.load(again["study_name"])[0].get_trials()
+    replay = record.load(again["study_name"])[0].get_trials()
     assert [t.params for t in replay] == [t.params for t in trials]
 
 
@@ -74,7 +75,7 @@ def test_failing_objective_marks_trials_failed_and_the_sweep_finishes(
     _assert_ok(airflow_sandbox.dag_test("hpo__it_faulty"), airflow_sandbox, "hpo__it_faulty")
 
     name = latest_study_name("it_faulty")
-    study, _ = study_mod.load(name)
+    study, _ = record.load(name)
     trials = study.get_trials()
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert len(trials) == 9 and failed, "this seed's design hits the failing region"
@@ -102,7 +103,7 @@ def test_sweep_dag_with_postgres_optuna_storage_and_form_overrides(
 
     name = latest_study_name("it_pg")
     assert name is not None
-    study, cfg = study_mod.load(name)
+    study, cfg = record.load(name)
     assert (cfg.budget.max_trials, cfg.budget.batch_size, cfg.seed) == (7, 2, 11)
     trials = study.get_trials()
     assert len(trials) == 7 and all(t.state == TrialState.COMPLETE for t in trials)
@@ -130,11 +131,11 @@ def test_mixed_conditional_sweep_through_the_dag(airflow_sandbox: AirflowSandbox
     airflow_sandbox.add_sweep("it_mixed", MIXED)
     _assert_ok(airflow_sandbox.dag_test("hpo__it_mixed"), airflow_sandbox, "hpo__it_mixed")
     name = latest_study_name("it_mixed")
-    study, _ = study_mod.load(name)
+    study, _ = record.load(name)
     trials = study.get_trials()
     assert len(trials) == 10 and all(t.state == TrialState.COMPLETE for t in trials)
     assert all(("momentum" in t.params) == (t.params["optimizer"] == "sgd") for t in trials)
-    assert all(study_mod.suggest_info(t)["phase"] == "gp" for t in trials[6:])
+    assert all(record.suggest_info(t)["phase"] == "gp" for t in trials[6:])
 
     summary = summarize(name)
     children = tracking.children(summary["mlflow_parent_run_id"], "it_mixed")

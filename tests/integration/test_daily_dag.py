@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from hpo_tasks import tracking
-from hpo_tasks.pipeline import latest_study_name, summarize
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.summary import summarize
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration

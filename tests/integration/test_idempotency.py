@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import study as study_mod
-from hpo_tasks import tracking
+from hpo_tasks import record, tracking
 from hpo_tasks.config import load_sweep
-from hpo_tasks.pipeline import finalize, init_sweep, record_round, suggest_batch
-from hpo_tasks.trial import run_trial
+from hpo_tasks.steps import finalize, init_sweep, record_round, run_trial, suggest_batch
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -34,7 +32,7 @@ def test_retried_steps_reuse_trials_and_runs(state_dir: Path) -> None:
     lost = suggest_batch(name, 1)[0]
     for _ in range(2):
         record_round(name, 1)
-    study, _ = study_mod.load(name)
+    study, _ = record.load(name)
     t = study.get_trials()[lost["trial_number"]]
     assert t.state == TrialState.FAIL and "did not report" in t.user_attrs["error"]
 

@@ -11,11 +11,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from hpo_tasks import outcomes, pareto, tracking
-from hpo_tasks import study as study_mod
+from hpo_tasks import outcomes, record, tracking
 from hpo_tasks.cli import main as hpo_main
 from hpo_tasks.config import load_sweep
-from hpo_tasks.pipeline import latest_study_name, run_in_process, summarize
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.steps import run_in_process
+from hpo_tasks.summary import NO_FEASIBLE, summarize
 from tests.conftest import write_sweep
 from tests.integration.conftest import AirflowSandbox
 
@@ -58,10 +59,10 @@ def _history(run_id: str, key: str) -> list[float]:
 def test_pareto_sweep_in_process(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = load_sweep(_sweep(state_dir / "sweeps", "mo_bc", max_trials=9, n_init=5, batch_size=2))
     summary = run_in_process(cfg, label="t")
-    study, _ = study_mod.load(summary["study_name"])
+    study, _ = record.load(summary["study_name"])
     trials = study.get_trials()
     assert len(trials) == 9 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert all(study_mod.suggest_info(t)["acquisition"] == "qlognehvi" for t in trials[5:])
+    assert all(record.suggest_info(t)["acquisition"] == "qlognehvi" for t in trials[5:])
 
     # The reported front is the non-dominated set: no trial dominates a member, each other is dominated.
     front = {f["trial_number"] for f in summary["pareto_front"]}
@@ -153,7 +154,7 @@ budget: {max_trials: 8, n_init: 5, batch_size: 2}
 seed: 0
 """
     summary = run_in_process(load_sweep(write_sweep(state_dir / "sweeps", "bowl", text)), label="t")
-    study, _ = study_mod.load(summary["study_name"])
+    study, _ = record.load(summary["study_name"])
     trials = study.get_trials()
     feasible = [t for t in trials if t.user_attrs["feasible"]]
     infeasible = [t for t in trials if not t.user_attrs["feasible"]]
@@ -162,7 +163,7 @@ seed: 0
     best = study.trials[summary["best_trial_number"]]
     assert best.user_attrs["feasible"] and best.value == min(t.value for t in feasible)
     assert summary["n_feasible"] == len(feasible)
-    assert all(study_mod.suggest_info(t)["acquisition"] == "constrained-qlognei" for t in trials[5:])
+    assert all(record.suggest_info(t)["acquisition"] == "constrained-qlognei" for t in trials[5:])
     children = tracking.children(summary["mlflow_parent_run_id"], "bowl")
     assert {c.data.tags["hpo.feasible"] for c in children} == {"true", "false"}
     assert tracking.run_info(summary["mlflow_parent_run_id"]).data.tags["hpo.best_trial_number"] == str(
@@ -173,8 +174,8 @@ seed: 0
     impossible = text.replace("name: bowl", "name: bowl_none").replace("margin >= 0", "margin >= 5")
     impossible = impossible.replace("max_trials: 8, n_init: 5", "max_trials: 2, n_init: 2")
     s = run_in_process(load_sweep(write_sweep(state_dir / "sweeps", "bowl_none", impossible)), label="t")
-    assert s["best_value"] is None and s["best_params"] is None and s["note"] == pareto.NO_FEASIBLE
-    assert tracking.run_info(s["mlflow_parent_run_id"]).data.tags["hpo.best"] == pareto.NO_FEASIBLE
+    assert s["best_value"] is None and s["best_params"] is None and s["note"] == NO_FEASIBLE
+    assert tracking.run_info(s["mlflow_parent_run_id"]).data.tags["hpo.best"] == NO_FEASIBLE
 
 
 @pytest.mark.slow
@@ -185,10 +186,10 @@ def test_multi_objective_constrained_dag_run(airflow_sandbox: AirflowSandbox) ->
     assert proc.returncode == 0, (airflow_sandbox.home / "hpo__it_mo.log").read_text()[-6000:]
 
     name = latest_study_name("it_mo")
-    study, cfg = study_mod.load(name)
+    study, cfg = record.load(name)
     trials = study.get_trials()
     assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert study_mod.suggest_info(trials[-1])["acquisition"] == "qlognehvi"
+    assert record.suggest_info(trials[-1])["acquisition"] == "qlognehvi"
     summary = summarize(name)
     front = {t.number for t in outcomes.pareto_trials(trials, cfg)}
     assert {f["trial_number"] for f in summary["pareto_front"]} == front
@@ -215,7 +216,7 @@ def test_a_return_that_does_not_fit_fails_the_trial_and_names_the_field(state_di
     )
     s = run_in_process(load_sweep(write_sweep(state_dir / "sweeps", "misfit", text)), label="t")
     assert s["n_failed"] == 3 and s["stop_reason"] == "max_trials" and s["pareto_size"] == 0
-    study, _ = study_mod.load(s["study_name"])
+    study, _ = record.load(s["study_name"])
     errors = {t.user_attrs["error"] for t in study.trials}
     assert errors <= {
         "objective returned branin=nan",
@@ -234,7 +235,7 @@ def test_optuna_samplers_run_a_constrained_pareto_sweep(state_dir: Path, sampler
     cfg = load_sweep(_sweep(state_dir / "sweeps", name, extra='constraints: ["currin <= 9"]', max_trials=10,
                             n_init=4, batch_size=3, sampler=sampler))  # fmt: skip
     summary = run_in_process(cfg, label="t")
-    study, _ = study_mod.load(summary["study_name"])
+    study, _ = record.load(summary["study_name"])
     trials = study.get_trials()
     assert len(trials) == 10 and all(t.state == TrialState.COMPLETE for t in trials)
     assert all(t.constraints == {"0": t.values[1] - 9} for t in trials)  # what Optuna's samplers read
@@ -252,8 +253,8 @@ def test_a_lost_tell_of_a_constrained_pareto_trial_is_told_on_retry_without_reru
     rebuilds the outcome (both objectives and the constraint's slack) from the run, never trains again."""
     import optuna
 
-    from hpo_tasks import trial as trial_mod
-    from hpo_tasks.pipeline import init_sweep, suggest_batch
+    from hpo_tasks.steps import init_sweep, suggest_batch
+    from hpo_tasks.steps import trial as trial_mod
 
     text = _text("mo_lost", extra='constraints: ["currin <= 9"]', max_trials=4, n_init=4, batch_size=2)
     name = init_sweep(load_sweep(write_sweep(state_dir / "sweeps", "mo_lost", text)), run_id="r1")[
@@ -275,13 +276,13 @@ def test_a_lost_tell_of_a_constrained_pareto_trial_is_told_on_retry_without_reru
     with pytest.raises(ConnectionError):
         trial_mod.run_trial(spec)
     monkeypatch.setattr(optuna.Study, "tell", real_tell)
-    study, _ = study_mod.load(name)
+    study, _ = record.load(name)
     assert study.get_trials()[spec["trial_number"]].state == TrialState.RUNNING and len(calls) == 1
 
     result = trial_mod.run_trial(spec)  # Airflow's retry
-    t = study_mod.load(name)[0].get_trials()[spec["trial_number"]]
+    t = record.load(name)[0].get_trials()[spec["trial_number"]]
     assert result["state"] == "COMPLETE" and t.state == TrialState.COMPLETE and len(calls) == 1
-    (child,) = tracking.children(study.user_attrs[study_mod.PARENT_RUN_ATTR], "mo_lost")
+    (child,) = tracking.children(study.user_attrs[record.PARENT_RUN_ATTR], "mo_lost")
     assert t.values == pytest.approx([child.data.metrics["branin"], child.data.metrics["currin"]])
     assert t.constraints == {"0": pytest.approx(t.values[1] - 9)}
     assert t.user_attrs["feasible"] == (t.values[1] <= 9)
@@ -304,7 +305,7 @@ def test_an_objective_that_reports_steps_runs_in_a_pareto_sweep(state_dir: Path)
         "{name: branin_currin}", "{name: 'tests.integration.test_multi_objective:curved_branin_currin'}"
     )
     s = run_in_process(load_sweep(write_sweep(state_dir / "sweeps", "mo_curve", text)), label="t")
-    study, _ = study_mod.load(s["study_name"])
+    study, _ = record.load(s["study_name"])
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 and s["pareto_size"] > 0
     assert all(t.user_attrs["reported_steps"] == [1, 2, 3] and not t.intermediate_values for t in trials)

@@ -9,11 +9,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import progress, tracking
-from hpo_tasks import study as study_mod
+from hpo_tasks import record, tracking
 from hpo_tasks.config import parse_sweep
-from hpo_tasks.pipeline import init_sweep, latest_study_name, run_in_process, suggest_batch, summarize
-from hpo_tasks.trial import run_trial
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.steps import init_sweep, run_in_process, run_trial, suggest_batch
+from hpo_tasks.summary import summarize
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def _cfg(name: str, *, pruner: str, sampler: str = "random", max_trials: int = 1
 def test_pruned_trials_stop_early_are_recorded_and_never_rerun(state_dir: Path) -> None:
     cfg = _cfg("prune_rec", pruner="{name: successive_halving, min_resource: 1, reduction_factor: 3}")
     summary = run_in_process(cfg, label="r1")
-    study, _ = study_mod.load(summary["study_name"])
+    study, _ = record.load(summary["study_name"])
     trials = study.get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -81,7 +81,7 @@ def test_pruned_trials_stop_early_are_recorded_and_never_rerun(state_dir: Path) 
     # A redelivered trial task of a pruned trial reports the recorded outcome: nothing runs again.
     t = pruned[0]
     spec = {"study_name": summary["study_name"], "trial_number": t.number, "params": t.params,
-            "seed": t.user_attrs["seed"], "round": 0}  # fmt: skip
+            "seed": record.seed_of(t), "round": 0}  # fmt: skip
     again = run_trial(spec)
     assert (again["state"], again["pruned_at_step"], again["value"]) == ("PRUNED", t.last_step, None)
     assert study.get_trials()[t.number].intermediate_values == t.intermediate_values
@@ -95,8 +95,8 @@ def test_pruned_trials_stop_early_are_recorded_and_never_rerun(state_dir: Path) 
     study.tell(t, state=TrialState.PRUNED)
     assert study.get_trials()[t.number].value == -1000.0
     assert summarize(summary["study_name"])["best_value"] == summary["best_value"] > 0.39
-    shown = progress.study_progress(summary["study_name"])
-    assert (shown["best_value"], shown["pruned"]) == (summary["best_value"], len(pruned) + 1)
+    shown = summarize(summary["study_name"])
+    assert (shown["best_value"], shown["n_pruned"]) == (summary["best_value"], len(pruned) + 1)
 
 
 def test_a_lost_tell_of_a_pruned_trial_is_told_on_retry_without_rerunning(
@@ -122,7 +122,7 @@ def test_a_lost_tell_of_a_pruned_trial_is_told_on_retry_without_rerunning(
             break
     assert lost is not None, "one of the seed trials is pruned (worse than trial 0 at epoch 1)"
     monkeypatch.setattr(optuna.Study, "tell", real_tell)
-    study, _ = study_mod.load(name)
+    study, _ = record.load(name)
     steps = study.get_trials()[lost["trial_number"]].intermediate_values
     assert study.get_trials()[lost["trial_number"]].state == TrialState.RUNNING
 
@@ -158,7 +158,7 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     assert proc.returncode == 0, (airflow_sandbox.home / "hpo__it_prune.log").read_text()[-6000:]
 
     name = latest_study_name("it_prune")
-    study, cfg = study_mod.load(name)
+    study, cfg = record.load(name)
     assert (cfg.pruner.name, cfg.pruner.reduction_factor) == ("successive_halving", 3)
     trials = study.get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED]

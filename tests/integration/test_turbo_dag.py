@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import study as study_mod
-from hpo_tasks import tracking
+from hpo_tasks import record, tracking
 from hpo_tasks.config import load_sweep
-from hpo_tasks.pipeline import latest_study_name, run_in_process, summarize
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.steps import run_in_process
+from hpo_tasks.summary import summarize
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration
@@ -34,10 +35,10 @@ def test_trust_region_sweep_through_the_dag(airflow_sandbox: AirflowSandbox) -> 
     assert proc.returncode == 0, (airflow_sandbox.home / "hpo__it_turbo.log").read_text()[-6000:]
 
     name = latest_study_name("it_turbo")
-    study, _ = study_mod.load(name)
+    study, _ = record.load(name)
     trials = study.get_trials()
     assert len(trials) == 10 and all(t.state == TrialState.COMPLETE for t in trials)
-    infos = [study_mod.suggest_info(t) for t in trials]
+    infos = [record.suggest_info(t) for t in trials]
     assert all(i["phase"] == "sobol" and "tr_length" in i for i in infos[:4])
     assert all(i["phase"] == "gp" and i["trust_region"] is True for i in infos[4:])
     assert [i["n_observed"] for i in infos] == [0] * 4 + [4] * 3 + [7] * 3  # the replay's batches
@@ -53,5 +54,5 @@ def test_trust_region_sweep_through_the_dag(airflow_sandbox: AirflowSandbox) -> 
 
     # Suggest tasks in separate processes give what one process gives: the state lives in the history.
     again = run_in_process(load_sweep(path), label="replay")
-    replay = study_mod.load(again["study_name"])[0].get_trials()
+    replay = record.load(again["study_name"])[0].get_trials()
     assert [t.params for t in replay] == [t.params for t in trials]

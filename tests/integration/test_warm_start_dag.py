@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import study as study_mod
-from hpo_tasks import tracking
+from hpo_tasks import record, tracking
 from hpo_tasks.config import load_sweep
-from hpo_tasks.pipeline import latest_study_name, run_in_process, summarize
+from hpo_tasks.record import latest_study_name
+from hpo_tasks.steps import run_in_process
+from hpo_tasks.summary import summarize
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def test_second_dag_run_warm_starts_and_replicates(airflow_sandbox: AirflowSandb
     )
 
     # The first night's two best search trials are the second night's first two trials.
-    old, _ = study_mod.load(first)
+    old, _ = record.load(first)
     best_two = sorted(
         (
             t
@@ -59,7 +60,7 @@ def test_second_dag_run_warm_starts_and_replicates(airflow_sandbox: AirflowSandb
         ),
         key=lambda t: t.value,
     )[:2]
-    new, _ = study_mod.load(second)
+    new, _ = record.load(second)
     trials = new.get_trials()
     assert [t.params for t in trials[:2]] == [t.params for t in best_two]
     assert all(t.user_attrs["warm_start_from"] == first for t in trials[:2])

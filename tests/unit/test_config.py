@@ -182,23 +182,23 @@ def test_sampler_settings(sampler: dict, error: str | None) -> None:
 
 
 def test_parent_run_params_hold_the_optional_blocks_and_the_noise_model() -> None:
-    """What the MLflow parent run records of a sweep (``pipeline._flat_config``): every optional block by
+    """What the MLflow parent run records of a sweep (``tracking.sweep_params``): every optional block by
     its YAML names, and the GP's noise model, so two nights' runs can be compared setting by setting."""
-    from hpo_tasks.pipeline import _flat_config
+    from hpo_tasks.tracking import sweep_params
 
-    cold = _flat_config(parse_sweep(GOOD))
+    cold = sweep_params(parse_sweep(GOOD))
     assert cold["noise"] == "learned" and "noise_std" not in cold
     assert not any(k.startswith(("warm_start.", "replicate.")) for k in cold)
 
     data = _with("warm_start", {"from": "latest", "top_k": 2})
     data["replicate"] = {"top_k": 1, "repeats": 4}
     data["sampler"] = {"name": "gp", "noise": "known", "noise_std": 0.5}
-    params = _flat_config(parse_sweep(data))
+    params = sweep_params(parse_sweep(data))
     assert params["noise"] == "known" and params["noise_std"] == 0.5
     assert params["warm_start.from"] == "latest" and params["warm_start.top_k"] == 2
     assert params["warm_start.observations"] is True and params["warm_start.max_observations"] == 200
     assert (params["replicate.top_k"], params["replicate.repeats"]) == (1, 4)
-    assert "noise" not in _flat_config(parse_sweep(_with("sampler", {"name": "tpe"})))
+    assert "noise" not in sweep_params(parse_sweep(_with("sampler", {"name": "tpe"})))
 
 
 @pytest.mark.parametrize(
@@ -211,14 +211,14 @@ def test_parent_run_params_hold_the_optional_blocks_and_the_noise_model() -> Non
 )
 def test_logged_trust_region_is_what_the_sampler_runs(extra: dict, expected: bool) -> None:
     """One rule: the MLflow param ``trust_region`` and the sampler read ``cfg.uses_trust_region``."""
-    from hpo_tasks.pipeline import _flat_config
-    from hpo_tasks.study import make_sampler
+    from hpo_tasks.samplers import make_sampler
+    from hpo_tasks.tracking import sweep_params
 
     data = {**GOOD, "space": {f"x{i}": {"type": "float", "low": 0, "high": 1} for i in range(25)}, **extra}
     cfg = parse_sweep(data)
     sampler = make_sampler(cfg, n_asked=0)
     runs = getattr(sampler, "_trust_region", False)
-    assert _flat_config(cfg)["trust_region"] is runs is cfg.uses_trust_region is expected
+    assert sweep_params(cfg)["trust_region"] is runs is cfg.uses_trust_region is expected
 
 
 @pytest.mark.parametrize(

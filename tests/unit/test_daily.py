@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpo_tasks import progress, tracking
+from hpo_tasks import summary, tracking
 from hpo_tasks.cli import main
 from hpo_tasks.config import SweepConfigError, load_sweep, parse_sweep
 from hpo_tasks.config.overrides import check_overrides, form_fields, with_overrides
-from hpo_tasks.pipeline import init_sweep, run_in_process, run_label
+from hpo_tasks.steps import init_sweep, run_in_process, run_label
 from tests.conftest import REPO, write_sweep
 
 SWEEP = """
@@ -122,13 +122,13 @@ def test_progress_page_finds_the_run_by_airflow_tags(state_dir: Path, tmp_path: 
     cfg = load_sweep(write_sweep(tmp_path / "sweeps", "daily", SWEEP))
     ctx = {"dag_id": "hpo__daily", "run_id": "manual__x"}
     info = init_sweep(cfg, run_id="manual__x", context=ctx)
-    p = progress.run_progress("hpo__daily", "manual__x")
+    p = summary.run_progress("hpo__daily", "manual__x")
     assert p is not None and p["study_name"] == info["study_name"]
     assert (p["trials_done"], p["budget"], p["stop_reason"]) == (0, 6, None)
-    page = progress.render_html(p, dag_id="hpo__daily", run_id="manual__x")
+    page = summary.render_html(p, dag_id="hpo__daily", run_id="manual__x")
     assert "0 / 6" in page and info["parent_run_id"] in page
-    assert progress.run_progress("hpo__daily", "other") is None
-    assert progress.run_progress("not_a_sweep", "manual__x") is None
+    assert summary.run_progress("hpo__daily", "other") is None
+    assert summary.run_progress("not_a_sweep", "manual__x") is None
 
 
 def test_scheduled_runs_get_one_study_per_logical_date() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.gp.engine import SpaceInfo, suggest_next
 from hpo_tasks.gp.sampler import GPBatchSampler, space_info
+from hpo_tasks.record import suggest_info
 from hpo_tasks.space import SearchSpace
-from hpo_tasks.study import suggest_info
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

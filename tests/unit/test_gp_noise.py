@@ -8,8 +8,8 @@ import pytest
 from hpo_tasks.config import SweepConfigError, parse_sweep
 from hpo_tasks.gp.engine import NOISE_FREE, _fit_robust, _noise_variance, suggest_next
 from hpo_tasks.gp.sampler import space_info
+from hpo_tasks.samplers import make_sampler
 from hpo_tasks.space import SearchSpace
-from hpo_tasks.study import make_sampler
 
 SWEEP = {
     "name": "n",

@@ -8,8 +8,8 @@ import pytest
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.gp.sampler import GPBatchSampler
 from hpo_tasks.objectives.synthetic import branin
+from hpo_tasks.record import suggest_info
 from hpo_tasks.space import SearchSpace
-from hpo_tasks.study import suggest_info
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -13,8 +13,8 @@ from hpo_tasks import outcomes
 from hpo_tasks.config import SweepConfigError, parse_sweep
 from hpo_tasks.gp.sampler import GPBatchSampler
 from hpo_tasks.objectives.synthetic import BraninCurrin, branin_currin, constrained_bowl
+from hpo_tasks.record import suggest_info
 from hpo_tasks.space import SearchSpace
-from hpo_tasks.study import suggest_info
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

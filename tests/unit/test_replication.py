@@ -10,10 +10,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpo_tasks import replication, tracking
-from hpo_tasks import study as study_mod
+from hpo_tasks import record, replication, seeds, tracking
 from hpo_tasks.config import SweepConfigError, parse_sweep
-from hpo_tasks.pipeline import replicate_batch, run_in_process
+from hpo_tasks.steps import replicate_batch, run_in_process
 
 NOISY = {
     "name": "rep",
@@ -75,7 +74,7 @@ def test_replicate_block_is_validated() -> None:
 def test_noisy_sweep_replicates_its_best_and_picks_by_mean(state_dir: Path) -> None:
     cfg = parse_sweep(NOISY)
     summary = run_in_process(cfg, label="r1")
-    study, _ = study_mod.load(summary["study_name"])
+    study, _ = record.load(summary["study_name"])
     trials = study.get_trials()
     search = [t for t in trials if not replication.is_replicate(t)]
     reps = [t for t in trials if replication.is_replicate(t)]
@@ -87,10 +86,8 @@ def test_noisy_sweep_replicates_its_best_and_picks_by_mean(state_dir: Path) -> N
     for t in reps:
         original = trials[t.user_attrs["replicate_of"]]
         assert t.params == original.params and t.state == TrialState.COMPLETE
-        assert t.user_attrs["seed"] == replication.replicate_seed(
-            cfg, original.number, t.user_attrs["replicate"]
-        )
-    assert len({t.user_attrs["seed"] for t in trials}) == len(trials)  # new seeds: new noise draws
+        assert record.seed_of(t) == seeds.replicate_seed(cfg.seed, original.number, t.user_attrs["replicate"])
+    assert len({record.seed_of(t) for t in trials}) == len(trials)  # new seeds: new noise draws
 
     # Report: mean ± s.e. over original + repeats, best by mean; the best single trial stays on record.
     rows = summary["replication"]
@@ -118,7 +115,7 @@ def test_noisy_sweep_replicates_its_best_and_picks_by_mean(state_dir: Path) -> N
     # Idempotent: a retried replicate step creates nothing new.
     again = replicate_batch(summary["study_name"])
     assert sorted(s["trial_number"] for s in again) == sorted(t.number for t in reps)
-    assert len(study_mod.load(summary["study_name"])[0].get_trials()) == 12
+    assert len(record.load(summary["study_name"])[0].get_trials()) == 12
 
 
 def test_plots_keep_replicates_out_of_the_search_views(tmp_path: Path) -> None:
@@ -187,7 +184,7 @@ def test_a_pruned_sweep_never_prunes_its_replicates(state_dir: Path, monkeypatch
         }
     )
     summary = run_in_process(cfg, label="t")
-    study, _ = study_mod.load(summary["study_name"])
+    study, _ = record.load(summary["study_name"])
     reps = [t for t in study.get_trials() if replication.is_replicate(t)]
     assert len(reps) == 2 and all(t.state == TrialState.COMPLETE for t in reps)
     assert all(len(t.intermediate_values) == 4 for t in reps)  # the curve is still recorded

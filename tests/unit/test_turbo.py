@@ -15,8 +15,9 @@ from hpo_tasks.config import SweepConfigError, load_sweep, parse_sweep
 from hpo_tasks.gp import turbo
 from hpo_tasks.gp.sampler import GPBatchSampler, space_info
 from hpo_tasks.objectives.synthetic import ackley30
+from hpo_tasks.record import suggest_info
+from hpo_tasks.samplers import make_sampler
 from hpo_tasks.space import SearchSpace
-from hpo_tasks.study import make_sampler, suggest_info
 from tests.conftest import REPO
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import study as study_mod
-from hpo_tasks import tracking, warm_start
+from hpo_tasks import record, tracking, warm_start
 from hpo_tasks.config import SweepConfigError, parse_sweep
 from hpo_tasks.config.overrides import check_overrides, form_fields, with_overrides
-from hpo_tasks.pipeline import init_sweep, run_in_process
 from hpo_tasks.space import SearchSpace
+from hpo_tasks.steps import init_sweep, run_in_process
 
 BRANIN: dict[str, Any] = {
     "name": "ws",
@@ -115,17 +114,17 @@ def test_config_and_form_validate_the_source() -> None:
 @pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds
 def test_second_run_takes_the_latest_finished_study_and_never_counts_it(state_dir: Path) -> None:
     first = run_in_process(parse_sweep(_sweep()), label="n1")
-    assert study_mod.load(first["study_name"])[0].user_attrs[warm_start.WARM_ATTR]["source"] is None
+    assert record.load(first["study_name"])[0].user_attrs[warm_start.WARM_ATTR]["source"] is None
 
     unfinished = init_sweep(parse_sweep(_sweep(warm_start=...)), run_id="n1b")  # started, never finished
     second = run_in_process(parse_sweep(_sweep()), label="n2")
-    study, _ = study_mod.load(second["study_name"])
+    study, _ = record.load(second["study_name"])
     ws = warm_start.load(study)
     assert ws.source == "ws:n1" != unfinished["study_name"]
 
     # The earlier best configurations run first, as ordinary trials of this run.
     src = sorted(
-        (t for t in study_mod.load("ws:n1")[0].trials if t.state == TrialState.COMPLETE),
+        (t for t in record.load("ws:n1")[0].trials if t.state == TrialState.COMPLETE),
         key=lambda t: t.value,
     )
     trials = study.get_trials()
@@ -135,10 +134,10 @@ def test_second_run_takes_the_latest_finished_study_and_never_counts_it(state_di
 
     # Prior observations feed the GP but are not trials: budget, counts and best are this run's own.
     assert len(ws.observations) == 6 and len(trials) == 6 == second["n_trials"]
-    gp_steps = [study_mod.suggest_info(t) for t in trials if study_mod.suggest_info(t).get("phase") == "gp"]
+    gp_steps = [record.suggest_info(t) for t in trials if record.suggest_info(t).get("phase") == "gp"]
     assert gp_steps and all(s["n_prior"] > 0 for s in gp_steps)
     # With 6 prior points the GP proposes from the first trial that is not an enqueued configuration.
-    assert study_mod.suggest_info(trials[2])["phase"] == "gp"
+    assert record.suggest_info(trials[2])["phase"] == "gp"
     assert second["best_value"] == min(t.value for t in trials)
 
     parent = tracking.run_info(second["mlflow_parent_run_id"]).data
@@ -162,7 +161,7 @@ def test_changed_space_is_mapped_and_warned_never_crashes(state_dir: Path) -> No
     )
     changed["objective"] = {"name": "tests.unit.test_warm_start:shifted"}
     second = run_in_process(parse_sweep(changed), label="n2")
-    study, _ = study_mod.load(second["study_name"])
+    study, _ = record.load(second["study_name"])
     assert second["n_complete"] == 6
     enqueued = [t.params for t in study.get_trials() if t.user_attrs.get("warm_start_from")]
     assert len(enqueued) == 2
@@ -187,7 +186,7 @@ def shifted(params: dict, *, seed: int) -> float:
 
 def _trials_to_reach(study_name: str, target: float) -> int:
     """1 + the number of the first trial at least as good as ``target`` (budget + 1 if none is)."""
-    study, cfg = study_mod.load(study_name)
+    study, cfg = record.load(study_name)
     for t in study.get_trials():
         if t.state == TrialState.COMPLETE and t.value <= target + 1e-9:
             return t.number + 1

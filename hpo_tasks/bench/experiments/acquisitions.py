@@ -27,7 +27,7 @@ def acquisition_optimizer(acquisition: str, *, q: int = 1) -> OptimizerSpec:
     """Our sampler, exactly as a sweep file with ``sampler: {name: gp, acquisition: <name>}`` runs it."""
 
     def make(cfg: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
-        from hpo_tasks.study import make_sampler
+        from hpo_tasks.samplers import make_sampler
 
         return make_sampler(with_overrides(cfg, {"seed": seed, "acquisition": acquisition}), n_asked=0)
 

@@ -41,8 +41,8 @@ def run(seed: int, trials: int, *, model_failures: bool) -> dict[str, Any]:
 
     from hpo_tasks.bench.optimizers import sweep_config
     from hpo_tasks.gp.sampler import GPBatchSampler
+    from hpo_tasks.record import suggest_info
     from hpo_tasks.space import SearchSpace
-    from hpo_tasks.study import suggest_info
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = sweep_config(SPACE, budget=trials, seed=seed)

@@ -1,0 +1,54 @@
+"""Sweep config -> the Optuna sampler for the next asks (gp, optuna-gp, tpe, random)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from hpo_tasks import outcomes, record, seeds
+from hpo_tasks.config import SweepConfig
+
+
+def make_sampler(
+    cfg: SweepConfig, *, n_asked: int, prior: list[tuple[dict[str, Any], float]] | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler for the next asks. ``n_asked`` varies the seed of stateful Optuna samplers between
+    rounds (``seeds.sampler_seed``). ``prior``: an earlier study's ``(params, value)`` for the GP
+    (``hpo_tasks.warm_start``)."""
+    from hpo_tasks.space import SearchSpace
+
+    name = cfg.sampler.name
+    if name == "gp":
+        from hpo_tasks.gp.sampler import GPBatchSampler
+
+        sc = cfg.sampler
+        return GPBatchSampler(
+            SearchSpace.from_config(cfg),
+            n_init=cfg.n_init,
+            seed=cfg.seed,
+            acquisition=sc.acquisition,
+            beta=sc.beta,
+            init_design=sc.init_design,
+            device=sc.device,
+            reference_point=list(cfg.reference_point.values()) if cfg.reference_point else None,
+            trust_region=cfg.uses_trust_region,
+            batch_size=cfg.budget.batch_size,
+            noise=sc.noise,
+            noise_std=sc.noise_std,
+            prior=prior,
+            exclude=record.is_replicate,  # replicates re-measure a configuration: no search trial
+            infer_reference=outcomes.infer_reference_point,
+        )
+    seed = seeds.sampler_seed(cfg.seed, n_asked)
+    if name == "optuna-gp":
+        return optuna.samplers.GPSampler(
+            seed=seed,
+            n_startup_trials=cfg.n_init,
+            independent_sampler=optuna.samplers.QMCSampler(seed=cfg.seed, scramble=True),
+        )
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=cfg.n_init, multivariate=True, constant_liar=True
+        )
+    return optuna.samplers.RandomSampler(seed=seed)
