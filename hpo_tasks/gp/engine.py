@@ -1,47 +1,14 @@
 """BoTorch GP-BO: fit a GP to the observations, pick the next point by an acquisition function.
 
+The model, the acquisitions, batches of q, mixed spaces, the fallback and the trust region are described
+(with their citations) in docs/gp-engine.md; failed trials in ``hpo_tasks.gp.feasibility``.
+
 Notations:
-    n  observations (completed trials)
+    n  observations (completed trials; larger outcome is better)
     p  pending points (trials asked but not finished: earlier members of this batch, running trials)
+    f  failed trials (feasibility model only)
     d  encoded width of the search space (``hpo_tasks.space``: one column per parameter)
     R  restarts of the acquisition optimiser
-
-Model: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel whose lengthscales carry the dimension-scaled
-log-normal prior of Hvarfner et al. (2024, "Vanilla Bayesian Optimization Performs Great in High
-Dimensions"); with categorical parameters, ``MixedSingleTaskGP`` (the same Matérn on the ordinal columns,
-summed and multiplied with a categorical (Hamming) kernel on the categorical ones). Outcomes are
-standardised. Observation noise (``sampler.noise``): ``learned`` (default) infers one homoscedastic noise
-level with the kernel; ``known`` fixes it at ``noise_std**2`` in objective units (``train_Yvar``, which
-``Standardize`` rescales with the outcomes); ``none`` fixes it at 1e-5 of the outcome variance (1e-5
-after standardisation: BoTorch's noise-free setting, kept above gpytorch's 1e-6 floor), for deterministic
-objectives.
-Should the fit fail (e.g. a badly conditioned kernel matrix), the engine merges near-duplicate inputs,
-raises the noise floor and refits; should that fail too, it returns a space-filling point and says so —
-it never crashes a sweep.
-
-Acquisitions (``sampler.acquisition``) and how a batch of q is built. The suggest task calls
-``study.ask()`` q times; every call chooses one point with all unfinished trials (the batch so far and
-running trials) as ``X_pending``, i.e. sequential-greedy batch construction, which is what
-``optimize_acqf(sequential=True)`` does within one call:
-    logei     qLogNoisyExpectedImprovement (Ament et al. 2023). Pending points are integrated over
-              jointly with the candidate (MC fantasies of their outcomes), so the batch spreads out.
-              With nothing pending, analytic LogEI over the best posterior mean at the observations
-              (same choice, no MC over the baseline: about 3x less acquisition time).
-    ucb       qUpperConfidenceBound(beta): the same joint MC treatment of pending points.
-    pi        qProbabilityOfImprovement over the best posterior mean at the observations; joint MC.
-    kg        qKnowledgeGradient, one-shot optimisation (Balandat et al. 2020); pending points enter
-              its fantasy model, so they are conditioned on (a Kriging-believer-like effect, sampled).
-    mes       GIBBON, qLowerBoundMaxValueEntropy (Moss et al. 2021): its batch term penalises
-              redundancy with the pending points through their joint posterior covariance.
-    thompson  one posterior sample path per point (pathwise, Wilson et al. 2020), maximised; a batch
-              is independent samples (seeded by trial number), pending points are not conditioned on.
-With integer or categorical parameters the acquisition is optimised over their grids directly
-(``optimize_acqf_mixed_alternating``); otherwise by multi-start L-BFGS-B (``optimize_acqf``). A candidate
-that decodes onto a finished, running or batched configuration is replaced by the next-best one.
-
-Trust region (``region``, ``hpo_tasks.gp.turbo``): the acquisition is optimised inside a box around the
-incumbent whose sides follow the fitted lengthscales; ``thompson`` then scores its sample path on TuRBO's
-perturbation set instead of maximising it by gradient.
 
 torch and botorch are imported inside the functions: importing ``hpo_tasks`` stays cheap.
 """
@@ -56,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hpo_tasks.gp.feasibility import impute_failures
 from hpo_tasks.gp.types import SpaceInfo, Suggestion
 
 if TYPE_CHECKING:
@@ -104,8 +72,10 @@ def suggest_next(
         fit_cache: when given, a fit of the same observations made earlier (the previous ask of this
             batch) is reused from it instead of refitted; it holds the latest fit only.
         noise: ``learned``, ``known`` (variance ``noise_std**2``, objective units) or ``none``.
-        failed_x: ``f x d`` points whose trials failed, or None: with any, the acquisition is discounted
-            by a feasibility model's probability of success (``hpo_tasks.gp.feasibility``).
+        failed_x: ``f x d`` points whose trials failed, or None: with any, they join the objective GP at
+            the worst observed outcome and the acquisition is discounted by a feasibility model's
+            probability of success (``hpo_tasks.gp.feasibility``); the acquisition's baseline and
+            incumbent stay the ``n`` observations.
         feasibility_cache: as ``fit_cache``, for the feasibility model.
     """
     import torch
@@ -120,8 +90,10 @@ def suggest_next(
     ):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        noise_var = _noise_variance(noise, noise_std, train_y)
-        model, diag, fit_err = _fit_memo(train_x, train_y, space, dev, notes, fit_cache, noise_var)
+        # Failed trials join the objective GP at the worst observed outcome (hpo_tasks.gp.feasibility).
+        obj_x, obj_y = impute_failures(train_x, train_y, failed_x)  # (n + f, d), (n + f,)
+        noise_var = _noise_variance(noise, noise_std, obj_y)
+        model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var)
         if model is None:
             return _fallback(space, taken, seed, time.perf_counter() - t0, f"GP fit failed: {fit_err}", notes)
         feasible = _fit_feasibility(train_x, failed_x, space, dev, notes, feasibility_cache)

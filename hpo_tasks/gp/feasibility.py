@@ -1,31 +1,25 @@
-"""Failed trials as a feasibility model: the acquisition is discounted by the probability that the
-objective runs at all, so the search learns to stay out of regions where it crashed.
+"""Failed trials in the GP: imputed into the objective model (one objective), and a feasibility model
+that discounts the acquisition by the probability that the objective runs at all (docs/gp-engine.md,
+"Failed trials").
 
 Notations:
     n  successes: the points the objective GP trains on (completed, pruned stand-ins, warm-start prior)
     f  failures: trials in state FAIL (the objective raised, or the trial was told FAIL)
     d  encoded width of the search space
     b x q x d  the acquisition's input (q = 1 here; one-shot KG adds its fantasy points to q)
+    s  the success indicator: 1 at the n successes, 0 at the f failures
+    mu, sigma  the feasibility GP's latent posterior mean and standard deviation at x
 
-Model (fitted by ``engine._fit_feasibility``): the engine's own GP (``engine._make_model``:
-Matérn-5/2 ARD with the dimension-scaled prior, ``MixedSingleTaskGP`` with categorical parameters,
-learned noise, standardised outcomes), fitted on the success indicator ``s`` (1 at the n successes,
-0 at the f failures). With ``mu``, ``sigma`` its latent posterior mean and standard deviation,
-``P(success | x) = Phi((mu(x) - 1/2) / sigma(x))``: the probability that the indicator lies above one
-half. This is regression on the indicator rather than a GP classifier (no Laplace/EP approximation to
-fit; the same robust fit and fallbacks as the objective model). Far from every observation ``P`` reverts
-to the prior; close to a failure it goes to zero.
-
-Acquisition ``a(x)`` -> ``a_P(x)`` (the feasibility-weighted acquisition of Gardner et al. 2014 and
-Gelbart, Snoek & Adams 2014, "Bayesian Optimization with Unknown Constraints"):
-    log acquisitions (logei: LogEI, qLogNEI; qLogNEHVI and constrained qLogNEI)
-        a_P = a + log P                 (the product a·P in log space)
-    others (ucb, pi, kg, mes, thompson)
-        a_P = a · P  where a >= 0,  a / P  where a < 0    (never raises a score, equals the product for
-                                                        the non-negative PI, KG and GIBBON)
-Pending points (the batch so far, running trials) stay in the wrapped acquisition exactly as before; only
-the candidate is weighted (its own success is what is at stake). Without a failed trial nothing here
-runs, so a failure-free history gets the same suggestions as without this module.
+1. ``impute_failures``: the f failures join the objective GP's training set at the worst observed
+   outcome (a crash is as bad as the worst run; SMAC3's ``crash_cost`` in a finite, data-scaled form), so
+   the objective model itself stops predicting improvement there. Single-objective studies only
+   (``engine.suggest_next``); ``hpo_tasks.gp.multi`` uses the feasibility weight alone.
+2. Feasibility GP (``engine._fit_feasibility``: the engine's own GP fitted on ``s``),
+   ``P(success | x) = Phi((mu(x) - 1/2) / sigma(x))``, and the acquisition ``a`` weighted by it
+   (Gardner et al. 2014; Gelbart, Snoek & Adams 2014): ``a + log P`` for log acquisitions (logei,
+   qLogNEHVI, constrained qLogNEI), else ``a * P`` where ``a >= 0`` and ``a / P`` where ``a < 0``.
+   Pending points stay in the wrapped acquisition as before; only the candidate is weighted.
+Without a failed trial nothing here runs: a failure-free history gets the same suggestions.
 
 torch and botorch are imported inside the functions.
 """
@@ -38,6 +32,17 @@ from typing import Any
 import numpy as np
 
 P_FLOOR = 1e-6  # P(success) below this counts as this (keeps a / P and gradients finite)
+
+
+def impute_failures(
+    train_x: np.ndarray, train_y: np.ndarray, failed_x: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The objective GP's training set with the failures at the worst observed outcome (larger is
+    better): ``n x d``, ``n`` -> ``(n + f) x d``, ``n + f``; unchanged without failures."""
+    if failed_x is None or not len(failed_x) or not len(train_y):
+        return train_x, train_y
+    worst = np.full(len(failed_x), float(np.min(train_y)))  # (f,)
+    return np.concatenate([train_x, failed_x]), np.concatenate([train_y, worst])
 
 
 def log_success(model: Any, X: Any) -> Any:

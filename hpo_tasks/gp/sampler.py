@@ -1,39 +1,11 @@
-"""``GPBatchSampler``: our BoTorch engine as an Optuna sampler.
+"""``GPBatchSampler``: our BoTorch engine (``hpo_tasks.gp.engine``) as an Optuna sampler.
 
-Why a sampler of our own rather than optuna-integration's ``BoTorchSampler`` with a candidates function:
-``BoTorchSampler`` hands the candidates function only the observations and the pending points, so it
-cannot (a) reject candidates that round onto an existing configuration (integers, categoricals),
-(b) pick the seed design by trial number (reproducible across processes and retries), (c) encode
-conditional parameters, or (d) record per-step diagnostics and warnings on the trial. Owning
-``sample_relative`` gives all of these in ~150 lines, and the sampler stays a plain Optuna sampler:
-``study.ask()`` works, and so do Optuna's tools on the study.
-
-Seed phase: until ``n_init`` trials are COMPLETE, trial ``k`` takes point ``k`` of the seed design
-(scrambled Sobol by default, or a Latin hypercube of ``n_init`` points, or uniform random), seeded by the
-sweep seed; points that round onto a taken configuration move to a free one.
-GP phase: ``hpo_tasks.gp.engine.suggest_next`` with every RUNNING trial as a pending point. A study with
-several objectives, or whose trials carry Optuna constraint values (``FrozenTrial.constraints``), goes to
-``hpo_tasks.gp.multi.suggest_next_multi`` instead (qLogNEHVI / constrained qLogNEI, one GP per outcome).
-Trust region (``trust_region=True``, TuRBO-1, ``hpo_tasks.gp.turbo``): the region's state is replayed from
-the trials on every ask; the GP sees the current restart's trials and searches the box around their best;
-after a restart, a new seed design (another scramble) comes first.
-
-Pruned trials (``pruner`` in the sweep file): the seed phase counts COMPLETE trials only, so a pruned seed
-trial is replaced by the next design point. The GP trains on them at a pessimistic stand-in for the final
-value they never reached (``pruned_values``): their rank among the completed trials at the step where they
-stopped, carried over to the completed trials' final values (the same "early rank predicts final rank"
-assumption the pruner acts on), and never better than the median completed trial. The raw last value
-would be wrong in scale (an epoch-1 loss is far above every final loss) and would tell the GP that a
-merely mediocre region is the worst seen. Excluding them would leave the model unchanged after a pruned
-trial, and the next suggestion would land next to it (continuous spaces) only to be pruned again.
-They stay "taken", so their exact configuration is never suggested again.
-
-Warm start (``prior``, ``hpo_tasks.warm_start``): an earlier study's completed trials join the GP's
-training set as they are (same objective, same direction, same outcome scale; one standardisation over
-both). A prior point whose configuration the run has observed itself is left out: tonight's value wins.
-They count towards ``n_init``: the seed phase runs only while own plus prior observations are fewer, so
-with enough prior data the GP proposes from the first trial that is not an enqueued configuration.
-Enqueued trials (fixed params) never reach ``sample_relative``.
+Why a sampler of our own, the seed phase, and how pruned, prior (warm-start) and failed trials enter the
+model are described in docs/gp-engine.md. In short, per ``ask``: seed design until ``n_init`` trials (own
+plus prior) are COMPLETE, then the GP with every RUNNING trial as a pending point; several objectives or
+constraint values go to ``hpo_tasks.gp.multi``, ``trust_region=True`` to ``hpo_tasks.gp.turbo`` (its
+state replayed from the trials on every ask). Enqueued trials (fixed params) never reach
+``sample_relative``.
 """
 
 from __future__ import annotations

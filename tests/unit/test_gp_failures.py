@@ -92,6 +92,26 @@ def test_feasibility_model_trains_on_failures_and_scores_them_low() -> None:
     assert engine._fit_feasibility(ok, None, info, torch.device("cpu"), notes, None) is None
 
 
+def test_failures_join_the_objective_gp_at_the_worst_observed_value() -> None:
+    x = np.array([[0.1, 0.2], [0.5, 0.5], [0.3, 0.9]])
+    y = np.array([-3.0, -1.0, -7.0])  # larger is better: -7 is the worst
+    bad = np.array([[0.9, 0.1], [0.8, 0.8]])
+    xi, yi = feasibility.impute_failures(x, y, bad)
+    np.testing.assert_array_equal(xi, np.concatenate([x, bad]))
+    np.testing.assert_array_equal(yi, [-3.0, -1.0, -7.0, -7.0, -7.0])
+    assert feasibility.impute_failures(x, y, None) == (x, y)
+
+    # Through the engine: the fitted objective GP (kept in fit_cache) trains on them.
+    ss = _space(BRANIN)
+    cache: dict = {}
+    engine.suggest_next(
+        x, y, space=space_info(ss), pending_x=None, taken=set(), seed=0, fit_cache=cache, failed_x=bad
+    )
+    ((model, _, _),) = cache.values()
+    np.testing.assert_allclose(model.train_inputs[0].numpy(), np.concatenate([x, bad]))
+    np.testing.assert_allclose(engine.train_y_of(model), yi, atol=1e-9)
+
+
 def test_sampler_reports_the_failures_it_used_in_a_mixed_batch_with_pending_points() -> None:
     ss = _space(MIXED)
     study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=4, seed=3))
@@ -141,7 +161,8 @@ def test_failure_free_history_gives_the_same_suggestions_with_and_without_the_mo
 
 @pytest.mark.slow
 def test_gp_moves_away_from_a_crashing_region() -> None:
-    """Over 3 seeds, the GP phase suggests far fewer points in the crashing region with the model."""
+    """Over 3 seeds, the GP phase suggests at most a third as many points in the crashing region with the
+    model (issue 12's bar; docs/results/2026-12-01-failed-trials.md measures 5 seeds)."""
     ss = _space(BRANIN)
 
     def failed_share(seed: int, model_failures: bool) -> float:
@@ -154,5 +175,5 @@ def test_gp_moves_away_from_a_crashing_region() -> None:
 
     off = [failed_share(s, False) for s in range(3)]
     on = [failed_share(s, True) for s in range(3)]
-    assert statistics.median(on) <= 0.5 * statistics.median(off), (on, off)
-    assert statistics.median(on) <= 0.35, on
+    assert statistics.median(on) <= statistics.median(off) / 3, (on, off)
+    assert statistics.median(on) <= 0.2, on
