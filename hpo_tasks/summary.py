@@ -356,7 +356,7 @@ def _trials_table(rows: Sequence[dict[str, Any]], task_states: dict[int, str]) -
             f"{e(state)}{note}",
             "" if value is None else e(_num(value)),
             *(e(_num(r["params"][k])) if k in r["params"] else "" for k in keys),
-            "" if secs is None else f"{secs:.1f}",
+            "" if secs is None else f"{secs:.2f}",
             link,
         ]
         body.append(
