@@ -108,7 +108,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for p in rows:
         best = "-" if p["best_value"] is None else f"{p['best_value']:.6g}"
         done = f"{p['trials_done']}/{p['budget']}"
-        stop = p["stop_reason"] or "running"
+        stop = p["stop_reason"] or "not stopped (running)"
         print(f"{p['study_name']:<{w}} {done:>11} {p['n_failed']:>6} {p['n_running']:>7} {best:>12}  {stop}")
     return 0
 
@@ -233,11 +233,20 @@ def _print_summary(s: dict[str, Any]) -> None:
     if s.get("constraints"):
         print(f"  constraints {s['constraints']}: {s['n_feasible']} feasible trial(s). {s.get('note', '')}")
     print(
-        f"  time: {s['wall_seconds']:.1f}s wall, {s['trial_seconds']:.1f}s in trials, "
-        f"{s['suggest_seconds']:.1f}s in suggest"
+        f"  time: {s['wall_seconds']:.1f}s wall (init to the last trial) = {s['trial_busy_seconds']:.1f}s "
+        f"with a trial running ({s['trial_seconds']:.1f}s summed over trials) + {s['suggest_seconds']:.1f}s "
+        f"in suggest + {s['orchestration_seconds']:.1f}s orchestration (the rest: scheduling, task start-up, "
+        "logging)"
     )
     print(f"  MLflow: experiment '{s['mlflow_experiment']}', parent run {s['mlflow_parent_run_id']}")
-    print(f"    mlflow ui --backend-store-uri {mlflow_tracking_uri()}")
+    if s["mlflow_parent_run_id"]:
+        from hpo_tasks import tracking
+
+        exp_id = tracking.run_info(s["mlflow_parent_run_id"]).info.experiment_id
+        maximize = None if s.get("pareto_front") is not None else s["direction"] == "maximize"
+        print(f"    run:    {tracking.run_url(exp_id, s['mlflow_parent_run_id'])}")
+        print(f"    trials: {tracking.trials_url(exp_id, s['mlflow_parent_run_id'], maximize=maximize)}")
+    print(f"    (serve it: mlflow ui --backend-store-uri {mlflow_tracking_uri()})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ Pure reads of the Optuna study and of the MLflow tags the tasks wrote; no airflo
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,11 +90,7 @@ def run_summary(study: optuna.Study, cfg: SweepConfig) -> dict[str, Any]:
         "best_trial_number": None if top is None else top.trial_number,
         "stop_reason": stop.get("reason"),
         "stop_detail": stop.get("detail"),
-        "wall_seconds": round(ended - started, 2),
-        "trial_seconds": round(sum(t.user_attrs.get(record.WALLCLOCK_ATTR, 0.0) for t in all_trials), 2),
-        "suggest_seconds": round(
-            sum(v for k, v in attrs.items() if k.startswith(record.SUGGEST_SECONDS_ATTR)), 2
-        ),
+        **time_split(all_trials, attrs, started=started, ended=ended),
         "mlflow_parent_run_id": attrs.get(record.PARENT_RUN_ATTR),
         "mlflow_experiment": tracking.experiment_name(cfg.name),
         **_outcome_fields(study, cfg, all_trials),
@@ -105,6 +102,84 @@ def run_summary(study: optuna.Study, cfg: SweepConfig) -> dict[str, Any]:
         out["best_value_stderr"] = top.stderr
         out["best_single_value"] = None if single is None else single.value
         out["best_single_trial_number"] = None if single is None else single.number
+    return out
+
+
+def time_split(
+    trials: Sequence[FrozenTrial], attrs: dict[str, Any], *, started: float, ended: float
+) -> dict[str, float]:
+    """Where the wall time went, from the study's own timestamps.
+
+    ``wall_seconds``: from ``init`` to the last trial's tell. ``trial_seconds``: the objectives' wallclock
+    summed over trials (parallel trials add up past the wall). ``trial_busy_seconds``: the wall time in
+    which at least one objective ran (the union of ``[tell - wallclock, tell]`` over trials).
+    ``suggest_seconds``: the suggest steps. ``orchestration_seconds``: the rest of the wall time (task
+    scheduling and start-up, imports, MLflow logging, the record and gate tasks):
+    ``wall - trial_busy - suggest``, measured, not assumed."""
+    spans = sorted(
+        (
+            t.datetime_complete.timestamp() - t.user_attrs[record.WALLCLOCK_ATTR],
+            t.datetime_complete.timestamp(),
+        )
+        for t in trials
+        if t.datetime_complete and record.WALLCLOCK_ATTR in t.user_attrs
+    )
+    busy, reach = 0.0, float("-inf")
+    for lo, hi in spans:  # the length of the union of the intervals
+        lo = max(lo, reach)
+        if hi > lo:
+            busy += hi - lo
+            reach = hi
+    wall = ended - started
+    suggest = sum(v for k, v in attrs.items() if k.startswith(record.SUGGEST_SECONDS_ATTR))
+    return {
+        "wall_seconds": round(wall, 2),
+        "trial_seconds": round(sum(t.user_attrs.get(record.WALLCLOCK_ATTR, 0.0) for t in trials), 2),
+        "trial_busy_seconds": round(busy, 2),
+        "suggest_seconds": round(suggest, 2),
+        "orchestration_seconds": round(max(0.0, wall - busy - suggest), 2),
+    }
+
+
+def stop_label(s: dict[str, Any]) -> str:
+    """``max_trials (3 of 3 trials done)``, or ``not stopped (running)`` for a live run."""
+    if s["stop_reason"]:
+        return f"{s['stop_reason']} ({s['stop_detail']})" if s["stop_detail"] else s["stop_reason"]
+    return "not stopped (running)"
+
+
+def trial_rows(
+    trials: Sequence[FrozenTrial], child_urls: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per trial (search and replicate trials): number, state, value(s), params, wallclock, error,
+    and the MLflow child run's page where ``child_urls`` (trial number -> URL) has it."""
+    urls = child_urls or {}
+    return [
+        {
+            "trial_number": t.number,
+            "state": t.state.name,
+            "value": t.values[0] if t.values and len(t.values) == 1 else None,
+            "values": list(t.values) if t.values and len(t.values) > 1 else None,
+            "params": dict(t.params),
+            "wallclock_seconds": t.user_attrs.get(record.WALLCLOCK_ATTR),
+            "error": t.user_attrs.get(record.ERROR_ATTR),
+            "replicate_of": t.user_attrs.get(record.REPLICATE_OF_ATTR),
+            "mlflow_url": urls.get(t.number),
+        }
+        for t in sorted(trials, key=lambda t: t.number)
+    ]
+
+
+def best_so_far(rows: Sequence[dict[str, Any]], *, maximize: bool) -> list[tuple[int, float]]:
+    """``(trial number, best value up to it)`` over completed search trials with a single value."""
+    out: list[tuple[int, float]] = []
+    for r in rows:
+        if r["state"] != "COMPLETE" or r["value"] is None or r["replicate_of"] is not None:
+            continue
+        v = float(r["value"])
+        if out:
+            v = max(v, out[-1][1]) if maximize else min(v, out[-1][1])
+        out.append((r["trial_number"], v))
     return out
 
 
@@ -165,16 +240,29 @@ def run_progress(dag_id: str, run_id: str) -> dict[str, Any] | None:
     )
     if not parent:
         return None
-    out = summarize(parent.data.tags[tracking.STUDY_TAG])
-    out["mlflow_url"] = tracking.run_url(parent.info.experiment_id, parent.info.run_id)
+    study, cfg = record.load(parent.data.tags[tracking.STUDY_TAG])
+    out = run_summary(study, cfg)
+    exp_id, parent_id = parent.info.experiment_id, parent.info.run_id
+    out["mlflow_url"] = tracking.run_url(exp_id, parent_id)
+    out["mlflow_trials_url"] = tracking.trials_url(
+        exp_id, parent_id, maximize=None if cfg.is_multi_objective else cfg.maximize
+    )
+    urls = {
+        int(c.data.tags[tracking.TRIAL_TAG]): tracking.run_url(exp_id, c.info.run_id)
+        for c in tracking.children(parent_id, sweep)
+        if tracking.TRIAL_TAG in c.data.tags
+    }
+    out["trials"] = trial_rows(study.get_trials(deepcopy=False), urls)
+    out["best_so_far"] = [] if cfg.is_multi_objective else best_so_far(out["trials"], maximize=cfg.maximize)
     out["promotion"] = parent.data.tags.get("hpo.promotion")
     out["promotion_detail"] = parent.data.tags.get("hpo.promotion_detail")
     out["finished"] = parent.info.status != "RUNNING"
     return out
 
 
-def trial_run_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str | None:
-    """The MLflow page of the trial that task instance ran, or None."""
+def trial_detail(dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[str, Any] | None:
+    """The trial that task instance ran (its ``trial_rows`` row, with the study name), found by the MLflow
+    child run's tags; None when the task instance is not a trial or has not logged its run yet."""
     sweep = sweep_of_dag(dag_id)
     if sweep is None:
         return None
@@ -187,12 +275,107 @@ def trial_run_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str
             tracking.KIND_TAG: "trial",
         },
     )
-    return None if run is None else tracking.run_url(run.info.experiment_id, run.info.run_id)
+    if run is None:
+        return None
+    study_name, number = run.data.tags[tracking.STUDY_TAG], int(run.data.tags[tracking.TRIAL_TAG])
+    study, _ = record.load(study_name)
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    (row,) = trial_rows([trial], {number: tracking.run_url(run.info.experiment_id, run.info.run_id)})
+    return {**row, "study_name": study_name}
 
 
-def render_html(p: dict[str, Any] | None, *, dag_id: str, run_id: str) -> str:
-    """The Sweep tab's page: one small self-contained HTML document."""
+LOST_WORKER = (
+    "finished, task still running: its worker may be lost; Airflow retries or fails the task after the "
+    "heartbeat timeout (30 s locally)"
+)
+
+
+def _num(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def best_so_far_svg(points: Sequence[tuple[int, float]], *, width: int = 480, height: int = 160) -> str:
+    """The best-so-far curve as a small inline SVG (a step line over trial numbers); empty without points."""
+    if not points:
+        return ""
+    pad_l, pad_r, pad_t, pad_b = 64, 12, 10, 24
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
+    y0, y1 = min(ys), max(ys)
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+
+    def at(x: float, y: float) -> str:
+        px = pad_l + (x - x0) / (x1 - x0) * (width - pad_l - pad_r)
+        py = pad_t + (y1 - y) / (y1 - y0) * (height - pad_t - pad_b)
+        return f"{px:.1f},{py:.1f}"
+
+    step = [at(*points[0])]
+    for (_, prev), (x, y) in itertools.pairwise(points):
+        step += [at(x, prev), at(x, y)]
+    dots = "".join('<circle cx="{}" cy="{}" r="2.5"/>'.format(*at(x, y).split(",")) for x, y in points)
+    bottom, right = height - pad_b, width - pad_r
+    return (
+        f'<svg id="best-curve" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="best value so far by trial number" font-size="11" font-family="sans-serif">'
+        f'<line x1="{pad_l}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>'
+        f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{bottom}" stroke="#999"/>'
+        f'<text x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{html.escape(_num(y1))}</text>'
+        f'<text x="{pad_l - 4}" y="{bottom}" text-anchor="end">{html.escape(_num(y0))}</text>'
+        f'<text x="{pad_l}" y="{height - 6}">trial {x0}</text>'
+        f'<text x="{right}" y="{height - 6}" text-anchor="end">trial {x1}</text>'
+        f'<polyline fill="none" stroke="#2b7" stroke-width="2" points="{" ".join(step)}"/>'
+        f'<g fill="#2b7">{dots}</g></svg>'
+    )
+
+
+def _trials_table(rows: Sequence[dict[str, Any]], task_states: dict[int, str]) -> str:
     e = html.escape
+    keys = sorted({k for r in rows for k in r["params"]})
+    head = "".join(f"<th>{e(k)}</th>" for k in ["trial", "state", "value", *keys, "seconds", "MLflow"])
+    body = []
+    for r in rows:
+        state = r["state"]
+        task = task_states.get(r["trial_number"])
+        note = ""
+        if r["replicate_of"] is not None:
+            note = f" (repeat of {r['replicate_of']})"
+        if state != "RUNNING" and task == "running":
+            note += f'<br><span class="lost">{e(LOST_WORKER)}</span>'
+        if r["error"]:
+            note += f"<br><small>{e(r['error'][:300])}</small>"
+        value = r["values"] if r["values"] is not None else r["value"]
+        secs = r["wallclock_seconds"]
+        link = (
+            f'<a href="{e(r["mlflow_url"])}" target="_blank" rel="noopener">run</a>'
+            if r["mlflow_url"]
+            else ""
+        )
+        cells = [
+            str(r["trial_number"]),
+            f"{e(state)}{note}",
+            "" if value is None else e(_num(value)),
+            *(e(_num(r["params"][k])) if k in r["params"] else "" for k in keys),
+            "" if secs is None else f"{secs:.2f}",
+            link,
+        ]
+        body.append(
+            f'<tr class="trial" data-trial="{r["trial_number"]}">'
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    return f'<table id="trials"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def render_html(
+    p: dict[str, Any] | None, *, dag_id: str, run_id: str, task_states: dict[int, str] | None = None
+) -> str:
+    """The Sweep tab's page: one small self-contained HTML document (no scripts).
+
+    ``task_states`` (trial number -> Airflow task-instance state, from the plugin) marks trials whose
+    Optuna trial has finished while their task is still ``running`` (a lost worker)."""
+    e = html.escape
+    states = task_states or {}
     if p is None:
         body = f"<p>No sweep run found for <code>{e(dag_id)}</code> / <code>{e(run_id)}</code> (yet).</p>"
     else:
@@ -204,23 +387,68 @@ def render_html(p: dict[str, Any] | None, *, dag_id: str, run_id: str) -> str:
             front = p["pareto_front"]
             shown = f"Pareto set of {len(front)}: trials {[f['trial_number'] for f in front]}"
         params = "".join(
-            f"<tr><td>{e(str(k))}</td><td>{e(f'{v:.6g}' if isinstance(v, float) else str(v))}</td></tr>"
-            for k, v in (p["best_params"] or {}).items()
+            f"<tr><td>{e(str(k))}</td><td>{e(_num(v))}</td></tr>" for k, v in (p["best_params"] or {}).items()
         )
-        stop = e(f"{p['stop_reason']} ({p['stop_detail']})") if p["stop_reason"] else "running"
         promo = e(f"{p['promotion']}: {p['promotion_detail']}") if p.get("promotion") else "—"
+        rows = p.get("trials") or []
+        lost = [
+            r["trial_number"]
+            for r in rows
+            if r["state"] != "RUNNING" and states.get(r["trial_number"]) == "running"
+        ]
+        lost_note = f'<p id="lost-workers" class="lost">Trials {lost}: {e(LOST_WORKER)}.</p>' if lost else ""
+        curve = best_so_far_svg(p.get("best_so_far") or [])
+        trials_link = (
+            f'<a id="mlflow-trials-link" href="{e(p["mlflow_trials_url"])}" target="_blank" rel="noopener">'
+            "Open the trials of this run in MLflow</a>"
+            if p.get("mlflow_trials_url")
+            else ""
+        )
         body = f"""
 <p id="progress"><b>{p["trials_done"]} / {p["budget"]}</b> trials done
  ({p["n_complete"]} complete, {p["n_failed"]} failed, {p["n_running"]} running)</p>
 <div style="background:#eee;width:100%;max-width:480px;height:12px"><div style="background:#2b7;
- width:{pct}%;height:12px"></div></div>
+ width:{pct}%;height:12px"></div></div>{lost_note}
 <p>Best so far ({e(direction_label(p))}): <b id="best">{e(shown)}</b></p>
-<table>{params}</table>
-<p>Stop reason: <span id="stop">{stop}</span></p>
+<div style="display:flex;gap:2em;align-items:flex-start"><table>{params}</table>{curve}</div>
+<p>Stop reason: <span id="stop">{e(stop_label(p))}</span></p>
 <p>Promotion: {promo}</p>
 <p>Study <code>{e(p["study_name"])}</code></p>
 <p><a id="mlflow-link" href="{e(p["mlflow_url"])}" target="_blank" rel="noopener">
- Open the MLflow run</a></p>"""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Sweep {e(dag_id)}</title>
-<style>body{{font-family:sans-serif;margin:1em}}td{{padding:0 1em 0 0}}</style></head>
-<body><h3>Sweep <code>{e(dag_id)}</code> run <code>{e(run_id)}</code></h3>{body}</body></html>"""
+ Open the MLflow run</a> · {trials_link}</p>
+<h4>Trials</h4>
+{_trials_table(rows, states) if rows else "<p>No trial yet.</p>"}"""
+    return _page(f"Sweep {dag_id}", f"Sweep <code>{e(dag_id)}</code> run <code>{e(run_id)}</code>", body)
+
+
+def render_trial_html(t: dict[str, Any] | None, *, task_id: str, map_index: int) -> str:
+    """The MLflow trial tab's page: the trial that task instance ran, and the link to its MLflow run."""
+    e = html.escape
+    if t is None:
+        body = "<p>This task instance is not a trial of a sweep run (or has not started yet).</p>"
+        title = f"{e(task_id)} [{map_index}]"
+    else:
+        value = t["values"] if t["values"] is not None else t["value"]
+        rows = [
+            ("state", t["state"]),
+            ("value", "—" if value is None else _num(value)),
+            *((f"param {k}", _num(v)) for k, v in t["params"].items()),
+            ("wallclock", "—" if t["wallclock_seconds"] is None else f"{t['wallclock_seconds']:.2f} s"),
+            *((("error", t["error"]),) if t["error"] else ()),
+            *((("repeat of trial", str(t["replicate_of"])),) if t["replicate_of"] is not None else ()),
+            ("study", t["study_name"]),
+        ]
+        table = "".join(f'<tr><th style="text-align:left">{e(k)}</th><td>{e(v)}</td></tr>' for k, v in rows)
+        body = (
+            f'<table id="trial">{table}</table><p><a id="mlflow-link" href="{e(t["mlflow_url"])}" '
+            'target="_blank" rel="noopener">Open this trial in MLflow</a></p>'
+        )
+        title = f'Trial <span id="trial-number">{t["trial_number"]}</span> ({e(task_id)} [{map_index}])'
+    return _page(f"Trial {task_id}", title, body)
+
+
+def _page(title: str, heading: str, body: str) -> str:
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:1em}}td,th{{padding:0 1em 0 0}}
+#trials td,#trials th{{border-bottom:1px solid #eee;text-align:left}}.lost{{color:#b50}}</style></head>
+<body><h3>{heading}</h3>{body}</body></html>"""

@@ -90,12 +90,57 @@ def git_commit() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-def run_url(experiment_id: str, run_id: str, ui_url: str | None = None) -> str:
-    """The MLflow UI page of a run (``MLFLOW_UI_URL``, default http://localhost:5000)."""
+ML_VIEW = "workflowType=machine_learning"  # without it MLflow 3.17 opens its GenAI view (empty traces)
+VALUE_ORDER = "metrics.`value`"
+
+
+def ui_base(ui_url: str | None = None) -> str:
+    """Where people open MLflow: ``ui_url``, else ``MLFLOW_UI_URL``, else http://localhost:5000."""
     import os
 
-    base = (ui_url or os.environ.get("MLFLOW_UI_URL") or "http://localhost:5000").rstrip("/")
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return (ui_url or os.environ.get("MLFLOW_UI_URL") or "http://localhost:5000").rstrip("/")
+
+
+def home_url(ui_url: str | None = None) -> str:
+    """MLflow's experiment list, in the Model training view (the Airflow nav link)."""
+    return f"{ui_base(ui_url)}/#/experiments?{ML_VIEW}"
+
+
+def run_url(experiment_id: str, run_id: str, ui_url: str | None = None) -> str:
+    """The MLflow UI page of one run, in the Model training view. Every run link is built here."""
+    return f"{ui_base(ui_url)}/#/experiments/{experiment_id}/runs/{run_id}?{ML_VIEW}"
+
+
+def runs_url(
+    experiment_id: str,
+    *,
+    search_filter: str = "",
+    order_by: str | None = VALUE_ORDER,
+    ascending: bool = True,
+    ui_url: str | None = None,
+) -> str:
+    """The experiment's runs list in the Model training view, filtered by ``search_filter`` (MLflow's
+    search syntax) and sorted by ``order_by`` (the URL params MLflow's experiment page reads:
+    ``searchFilter``, ``orderByKey``, ``orderByAsc``)."""
+    from urllib.parse import quote, urlencode
+
+    q: dict[str, str] = {"workflowType": "machine_learning"}
+    if search_filter:
+        q["searchFilter"] = search_filter
+    if order_by:
+        q |= {"orderByKey": order_by, "orderByAsc": str(ascending).lower()}
+    return f"{ui_base(ui_url)}/#/experiments/{experiment_id}/runs?{urlencode(q, quote_via=quote)}"
+
+
+def trials_url(experiment_id: str, parent_run_id: str, *, maximize: bool | None = False) -> str:
+    """The runs list of one sweep run's trials (its child runs), best ``value`` first (``maximize=None``:
+    several objectives, no ``value`` metric, newest first)."""
+    return runs_url(
+        experiment_id,
+        search_filter=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+        order_by=None if maximize is None else VALUE_ORDER,
+        ascending=not maximize,
+    )
 
 
 def find_run(sweep: str, **tags: str) -> Any | None:

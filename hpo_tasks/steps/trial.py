@@ -202,7 +202,7 @@ def _tell(study: optuna.Study, trial_id: int, number: int, outcome: outcomes.Out
 def _log_child(
     run_id: str, s: TrialSpec, result: TrialResult, outcome: outcomes.Outcome | None = None
 ) -> None:
-    metrics: dict[str, float] = {**(outcome.metrics if outcome else {}), "seed": float(s.seed)}
+    metrics: dict[str, float] = dict(outcome.metrics if outcome else {})  # the seed is a tag, not a metric
     if result.value is not None:
         metrics["value"] = result.value
     if result.wallclock_seconds is not None:

@@ -1,8 +1,9 @@
 """The documented stack (``make airflow`` and ``make mlflow``, through ``ui_stack.MakeStack``) in a real
 headless browser (Debian's chromium via Selenium): log in with the password ``airflow standalone``
 generated, open a sweep DAG's trigger form, see invalid values rejected, trigger a valid run, read its
-Sweep tab, follow the links to MLflow (the run's and a trial's). Screenshots land in ``test-artifacts/ui/``
-(git-ignored).
+Sweep tab (trials table, best-so-far curve) and a trial's MLflow tab, follow every MLflow link (the run's,
+its trials' runs list, a trial's, the nav link) and see MLflow's Model training view with the trial runs,
+not its GenAI traces page. Screenshots land in ``test-artifacts/ui/`` (git-ignored).
 
 Needs ``chromium`` and ``chromium-driver`` (apt) and ``selenium`` (pip); skips, saying which, without them.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from hpo_tasks import tracking
 from tests.conftest import REPO, write_sweep
 from tests.integration.ui_stack import USER, MakeStack
 
@@ -42,6 +44,8 @@ sampler: {name: random}
 resources: {retries: 0}
 """
 DAG = "hpo__ui_branin"
+TRIAL_RUNS = ("trial-0000", "trial-0001", "trial-0002")
+NO_TRACES = ("No traces yet", "No traces found")  # MLflow's GenAI view of an experiment without traces
 
 
 @pytest.fixture
@@ -171,32 +175,61 @@ def test_trigger_form_rejects_invalid_input_and_runs_link_to_mlflow(stack: MakeS
     with urllib.request.urlopen(authed, timeout=30) as r:
         assert json.load(r)["trials_done"] == 3
 
-    # The Sweep tab (plugin page in an iframe): progress, stop reason, link to the MLflow parent run.
+    # The Sweep tab (plugin page in an iframe): progress, stop reason, the trials, the best-so-far curve,
+    # links to the MLflow parent run and to its trials.
     d.get(f"{stack.airflow_url}/dags/{DAG}/runs/{urllib.parse.quote(run_id)}")
     d.find_element(By.XPATH, "//a[normalize-space()='Sweep']").click()
     d.switch_to.frame(d.find_element(By.TAG_NAME, "iframe"))
     assert "3 / 3" in d.find_element(By.ID, "progress").text
     assert "max_trials" in d.find_element(By.ID, "stop").text
+    rows = d.find_elements(By.CSS_SELECTOR, "#trials tr.trial")
+    assert [r.get_attribute("data-trial") for r in rows] == ["0", "1", "2"]
+    assert all("COMPLETE" in r.text for r in rows)
+    assert d.find_elements(By.CSS_SELECTOR, "svg#best-curve polyline")
     run_link = d.find_element(By.ID, "mlflow-link").get_attribute("href")
+    trials_link = d.find_element(By.ID, "mlflow-trials-link").get_attribute("href")
     d.switch_to.default_content()
     shot("04_dag_run_sweep_tab")
-    assert run_link.startswith(stack.mlflow_url)
+    assert run_link.startswith(stack.mlflow_url) and "workflowType=machine_learning" in run_link
+    assert "searchFilter=" in trials_link and "orderByKey=" in trials_link
 
-    # A trial's task instance: the MLflow trial tab links to that trial's child run.
+    # A trial's task instance: the MLflow trial tab shows the trial and links to its child run.
     d.get(
         f"{stack.airflow_url}/dags/{DAG}/runs/{urllib.parse.quote(run_id)}/tasks/round_00.run_trial/mapped/0"
     )
     d.find_element(By.XPATH, "//a[normalize-space()='MLflow trial']").click()
     d.switch_to.frame(d.find_element(By.TAG_NAME, "iframe"))
+    number = d.find_element(By.ID, "trial-number").text
+    trial_table = d.find_element(By.ID, "trial").text
     trial_link = d.find_element(By.ID, "mlflow-link").get_attribute("href")
     d.switch_to.default_content()
     shot("05_task_instance_mlflow_tab")
+    assert number in ("0", "1") and "COMPLETE" in trial_table
+    assert all(k in trial_table for k in ("value", "param x1", "param x2", "wallclock"))
     assert trial_link.startswith(stack.mlflow_url) and trial_link != run_link
 
-    # Follow the links: MLflow's UI shows the sweep's parent run and the trial run.
-    d.get(run_link)
-    wait_for("MLflow's run page", lambda: f"ui_branin:{run_id}" in d.find_element(By.TAG_NAME, "body").text)
-    shot("06_mlflow_parent_run")
-    d.get(trial_link)
-    wait_for("MLflow's trial page", lambda: "trial-0000" in d.find_element(By.TAG_NAME, "body").text)
-    shot("07_mlflow_trial_run")
+    def mlflow_page(url: str, what: str, texts: tuple[str, ...], name: str) -> str:
+        """Open an MLflow link, wait for ``texts``; never MLflow's empty GenAI traces page."""
+        d.get(url)
+        body: str = wait_for(
+            what,
+            lambda: (t := d.find_element(By.TAG_NAME, "body").text) and all(x in t for x in texts) and t,
+        )
+        shot(name)
+        (SHOTS / f"{name}.txt").write_text(body)
+        assert not any(x in body for x in NO_TRACES), f"{what}: MLflow's GenAI view"
+        return body
+
+    mlflow_page(run_link, "MLflow's run page", (f"ui_branin:{run_id}",), "06_mlflow_parent_run")
+    listed = mlflow_page(trials_link, "MLflow's runs list of the trials", TRIAL_RUNS, "07_mlflow_trials")
+    assert f"ui_branin:{run_id}" not in listed  # the parent run is filtered out: only its trials
+    # Sorted by value (MLflow shows the URL's orderByKey as its sort; it adds the value column only when the
+    # sort is picked from its own menu: see docs/how-it-works.md#mlflow-layout).
+    assert "Sort: value" in listed
+    mlflow_page(trial_link, "MLflow's trial page", (f"trial-000{number}",), "08_mlflow_trial_run")
+
+    # The nav link opens MLflow's experiment list in the Model training view.
+    plugins = stack.api("GET", "/plugins")["plugins"]
+    (nav,) = [v for p in plugins for v in p.get("external_views", []) if v["destination"] == "nav"]
+    assert nav["href"] == tracking.home_url(stack.mlflow_url)
+    mlflow_page(nav["href"], "MLflow's experiment list", ("hpo/ui_branin",), "09_mlflow_nav_link")

@@ -59,7 +59,7 @@ def test_fresh_run_trains_logs_the_child_and_tells(specs: list[dict]) -> None:
     assert record.seed_of(t) == spec["seed"] and "seed" not in t.user_attrs  # stored once
     (child,) = _children(spec)
     assert child.info.status == "FINISHED" and child.data.metrics["value"] == pytest.approx(want)
-    assert child.data.metrics["seed"] == spec["seed"] and child.data.tags["airflow.run_id"] == "t"
+    assert child.data.tags["hpo.seed"] == str(spec["seed"]) and child.data.tags["airflow.run_id"] == "t"
 
 
 def test_a_finished_trial_is_reported_not_rerun(specs: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
