@@ -26,6 +26,7 @@ from hpo_tasks.config.blocks import (
     SamplerConfig,
     WarmStartConfig,
     _Frozen,
+    check_command_template,
     parse_constraint,
 )
 
@@ -224,6 +225,17 @@ class SweepConfig(_Frozen):
                 if missing:
                     raise ValueError(f"{where}: {missing} not among {parent}'s choices {list(pp.choices)}")
         self.param_order  # noqa: B018 - raises on cycles
+        return self
+
+    @model_validator(mode="after")
+    def _check_command(self) -> SweepConfig:
+        if self.objective.is_command:  # a training script: its template against the space
+            check_command_template(self.objective, self.space)
+            if self.direction is not None and self.objective.metric is None:
+                raise ValueError(
+                    "objective.metric: name the metric the command's script reports (e.g. metric: "
+                    "val_accuracy): it is the score"
+                )
         return self
 
     @field_validator("schedule")

@@ -60,6 +60,7 @@ REGISTRY: dict[str, str] = {
     "cnn_classifier": "hpo_tasks.objectives.cnn:cnn_classifier",
     "branin_curve": "hpo_tasks.objectives.curves:branin_curve",
     "hartmann6_curve": "hpo_tasks.objectives.curves:hartmann6_curve",
+    "command": "hpo_tasks.objectives.command:command_objective",  # objective.command: a training script
 }
 
 

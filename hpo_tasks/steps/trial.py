@@ -6,7 +6,8 @@ task) and the child run (found by tag). Three branches:
 1. the trial already finished (a redelivered task): report what is recorded, run nothing;
 2. its child run finished (or was pruned) but the tell was lost: tell Optuna from the child run, without
    retraining;
-3. otherwise: run the objective.
+3. otherwise: run the objective (a function, or ``objective.command``: a training script run as a
+   subprocess by ``hpo_tasks.objectives.command``, called the same way).
 
 Pruning (``hpo_tasks.pruning``): an objective with a ``report`` parameter gets the trial's reporter; when
 the pruner stops it, the trial is told PRUNED (Optuna keeps the last reported value as its value) and its
@@ -32,7 +33,7 @@ from optuna.trial import TrialState
 
 from hpo_tasks import outcomes, pruning, record, tracking
 from hpo_tasks.config import SweepConfig
-from hpo_tasks.objectives import resolve_objective
+from hpo_tasks.objectives import command, resolve_objective
 from hpo_tasks.record import TrialResult, TrialSpec
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,12 @@ def _run(
     reporter: pruning.Reporter | None = None
     pruned = False
     try:
-        objective = resolve_objective(cfg.objective.name)  # imports its module (torch too, if it uses it)
-        kwargs = dict(cfg.objective.args)
+        if cfg.objective.is_command:  # a training script run as a subprocess (objectives.command)
+            objective = command.bind(cfg, run_id=run_id, trial_number=number)
+            kwargs: dict[str, Any] = {}  # its args fill the command's placeholders
+        else:
+            objective = resolve_objective(cfg.objective.name)  # imports its module (torch too, if it uses it)
+            kwargs = dict(cfg.objective.args)
         if pruning.accepts_report(objective):
             reporter = kwargs["report"] = pruning.Reporter(
                 study,
@@ -214,6 +219,8 @@ def _log_child(
         tags["hpo.feasible"] = str(outcome.feasible).lower()
     if result.state == "PRUNED":
         tags["hpo.pruned_at_step"] = result.pruned_at_step
-    tracking.log_to_run(run_id, params=s.params, metrics=metrics, tags=tags)
+    logged = tracking.run_info(run_id).data.params  # a training script may have logged its own: they stay
+    params = {k: v for k, v in s.params.items() if k not in logged}
+    tracking.log_to_run(run_id, params=params, metrics=metrics, tags=tags)
     status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(result.state, "FAILED")
     tracking.end(run_id, status)
