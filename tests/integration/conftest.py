@@ -17,20 +17,20 @@ import pytest
 
 from hpo_tasks.settings import airflow_env
 from tests.conftest import REPO, write_sweep
+from tests.helpers import branin_yaml
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
-BRANIN = """
-name: {name}
-objective: {{name: {objective}}}
-direction: minimize
-space:
-  x1: {{type: float, low: -5.0, high: 10.0}}
-  x2: {{type: float, low: 0.0, high: 15.0}}
-budget: {{max_trials: 9, n_init: 4, batch_size: 3}}
-seed: 3
-resources: {{retries: 0}}
-"""
+
+def branin_dag_sweep(name: str, objective: str = "branin") -> str:
+    """The DAG tests' Branin sweep file: 9 trials, a seed round of 4, rounds of 3, seed 3, no retries."""
+    return branin_yaml(
+        name,
+        objective={"name": objective},
+        budget={"max_trials": 9, "n_init": 4, "batch_size": 3},
+        seed=3,
+        resources={"retries": 0},
+    )
 
 
 def _base_env(home: Path) -> dict[str, str]:

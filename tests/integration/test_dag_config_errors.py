@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from tests.integration.conftest import BRANIN, AirflowSandbox
+from tests.integration.conftest import AirflowSandbox, branin_dag_sweep
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def _tries(sandbox: AirflowSandbox, dag_id: str) -> dict[str, list[tuple[str, in
 def test_bad_conf_fails_init_study_once_before_any_trial(
     airflow_sandbox: AirflowSandbox, conf: str, expected: list[str]
 ) -> None:
-    airflow_sandbox.add_sweep("conf_check", BRANIN.format(name="conf_check", objective="branin"))
+    airflow_sandbox.add_sweep("conf_check", branin_dag_sweep("conf_check"))
     dag_id = "hpo__conf_check"
     proc = airflow_sandbox.dag_test(dag_id, conf)
     output = proc.stdout + proc.stderr

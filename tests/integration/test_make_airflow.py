@@ -17,37 +17,29 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_sweep
+from tests.helpers import branin_yaml
 from tests.integration.ui_stack import MakeStack
 
 pytestmark = pytest.mark.integration
 
-QUICK = """
-name: make_quick
-description: Six Branin trials in rounds of two (the make airflow test).
-objective: {name: branin}
-direction: minimize
-space:
-  x1: {type: float, low: -5.0, high: 10.0}
-  x2: {type: float, low: 0.0, high: 15.0}
-budget: {max_trials: 6, n_init: 2, batch_size: 2}
-sampler: {name: random}
-seed: 1
-resources: {retries: 0}
-"""
+QUICK = branin_yaml(
+    "make_quick",
+    description="Six Branin trials in rounds of two (the make airflow test).",
+    budget={"max_trials": 6, "n_init": 2, "batch_size": 2},
+    sampler={"name": "random"},
+    seed=1,
+    resources={"retries": 0},
+)
 # The first trial to start sleeps (the one we kill); its retry and the others are instant.
-SLOW = """
-name: make_slow
-description: Four Branin trials, the first of them slow (the lost-worker test).
-objective: {name: "tests.integration.test_make_airflow:branin_first_call_slow"}
-direction: minimize
-space:
-  x1: {type: float, low: -5.0, high: 10.0}
-  x2: {type: float, low: 0.0, high: 15.0}
-budget: {max_trials: 4, n_init: 2, batch_size: 2}
-sampler: {name: random}
-seed: 2
-resources: {retries: 1, retry_delay_seconds: 5}
-"""
+SLOW = branin_yaml(
+    "make_slow",
+    description="Four Branin trials, the first of them slow (the lost-worker test).",
+    objective={"name": "tests.integration.test_make_airflow:branin_first_call_slow"},
+    budget={"max_trials": 4, "n_init": 2, "batch_size": 2},
+    sampler={"name": "random"},
+    seed=2,
+    resources={"retries": 1, "retry_delay_seconds": 5},
+)
 SLEEP_S = 30
 
 

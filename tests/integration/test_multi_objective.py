@@ -3,12 +3,10 @@ MLflow store; in-process (``run_in_process``) and through one ``airflow dags tes
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from optuna.trial import TrialState
 
 from hpo_tasks import outcomes, record, tracking
@@ -103,41 +101,6 @@ def test_pareto_sweep_in_process(state_dir: Path, capsys: pytest.CaptureFixture[
     assert "pareto" in capsys.readouterr().out
     assert hpo_main(["report", "mo_bc"]) == 0
     assert f"Pareto set: {len(front)} trial(s)" in capsys.readouterr().out
-
-
-@pytest.mark.slow
-def test_qlognehvi_beats_random_search_on_branin_currin() -> None:
-    """Median over 3 seeds of the hypervolume after 12 trials w.r.t. BoTorch's reference point (18, 6);
-    the project's sampler (5 Sobol trials, then qLogNEHVI) against Optuna's random search, on plain
-    Optuna studies (the sweep machinery around them is tested above)."""
-    import optuna
-
-    from hpo_tasks.config import parse_sweep
-    from hpo_tasks.gp.sampler import GPBatchSampler
-    from hpo_tasks.objectives.synthetic import BraninCurrin
-    from hpo_tasks.space import SearchSpace
-
-    space = SearchSpace.from_config(parse_sweep(yaml.safe_load(_text("hv", extra="", max_trials=12))))
-    ref = np.array(BraninCurrin.reference_point)
-
-    def objective(t: optuna.Trial) -> tuple[float, float]:
-        return BraninCurrin.evaluate(np.array([t.suggest_float("x1", 0, 1), t.suggest_float("x2", 0, 1)]))
-
-    curves: dict[str, list[list[float]]] = {"qlognehvi": [], "random": []}
-    for seed in range(3):
-        for name, sampler in (
-            ("qlognehvi", GPBatchSampler(space, n_init=5, seed=seed, reference_point=list(ref))),
-            ("random", optuna.samplers.RandomSampler(seed=seed)),
-        ):
-            study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-            study.optimize(objective, n_trials=12)
-            loss = np.array([t.values for t in study.trials])
-            curves[name].append([outcomes.hypervolume(loss[: i + 1], ref) for i in range(len(loss))])
-    final = {k: [c[-1] for c in v] for k, v in curves.items()}
-    for name, c in curves.items():  # the figures (pytest -s): median hypervolume after each trial
-        print(f"{name}: {[round(statistics.median(x), 2) for x in zip(*c, strict=True)]}")
-    assert statistics.median(final["qlognehvi"]) > statistics.median(final["random"]), final
-    assert all(c == sorted(c) for v in curves.values() for c in v)
 
 
 @pytest.mark.slow

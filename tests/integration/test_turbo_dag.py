@@ -11,22 +11,18 @@ from hpo_tasks.config import load_sweep
 from hpo_tasks.record import latest_study_name
 from hpo_tasks.steps import run_in_process
 from hpo_tasks.summary import summarize
+from tests.helpers import branin_yaml
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration
 
-TURBO = """
-name: it_turbo
-objective: {name: branin}
-direction: minimize
-space:
-  x1: {type: float, low: -5.0, high: 10.0}
-  x2: {type: float, low: 0.0, high: 15.0}
-budget: {max_trials: 10, n_init: 4, batch_size: 3}
-sampler: {name: gp, trust_region: true}
-seed: 2
-resources: {retries: 0}
-"""
+TURBO = branin_yaml(
+    "it_turbo",
+    budget={"max_trials": 10, "n_init": 4, "batch_size": 3},
+    sampler={"name": "gp", "trust_region": True},
+    seed=2,
+    resources={"retries": 0},
+)
 
 
 def test_trust_region_sweep_through_the_dag(airflow_sandbox: AirflowSandbox) -> None:

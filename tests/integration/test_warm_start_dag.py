@@ -11,23 +11,20 @@ from hpo_tasks.config import load_sweep
 from hpo_tasks.record import latest_study_name
 from hpo_tasks.steps import run_in_process
 from hpo_tasks.summary import summarize
+from tests.helpers import branin_yaml
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration
 
-SWEEP = """
-name: it_warm
-objective: {name: branin, args: {noise_std: 1.0}}
-direction: minimize
-space:
-  x1: {type: float, low: -5.0, high: 10.0}
-  x2: {type: float, low: 0.0, high: 15.0}
-budget: {max_trials: 5, n_init: 3, batch_size: 2}
-seed: 4
-warm_start: {from: latest, top_k: 2}
-replicate: {top_k: 1, repeats: 2}
-resources: {retries: 0}
-"""
+SWEEP = branin_yaml(
+    "it_warm",
+    objective={"name": "branin", "args": {"noise_std": 1.0}},
+    budget={"max_trials": 5, "n_init": 3, "batch_size": 2},
+    seed=4,
+    warm_start={"from": "latest", "top_k": 2},
+    replicate={"top_k": 1, "repeats": 2},
+    resources={"retries": 0},
+)
 
 
 @pytest.mark.slow  # whole sweeps with MLflow and Optuna stores: tens of seconds

@@ -6,17 +6,9 @@ import pytest
 
 from hpo_tasks.config import SweepConfigError, discover_sweeps, load_sweep, parse_sweep, with_overrides
 from tests.conftest import REPO, write_sweep
+from tests.helpers import branin_sweep
 
-GOOD = {
-    "name": "demo",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5, "high": 10},
-        "x2": {"type": "float", "low": 0, "high": 15},
-    },
-    "budget": {"max_trials": 10},
-}
+GOOD = branin_sweep("demo")
 
 
 def _with(path: str, value: object) -> dict:

@@ -3,17 +3,26 @@ did-you-mean), and the one rounds rule the DAG shape and the init check share.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from hpo_tasks.config import SweepConfigError, parse_sweep
+from hpo_tasks.config import SweepConfigError, load_sweep, parse_sweep
 from hpo_tasks.config.overrides import (
     check_overrides,
     form_fields,
     rounds_needed,
     run_overrides,
     unrolled_rounds,
+    with_overrides,
 )
+from tests.conftest import REPO
+from tests.helpers import branin_sweep
 from tests.unit.test_config import GOOD
+
+RANDOM = branin_sweep(
+    "daily", budget={"max_trials": 6, "n_init": 3, "batch_size": 3}, sampler={"name": "random"}
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +69,41 @@ def test_one_rounds_rule(budget: dict, needed: int, unrolled: int) -> None:
         == unrolled
         == rounds_needed(cfg, batch_size=form_fields(cfg)["batch_size"]["minimum"])
     )
+
+
+def test_form_has_sections_enums_and_bounds() -> None:
+    cfg = load_sweep(REPO / "config/sweeps/xgb_breast_cancer.yaml")
+    fields = form_fields(cfg)
+    assert {f["section"] for f in fields.values()} == {"Budget", "Sampler", "Advanced"}
+    assert fields["sampler"]["enum"] == ["gp", "optuna-gp", "tpe", "random"]
+    assert "logei" in fields["acquisition"]["enum"]
+    assert fields["max_trials"]["maximum"] == 40 and fields["n_init"]["minimum"] == cfg.n_init
+    assert all(f["description"] for f in fields.values())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"n_init": 30, "max_trials": 20}, "n_init (30) exceeds max_trials (20)"),
+        ({"sampler": "tpe", "acquisition": "other"}, "only applies to sampler gp"),
+    ],
+)
+def test_invalid_combinations_are_rejected_with_a_reason(overrides: dict, message: str) -> None:
+    cfg = load_sweep(REPO / "config/sweeps/xgb_breast_cancer.yaml")
+    with pytest.raises(SweepConfigError, match=re.escape(message)):
+        check_overrides(cfg, overrides)
+    check_overrides(cfg, {"sampler": "tpe", "max_trials": 20})  # valid
+
+
+def test_form_sampler_override_applies() -> None:
+    cfg = parse_sweep(RANDOM)
+    assert with_overrides(cfg, {"sampler": "tpe", "acquisition": "logei"}).sampler.name == "tpe"
+
+
+def test_switching_sampler_in_the_form_drops_gp_only_settings() -> None:
+    cfg = parse_sweep({**RANDOM, "sampler": {"name": "gp", "acquisition": "ucb"}})
+    tpe = with_overrides(cfg, {"sampler": "tpe", "acquisition": "ucb"})  # the form's untouched default
+    assert (tpe.sampler.name, tpe.sampler.acquisition) == ("tpe", "logei")
+    assert with_overrides(cfg, {"acquisition": "pi"}).sampler.acquisition == "pi"
+    with pytest.raises(SweepConfigError, match="only apply to sampler 'gp'"):
+        with_overrides(cfg, {"sampler": "random", "acquisition": "pi"})

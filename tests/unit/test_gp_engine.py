@@ -6,11 +6,11 @@ import numpy as np
 import optuna
 import pytest
 
-from hpo_tasks.config import parse_sweep
 from hpo_tasks.gp.engine import SpaceInfo, suggest_next
 from hpo_tasks.gp.sampler import GPBatchSampler, space_info
 from hpo_tasks.record import suggest_info
 from hpo_tasks.space import SearchSpace
+from tests.helpers import space_of
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -23,16 +23,7 @@ CNN_LIKE = {
 
 
 def _space(space: dict) -> SearchSpace:
-    cfg = parse_sweep(
-        {
-            "name": "e",
-            "objective": {"name": "branin"},
-            "direction": "maximize",
-            "space": space,
-            "budget": {"max_trials": 50},
-        }
-    )
-    return SearchSpace.from_config(cfg)
+    return space_of(space, direction="maximize")
 
 
 def _info(ss: SearchSpace) -> SpaceInfo:
@@ -62,9 +53,10 @@ def test_awkward_observations_do_not_break_suggest(case: str) -> None:
         x, y = x[:2], y[:2]
     s = suggest_next(x, y, space=_info(ss), pending_x=None, taken=set(), seed=0)
     assert s.x.shape == (2,) and np.all((s.x >= 0) & (s.x <= 1))
-    assert s.phase in ("gp", "fallback")
-    if s.phase == "fallback":
-        assert s.warnings
+    if case in ("exact_duplicates", "near_duplicates"):  # the GP copes with them: no fallback
+        assert s.phase == "gp", s.warnings
+    else:  # a constant objective or two points may fall back, saying why
+        assert s.phase == "gp" or (s.phase == "fallback" and s.warnings), (s.phase, s.warnings)
 
 
 def test_mixed_conditional_space_uses_the_gp_and_respects_conditions() -> None:

@@ -10,17 +10,9 @@ from hpo_tasks.gp.engine import NOISE_FREE, _fit_robust, _noise_variance, sugges
 from hpo_tasks.gp.sampler import space_info
 from hpo_tasks.samplers import make_sampler
 from hpo_tasks.space import SearchSpace
+from tests.helpers import branin_sweep
 
-SWEEP = {
-    "name": "n",
-    "objective": {"name": "branin", "args": {"noise_std": 0.3}},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 20},
-}
+SWEEP = branin_sweep("n", objective={"name": "branin", "args": {"noise_std": 0.3}}, budget={"max_trials": 20})
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,9 @@ from hpo_tasks.gp.sampler import GPBatchSampler, pruned_values
 from hpo_tasks.pruning import Reporter, accepts_report, config_warnings
 from hpo_tasks.record import make_pruner, suggest_info
 from hpo_tasks.space import SearchSpace
+from tests.helpers import BRANIN_SPACE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-BRANIN_SPACE = {
-    "x1": {"type": "float", "low": -5.0, "high": 10.0},
-    "x2": {"type": "float", "low": 0.0, "high": 15.0},
-}
 
 
 def _cfg(pruner: Any = None, *, objective: str = "branin_curve", args: dict | None = None) -> SweepConfig:

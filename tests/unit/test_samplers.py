@@ -9,18 +9,9 @@ from hpo_tasks.config import parse_sweep
 from hpo_tasks.gp.sampler import GPBatchSampler
 from hpo_tasks.samplers import make_sampler
 from hpo_tasks.space import SearchSpace
+from tests.helpers import branin_sweep
 
-BASE = {
-    "name": "s",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 10, "n_init": 4, "batch_size": 2},
-    "seed": 3,
-}
+BASE = branin_sweep("s", budget={"max_trials": 10, "n_init": 4, "batch_size": 2}, seed=3)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpo_tasks.config import parse_sweep
 from hpo_tasks.space import SearchSpace
+from tests.helpers import space_of
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
@@ -17,16 +17,7 @@ SPACE = {
 
 
 def _space() -> SearchSpace:
-    cfg = parse_sweep(
-        {
-            "name": "s",
-            "objective": {"name": "branin"},
-            "direction": "minimize",
-            "space": SPACE,
-            "budget": {"max_trials": 10},
-        }
-    )
-    return SearchSpace.from_config(cfg)
+    return space_of(SPACE)
 
 
 def test_columns_bounds_and_grids() -> None:

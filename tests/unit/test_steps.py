@@ -1,5 +1,6 @@
 """The steps init / gate / suggest / record / replicate / finalize at function level: each loads the
-study once, a retry returns what the first attempt did, the replicate round closes by name."""
+study once, a retry returns what the first attempt did, the replicate round closes by name. (The local
+driver running them all, a whole sweep, is in tests/integration/test_steps_local.py.)"""
 
 from __future__ import annotations
 
@@ -9,22 +10,17 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import record, steps
+from hpo_tasks import record, steps, summary
 from hpo_tasks.config import parse_sweep
+from tests.helpers import branin_sweep
 
-CFG = {
-    "name": "st",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 4, "n_init": 2, "batch_size": 2},
-    "sampler": {"name": "random"},
-    "seed": 5,
-    "replicate": {"top_k": 1, "repeats": 1},
-}
+CFG = branin_sweep(
+    "st",
+    budget={"max_trials": 4, "n_init": 2, "batch_size": 2},
+    sampler={"name": "random"},
+    seed=5,
+    replicate={"top_k": 1, "repeats": 1},
+)
 
 
 @pytest.fixture
@@ -87,8 +83,21 @@ def test_same_seed_same_suggestions(state_dir: Path) -> None:
     assert [(s["params"], s["seed"]) for s in a] == [(s["params"], s["seed"]) for s in b]
 
 
-def test_run_in_process_drives_the_same_steps(state_dir: Path) -> None:
-    seen: list[dict] = []
-    out = steps.run_in_process(parse_sweep(CFG), label="loop", on_trial=seen.append)
-    assert len(seen) == 5 and out["n_complete"] == 4 and out["n_replicate_trials"] == 1
-    assert all(r["state"] == "COMPLETE" for r in seen)
+def test_init_tags_the_run_so_the_progress_page_finds_it(state_dir: Path) -> None:
+    budget = {"max_trials": 6, "n_init": 3, "batch_size": 3}
+    cfg = parse_sweep(branin_sweep("daily", budget=budget, sampler={"name": "random"}))
+    ctx = {"dag_id": "hpo__daily", "run_id": "manual__x"}
+    info = steps.init_sweep(cfg, run_id="manual__x", context=ctx)
+    p = summary.run_progress("hpo__daily", "manual__x")
+    assert p is not None and p["study_name"] == info["study_name"]
+    assert (p["trials_done"], p["budget"], p["stop_reason"]) == (0, 6, None)
+    page = summary.render_html(p, dag_id="hpo__daily", run_id="manual__x")
+    assert "0 / 6" in page and info["parent_run_id"] in page
+    assert summary.run_progress("hpo__daily", "other") is None
+    assert summary.run_progress("not_a_sweep", "manual__x") is None
+
+
+def test_scheduled_runs_get_one_study_per_logical_date() -> None:
+    label = steps.run_label("scheduled__2026-11-27T02:00:00+00:00", scheduled_for="2026-11-27T02:00:00+00:00")
+    assert label == "2026-11-27T0200"
+    assert steps.run_label("manual__2026-11-27T09:13:00+00:00") == "manual__2026-11-27T09:13:00+00:00"

@@ -15,18 +15,9 @@ from hpo_tasks.config import parse_sweep
 from hpo_tasks.objectives.synthetic import branin
 from hpo_tasks.steps import init_sweep, suggest_batch
 from hpo_tasks.steps import trial as trial_step
+from tests.helpers import branin_sweep
 
-CFG = {
-    "name": "tr",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 2, "n_init": 2, "batch_size": 1},
-    "sampler": {"name": "random"},
-}
+CFG = branin_sweep("tr", budget={"max_trials": 2, "n_init": 2, "batch_size": 1}, sampler={"name": "random"})
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""The daily surfaces on a real (tiny, random-sampler) sweep: plots, CLI, progress page, trigger form."""
+"""The daily surfaces on one real finished sweep (tiny, random sampler, in-process): the plots and best
+config finalize logs, ``hpo status|best`` on it, and ``hpo dashboard`` serving it from a subprocess.
+(The CLI's fast paths are unit-tested in tests/unit/test_cli.py.)"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -15,25 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from hpo_tasks import summary, tracking
+from hpo_tasks import tracking
 from hpo_tasks.cli import main
-from hpo_tasks.config import SweepConfigError, load_sweep, parse_sweep
-from hpo_tasks.config.overrides import check_overrides, form_fields, with_overrides
-from hpo_tasks.steps import init_sweep, run_in_process, run_label
+from hpo_tasks.config import load_sweep
+from hpo_tasks.steps import run_in_process
 from tests.conftest import REPO, write_sweep
+from tests.helpers import branin_yaml
 
-SWEEP = """
-name: daily
-objective: {name: branin}
-direction: minimize
-space:
-  x1: {type: float, low: -5.0, high: 10.0}
-  x2: {type: float, low: 0.0, high: 15.0}
-budget: {max_trials: 6, n_init: 3, batch_size: 3}
-sampler: {name: random}
-"""
+pytestmark = pytest.mark.integration
+
+SWEEP = branin_yaml(
+    "daily", budget={"max_trials": 6, "n_init": 3, "batch_size": 3}, sampler={"name": "random"}
+)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -116,61 +111,3 @@ def test_cli_dashboard_serves_the_study(finished: dict, finished_state: tuple[di
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-
-
-def test_progress_page_finds_the_run_by_airflow_tags(state_dir: Path, tmp_path: Path) -> None:
-    cfg = load_sweep(write_sweep(tmp_path / "sweeps", "daily", SWEEP))
-    ctx = {"dag_id": "hpo__daily", "run_id": "manual__x"}
-    info = init_sweep(cfg, run_id="manual__x", context=ctx)
-    p = summary.run_progress("hpo__daily", "manual__x")
-    assert p is not None and p["study_name"] == info["study_name"]
-    assert (p["trials_done"], p["budget"], p["stop_reason"]) == (0, 6, None)
-    page = summary.render_html(p, dag_id="hpo__daily", run_id="manual__x")
-    assert "0 / 6" in page and info["parent_run_id"] in page
-    assert summary.run_progress("hpo__daily", "other") is None
-    assert summary.run_progress("not_a_sweep", "manual__x") is None
-
-
-def test_scheduled_runs_get_one_study_per_logical_date() -> None:
-    assert run_label("scheduled__2026-11-27T02:00:00+00:00", scheduled_for="2026-11-27T02:00:00+00:00") == (
-        "2026-11-27T0200"
-    )
-    assert run_label("manual__2026-11-27T09:13:00+00:00") == "manual__2026-11-27T09:13:00+00:00"
-
-
-def test_form_has_sections_enums_and_bounds() -> None:
-    cfg = load_sweep(REPO / "config/sweeps/xgb_breast_cancer.yaml")
-    fields = form_fields(cfg)
-    assert {f["section"] for f in fields.values()} == {"Budget", "Sampler", "Advanced"}
-    assert fields["sampler"]["enum"] == ["gp", "optuna-gp", "tpe", "random"]
-    assert "logei" in fields["acquisition"]["enum"]
-    assert fields["max_trials"]["maximum"] == 40 and fields["n_init"]["minimum"] == cfg.n_init
-    assert all(f["description"] for f in fields.values())
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"n_init": 30, "max_trials": 20}, "n_init (30) exceeds max_trials (20)"),
-        ({"sampler": "tpe", "acquisition": "other"}, "only applies to sampler gp"),
-    ],
-)
-def test_invalid_combinations_are_rejected_with_a_reason(overrides: dict, message: str) -> None:
-    cfg = load_sweep(REPO / "config/sweeps/xgb_breast_cancer.yaml")
-    with pytest.raises(SweepConfigError, match=re.escape(message)):
-        check_overrides(cfg, overrides)
-    check_overrides(cfg, {"sampler": "tpe", "max_trials": 20})  # valid
-
-
-def test_form_sampler_override_applies() -> None:
-    cfg = parse_sweep(yaml.safe_load(SWEEP))
-    assert with_overrides(cfg, {"sampler": "tpe", "acquisition": "logei"}).sampler.name == "tpe"
-
-
-def test_switching_sampler_in_the_form_drops_gp_only_settings() -> None:
-    cfg = parse_sweep({**yaml.safe_load(SWEEP), "sampler": {"name": "gp", "acquisition": "ucb"}})
-    tpe = with_overrides(cfg, {"sampler": "tpe", "acquisition": "ucb"})  # the form's untouched default
-    assert (tpe.sampler.name, tpe.sampler.acquisition) == ("tpe", "logei")
-    assert with_overrides(cfg, {"acquisition": "pi"}).sampler.acquisition == "pi"
-    with pytest.raises(SweepConfigError, match="only apply to sampler 'gp'"):
-        with_overrides(cfg, {"sampler": "random", "acquisition": "pi"})
