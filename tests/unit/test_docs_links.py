@@ -49,3 +49,18 @@ def test_every_results_page_is_dated_and_indexed() -> None:
             continue
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-[a-z0-9-]+\.md", page.name), page.name
         assert f"]({page.name})" in index, f"{page.name} is not in docs/results/README.md"
+
+
+def test_readme_sweep_file_is_a_valid_sweep() -> None:
+    """The README's minimal sweep file is what a newcomer copies: it must parse as it stands."""
+    import re
+
+    import yaml
+
+    from hpo_tasks.config import parse_sweep
+
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    cfg = parse_sweep(yaml.safe_load(block.group(1)), source="README.md")
+    assert cfg.objective.command and cfg.schedule == "0 2 * * *"
