@@ -6,10 +6,11 @@ objective, so retries, pruning, failures and the child run are the existing path
 1. the argument list is rendered (``render``: ``{param}``, ``{seed}``, ``{trial_number}``, ``{python}``,
    ``{arg}`` of ``objective.args``; never through a shell);
 2. it runs in its own session and process group, with ``PR_SET_PDEATHSIG`` (Linux) so a ``kill -9`` of the
-   task process takes the script down too; env: the worker's, ``objective.env``, ``HPO_PARAMS_JSON``,
-   ``HPO_PARAMS_FILE``, ``HPO_METRICS_FILE``, ``HPO_TRIAL_NUMBER``, ``HPO_SEED``, and ``MLFLOW_TRACKING_URI``
-   / ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_RUN_ID`` of the trial's child run (the script's own
-   ``mlflow.start_run()`` resumes it);
+   task process takes the script down too, and a watcher process beside it (``_WATCH``) that kills the
+   whole group, the script's own children included, when the task process dies; env: the worker's,
+   ``objective.env``, ``HPO_PARAMS_JSON``, ``HPO_PARAMS_FILE``, ``HPO_METRICS_FILE``, ``HPO_TRIAL_NUMBER``,
+   ``HPO_SEED``, and ``MLFLOW_TRACKING_URI`` / ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_RUN_ID`` of the trial's
+   child run (the script's own ``mlflow.start_run()`` resumes it);
 3. stdout and stderr stream line by line to the task log and to ``stdout.txt`` / ``stderr.txt``, artifacts
    of the child run; ``HPO_REPORT {...}`` lines (``hpo_tasks.report``) go to the pruner as they arrive;
 4. a timeout or a prune stops the group (SIGTERM, SIGKILL after ``grace_seconds``); after a normal exit,
@@ -261,6 +262,7 @@ def run_command(
         )
     except OSError as err:
         raise CommandError(f"objective.command: cannot start {argv[0]!r}: {err}") from None
+    watcher = _start_watcher(proc.pid)
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     readers = [
         threading.Thread(target=_pump, args=(stream, name, lines), daemon=True)
@@ -311,6 +313,7 @@ def run_command(
     finally:
         # Normal exit: kill what the script left behind. Timeout, prune or any error here: stop the group.
         stop_group(proc, grace=grace if proc.poll() is None else 0.0)
+        _release_watcher(watcher)
         for r in readers:
             r.join(timeout=5)
         _drain(lines, files, tail)
@@ -361,6 +364,54 @@ def _die_with_parent() -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
+
+
+# The watcher: a tiny process in its own session that reads one byte from a pipe only this process holds
+# open. b"x" (the group was stopped here): exit. End of file (this process died, even by kill -9): SIGKILL
+# the script's process group. PR_SET_PDEATHSIG reaches only the script itself, not the children it started.
+_WATCH = (
+    "import os, signal, sys\n"
+    "if os.read(0, 1) != b'x':\n"
+    "    try: os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
+    "    except OSError: pass\n"
+)
+
+
+@dataclass
+class _Watcher:
+    proc: subprocess.Popen
+    fd: int
+
+
+def _start_watcher(pgid: int) -> _Watcher | None:
+    """Start the watcher of process group ``pgid`` (see ``_WATCH``); None where it cannot start."""
+    read_fd, write_fd = os.pipe()  # not inheritable: the script and anything else started later lack it
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _WATCH, str(pgid)],
+            stdin=read_fd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outside the task's group: a signal to the task does not reach it
+        )
+    except OSError as err:
+        os.close(write_fd)
+        log.warning("no watcher for process group %d (%s): only PR_SET_PDEATHSIG guards it", pgid, err)
+        return None
+    finally:
+        os.close(read_fd)
+    return _Watcher(proc, write_fd)
+
+
+def _release_watcher(watcher: _Watcher | None) -> None:
+    """The group is stopped: tell the watcher to exit without killing anything, and reap it."""
+    if watcher is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(watcher.fd, b"x")
+    os.close(watcher.fd)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watcher.proc.wait(timeout=5)
 
 
 def _pump(stream: Any, name: str, lines: queue.Queue) -> None:

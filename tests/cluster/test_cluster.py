@@ -7,6 +7,10 @@ the budget; every trial task ran on the ``gpu`` queue's worker.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import statistics
 import time
 from collections import Counter
@@ -20,7 +24,9 @@ from tests.cluster.harness import GPU_WORKER, Cluster, _pg
 pytestmark = pytest.mark.cluster
 
 
-def assert_consistent(cluster: Cluster, dag_id: str, run_id: str) -> dict[str, Any]:
+def assert_consistent(
+    cluster: Cluster, dag_id: str, run_id: str, max_trials: int | None = None
+) -> dict[str, Any]:
     import optuna
     from mlflow import MlflowClient
 
@@ -28,7 +34,7 @@ def assert_consistent(cluster: Cluster, dag_id: str, run_id: str) -> dict[str, A
     assert run["state"] == "success", run
     summary = cluster.xcom(dag_id, run_id, "finalize")
     sweep = dag_id.removeprefix("hpo__")
-    max_trials = SWEEPS[sweep][2]
+    max_trials = max_trials or SWEEPS[sweep][2]
 
     study = optuna.load_study(study_name=summary["study_name"], storage=cluster.db_url("optuna"))
     trials = study.get_trials(deepcopy=False)
@@ -189,6 +195,106 @@ def test_worker_killed_mid_trial(cluster: Cluster) -> None:
     TIMINGS["kill -9 worker: sweep wall (s)"] = round(time.monotonic() - t0, 1)
     summary = assert_consistent(cluster, "hpo__cl_slow", run_id)
     assert summary["_tries"] >= 2, "the killed trial was not retried"
+
+
+# A training script as the trial (objective.command): writes {trial}-{pid}.json = [its pid, a child's pid,
+# MLFLOW_RUN_ID] into PIDS, then trains for 15 s and prints its score.
+SCRIPT = """
+import json, os, subprocess, sys, time
+x1, x2 = (float(sys.argv[sys.argv.index(k) + 1]) for k in ("--x1", "--x2"))
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+out = os.path.join(os.environ["PIDS"], f"{os.environ['HPO_TRIAL_NUMBER']}-{os.getpid()}.json")
+with open(out + ".tmp", "w") as f:
+    json.dump([os.getpid(), child.pid, os.environ["MLFLOW_RUN_ID"]], f)
+os.replace(out + ".tmp", out)
+time.sleep(15)
+child.kill()
+print(json.dumps({"hpo_metrics": {"score": (x2 - 5.1 / 39.5 * x1**2 + 5 / 3.14 * x1 - 6) ** 2}}))
+"""
+SCRIPT_SWEEP = """
+name: cl_script
+objective:
+  command: ["{{python}}", "{script}", "--x1", "{{x1}}", "--x2", "{{x2}}"]
+  metric: score
+  env: {{PIDS: "{pids}"}}
+direction: minimize
+space:
+  x1: {{type: float, low: -5.0, high: 10.0}}
+  x2: {{type: float, low: 0.0, high: 15.0}}
+budget: {{max_trials: 4, n_init: 4, batch_size: 2}}
+seed: 1
+resources: {{queue: gpu, pool: gpu, retries: 3, retry_delay_seconds: 2}}
+"""
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _kill9_worker_but_not_scripts(cluster: Cluster, scripts: set[int]) -> None:
+    """``kill -9`` of the GPU worker and every process it started (supervisors, task runners), but not
+    the scripts' process groups nor their watchers: whether those go is what the test checks."""
+    import psutil
+
+    comp = cluster.components[GPU_WORKER]
+    assert comp.proc is not None
+    victims = []
+    for pid in comp.descendants():
+        try:
+            p = psutil.Process(pid)
+            if os.getpgid(pid) in scripts or "os.killpg" in " ".join(p.cmdline()):
+                continue
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            continue
+        victims.append(pid)
+    os.killpg(comp.proc.pid, signal.SIGKILL)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    comp.proc.wait(timeout=30)
+    comp.start()
+
+
+def test_worker_killed_mid_script_trial(cluster: Cluster) -> None:
+    pids = cluster.root / "script-pids"
+    pids.mkdir()
+    script = cluster.root / "train_script.py"
+    script.write_text(SCRIPT)
+    (cluster.sweeps / "cl_script.yaml").write_text(SCRIPT_SWEEP.format(script=script, pids=pids))
+    t0 = time.monotonic()
+    run_id = cluster.trigger("hpo__cl_script")
+    deadline = time.monotonic() + 300
+    while not list(pids.glob("*.json")):
+        assert time.monotonic() < deadline, "no script trial started in 300 s"
+        time.sleep(0.2)
+    time.sleep(2)  # the batch's second script starts too
+    first = {f.name: json.loads(f.read_text()) for f in pids.glob("*.json")}
+    killed = [pid for leader, child, _ in first.values() for pid in (leader, child)]
+    assert not [p for p in killed if _gone(p)]
+    t_kill = time.monotonic()
+    _kill9_worker_but_not_scripts(cluster, {leader for leader, _, _ in first.values()})
+    while [p for p in killed if not _gone(p)]:
+        assert time.monotonic() - t_kill < 30, "a killed attempt's script or its child is still running"
+        time.sleep(0.05)
+    TIMINGS["kill -9 worker mid script: script + child gone after (s)"] = round(time.monotonic() - t_kill, 2)
+    cluster.wait_run("hpo__cl_script", run_id)
+    TIMINGS["kill -9 worker mid script: sweep wall (s)"] = round(time.monotonic() - t0, 1)
+    summary = assert_consistent(cluster, "hpo__cl_script", run_id, max_trials=4)
+    assert summary["_tries"] >= 2, "the killed trials were not retried"
+    attempts: dict[int, list[str]] = {}
+    for f in pids.glob("*.json"):
+        attempts.setdefault(int(f.name.split("-")[0]), []).append(json.loads(f.read_text())[2])
+    assert sorted(attempts) == [0, 1, 2, 3]
+    for name in first:
+        number = int(name.split("-")[0])
+        runs = attempts[number]
+        assert len(runs) == 2 and len(set(runs)) == 1, (number, runs)  # retried once, in the same child run
+    assert [p for p in killed if not _gone(p)] == []
 
 
 def test_scheduler_restart_mid_sweep(cluster: Cluster) -> None:
