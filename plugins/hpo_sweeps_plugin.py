@@ -24,7 +24,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from hpo_tasks import summary, tracking
+from hpo_tasks import summary, tracking, views
 
 app = FastAPI(title="hpo-sweeps", description="Sweep progress and MLflow links for hpo-sweeps DAG runs.")
 _can_read_runs = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
@@ -34,7 +34,7 @@ _can_read_runs = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
 def sweep_page(dag_id: str, run_id: str) -> HTMLResponse:
     p = summary.run_progress(dag_id, run_id)
     states = trial_task_states(dag_id, run_id) if p else {}
-    return HTMLResponse(summary.render_html(p, dag_id=dag_id, run_id=run_id, task_states=states))
+    return HTMLResponse(views.render_html(p, dag_id=dag_id, run_id=run_id, task_states=states))
 
 
 _TRIAL_LABEL = re.compile(r"trial (\d+)$")  # the run_trial tasks' map_index_template
@@ -75,7 +75,7 @@ def sweep_json(dag_id: str, run_id: str) -> JSONResponse:
 )
 def trial_page(dag_id: str, run_id: str, task_id: str, map_index: int) -> HTMLResponse:
     t = summary.trial_detail(dag_id, run_id, task_id, map_index)
-    return HTMLResponse(summary.render_trial_html(t, task_id=task_id, map_index=map_index))
+    return HTMLResponse(views.render_trial_html(t, task_id=task_id, map_index=map_index))
 
 
 class HpoSweepsPlugin(AirflowPlugin):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import record, steps, summary
+from hpo_tasks import record, steps, summary, views
 from hpo_tasks.config import parse_sweep
 from tests.helpers import branin_sweep
 
@@ -91,7 +91,7 @@ def test_init_tags_the_run_so_the_progress_page_finds_it(state_dir: Path) -> Non
     p = summary.run_progress("hpo__daily", "manual__x")
     assert p is not None and p["study_name"] == info["study_name"]
     assert (p["trials_done"], p["budget"], p["stop_reason"]) == (0, 6, None)
-    page = summary.render_html(p, dag_id="hpo__daily", run_id="manual__x")
+    page = views.render_html(p, dag_id="hpo__daily", run_id="manual__x")
     assert "0 / 6" in page and info["parent_run_id"] in page
     assert summary.run_progress("hpo__daily", "other") is None
     assert summary.run_progress("not_a_sweep", "manual__x") is None

@@ -12,7 +12,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hpo_tasks import promotion, record, summary, tracking
+from hpo_tasks import promotion, record, summary, tracking, views
 from hpo_tasks.cli import main
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.steps import finalize, init_sweep
@@ -91,7 +91,7 @@ def test_all_five_places_name_the_best_mean_of_a_replicated_sweep(
     # 4. the plugin's Sweep tab (its JSON and its page)
     tab = summary.run_progress("hpo__sm", "manual__r")
     assert tab is not None and (tab["best_trial_number"], tab["best_params"]) == want
-    page = summary.render_html(tab, dag_id="hpo__sm", run_id="manual__r")
+    page = views.render_html(tab, dag_id="hpo__sm", run_id="manual__r")
     assert "mean over replicates (trial 1)" in page and "3 / 3" in page
     # 5. promotion retrained that configuration
     assert promoted == [want[1]]
@@ -171,7 +171,7 @@ def test_sweep_tab_lists_the_trials_and_the_best_so_far_curve(live: str) -> None
     assert p["best_so_far"] == [(0, 5.0), (1, 3.0), (2, 3.0)]
     assert "searchFilter=" in p["mlflow_trials_url"] and p["mlflow_url"].endswith("machine_learning")
 
-    page = summary.render_html(p, dag_id="hpo__sm", run_id="manual__l")
+    page = views.render_html(p, dag_id="hpo__sm", run_id="manual__l")
     assert page.count('<tr class="trial"') == 5 and "<svg" in page and "<polyline" in page
     assert "not stopped (running)" in page and "ValueError: boom" in page
     assert 'id="mlflow-trials-link"' in page and "<script" not in page
@@ -182,7 +182,7 @@ def test_sweep_tab_marks_a_finished_trial_whose_task_still_runs(live: str) -> No
     p = summary.run_progress("hpo__sm", "manual__l")
     # trial 2 told COMPLETE but its worker died (task still running); 4 is running for real.
     states = {0: "success", 1: "success", 2: "running", 3: "failed", 4: "running"}
-    page = summary.render_html(p, dag_id="hpo__sm", run_id="manual__l", task_states=states)
+    page = views.render_html(p, dag_id="hpo__sm", run_id="manual__l", task_states=states)
     assert '<p id="lost-workers" class="lost">Trials [2]:' in page
     assert page.count("task still running") == 2  # the note above the table and trial 2's row
 
@@ -191,11 +191,11 @@ def test_mlflow_trial_tab_shows_the_trial_not_the_map_index(live: str) -> None:
     t = summary.trial_detail("hpo__sm", "manual__l", "round_00.run_trial", 0)
     assert t is not None and (t["trial_number"], t["state"], t["value"]) == (1, "COMPLETE", 3.0)
     assert t["wallclock_seconds"] == 1.5 and t["study_name"] == live
-    page = summary.render_trial_html(t, task_id="round_00.run_trial", map_index=0)
+    page = views.render_trial_html(t, task_id="round_00.run_trial", map_index=0)
     assert '<span id="trial-number">1</span>' in page and "param x1" in page and "COMPLETE" in page
     assert t["mlflow_url"] in page
     assert summary.trial_detail("hpo__sm", "manual__l", "round_00.run_trial", 1) is None
-    assert "not a trial" in summary.render_trial_html(None, task_id="init_study", map_index=-1)
+    assert "not a trial" in views.render_trial_html(None, task_id="init_study", map_index=-1)
 
 
 def _frozen(number: int, complete: float, wallclock: float) -> FrozenTrial:
