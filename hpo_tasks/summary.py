@@ -233,7 +233,9 @@ def run_progress(dag_id: str, run_id: str) -> dict[str, Any] | None:
     """The summary of one DAG run (found by the MLflow parent's ``airflow.run_id`` tag) with its MLflow
     link, promotion and whether it finished; None when there is no such run."""
     sweep = sweep_of_dag(dag_id)
-    parent = sweep and tracking.find_run(
+    if sweep is None:
+        return None
+    parent = tracking.find_run(
         sweep, **{"airflow.run_id": run_id, "airflow.dag_id": dag_id, tracking.KIND_TAG: "sweep"}
     )
     if not parent:

@@ -117,9 +117,9 @@ class ObjectiveConfig(_Frozen):
     The rest of the command fields only apply to it (``hpo_tasks.objectives.command``,
     docs/features/training-scripts.md)."""
 
-    name: str | None = Field(
-        default=None, description="A registered objective name or 'package.module:function'."
-    )
+    # Required: the before-validator below names a command objective (``COMMAND_OBJECTIVE``) and refuses a
+    # block with neither name nor command, so every validated objective has a name.
+    name: str = Field(description="A registered objective name or 'package.module:function'.")
     args: dict[str, Any] = Field(
         default_factory=dict,
         description="Fixed keyword arguments (of a command: values for its {placeholders}).",

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo_tasks.objectives.process import die_with_parent, release_watcher, start_watcher, stop_group
 from hpo_tasks.report import METRICS_KEY, REPORT_PREFIX
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ STDERR_TAIL_LINES = 20
 # Without objective.timeout_seconds, stop the script at this share of resources.trial_timeout_minutes,
 # so the trial FAILs with a message before Airflow's execution_timeout kills the whole task.
 AIRFLOW_TIMEOUT_SHARE = 0.9
-_PR_SET_PDEATHSIG = 1
 
 
 class CommandError(RuntimeError):
@@ -255,14 +255,14 @@ def run_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own session and process group: killpg reaches its children
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
             text=True,
             errors="replace",
             bufsize=1,
         )
     except OSError as err:
         raise CommandError(f"objective.command: cannot start {argv[0]!r}: {err}") from None
-    watcher = _start_watcher(proc.pid)
+    watcher = start_watcher(proc.pid)
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     readers = [
         threading.Thread(target=_pump, args=(stream, name, lines), daemon=True)
@@ -294,9 +294,10 @@ def run_command(
                 open_streams -= 1
                 continue
             text = line.rstrip("\n")
-            if files[name] is not None:
-                files[name].write(line)
-                files[name].flush()
+            out = files[name]
+            if out is not None:
+                out.write(line)
+                out.flush()
             log.info("%s %s | %s", label, name, text)
             if name == "stderr":
                 tail.append(text)
@@ -313,7 +314,7 @@ def run_command(
     finally:
         # Normal exit: kill what the script left behind. Timeout, prune or any error here: stop the group.
         stop_group(proc, grace=grace if proc.poll() is None else 0.0)
-        _release_watcher(watcher)
+        release_watcher(watcher)
         for r in readers:
             r.join(timeout=5)
         _drain(lines, files, tail)
@@ -323,95 +324,6 @@ def run_command(
     done.returncode = proc.returncode
     done.stderr_tail = list(tail)
     return done
-
-
-def stop_group(proc: subprocess.Popen, *, grace: float) -> None:
-    """SIGTERM to the process group, SIGKILL after ``grace`` seconds if its leader still runs; then SIGKILL
-    to whatever remains of the group (children the leader left), and reap the leader."""
-    pgid = proc.pid  # start_new_session: the leader's pid is the group's id
-    if proc.poll() is None:
-        _signal_group(pgid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            log.warning("process group %d ignored SIGTERM for %g s; sending SIGKILL", pgid, grace)
-    _signal_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=30)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` setting ``PR_SET_PDEATHSIG`` to SIGKILL (Linux): when the task process dies, even
-    by ``kill -9``, the kernel kills the script. The libc lookup happens here, before the fork."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl: nobody will send the signal
-            os._exit(1)
-
-    return preexec
-
-
-# The watcher: a tiny process in its own session that reads one byte from a pipe only this process holds
-# open. b"x" (the group was stopped here): exit. End of file (this process died, even by kill -9): SIGKILL
-# the script's process group. PR_SET_PDEATHSIG reaches only the script itself, not the children it started.
-_WATCH = (
-    "import os, signal, sys\n"
-    "if os.read(0, 1) != b'x':\n"
-    "    try: os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
-    "    except OSError: pass\n"
-)
-
-
-@dataclass
-class _Watcher:
-    proc: subprocess.Popen
-    fd: int
-
-
-def _start_watcher(pgid: int) -> _Watcher | None:
-    """Start the watcher of process group ``pgid`` (see ``_WATCH``); None where it cannot start."""
-    read_fd, write_fd = os.pipe()  # not inheritable: the script and anything else started later lack it
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _WATCH, str(pgid)],
-            stdin=read_fd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # outside the task's group: a signal to the task does not reach it
-        )
-    except OSError as err:
-        os.close(write_fd)
-        log.warning("no watcher for process group %d (%s): only PR_SET_PDEATHSIG guards it", pgid, err)
-        return None
-    finally:
-        os.close(read_fd)
-    return _Watcher(proc, write_fd)
-
-
-def _release_watcher(watcher: _Watcher | None) -> None:
-    """The group is stopped: tell the watcher to exit without killing anything, and reap it."""
-    if watcher is None:
-        return
-    with contextlib.suppress(OSError):
-        os.write(watcher.fd, b"x")
-    os.close(watcher.fd)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        watcher.proc.wait(timeout=5)
 
 
 def _pump(stream: Any, name: str, lines: queue.Queue) -> None:
@@ -480,7 +392,9 @@ def _reopen(run_id: str) -> None:
         tracking.client().update_run(run_id, status="RUNNING")
 
 
-def _status(returncode: int) -> str:
+def _status(returncode: int | None) -> str:
+    if returncode is None:
+        return "left no exit status"
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"
