@@ -24,7 +24,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks.gp.types import SUGGEST_ATTR, mix_seed, space_info
+from hpo_tasks.gp.types import GP_STATE_ATTR, SUGGEST_ATTR, mix_seed, space_info
 from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class GPBatchSampler(BaseSampler):
         exclude: Callable[[FrozenTrial], bool] | None = None,
         infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
         model_failures: bool = True,
+        warm_fit: bool = True,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
         study's pinned ``hpo:reference_point``, else ``infer_reference`` applied to the observed losses
@@ -63,7 +64,9 @@ class GPBatchSampler(BaseSampler):
         ``exclude``: trials that are no search trials (e.g. replicates of an earlier configuration); the
         sampler neither trains on them nor counts them; default none.
         ``model_failures``: FAIL trials feed a feasibility model that discounts the acquisition where
-        the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before."""
+        the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before.
+        ``warm_fit``: the objective GP's fit starts from the hyperparameters the last one stored on the
+        study (``GP_STATE_ATTR``, ``hpo_tasks.gp.engine.FULL_FIT_EVERY``); False: a full fit every ask."""
         self._exclude = exclude
         self._infer_reference = infer_reference
         self._space = space
@@ -83,6 +86,7 @@ class GPBatchSampler(BaseSampler):
         self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
         self._feasibility_cache: dict[Hashable, Any] = {}  # ... and one feasibility fit
         self._model_failures = model_failures
+        self._warm_fit = warm_fit
         self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
@@ -177,6 +181,7 @@ class GPBatchSampler(BaseSampler):
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
         info_space = space_info(space)
+        fit_state = _stored_fit_state(study) if self._warm_fit else None
         s = suggest_next(
             train_x,
             train_y,
@@ -193,7 +198,10 @@ class GPBatchSampler(BaseSampler):
             noise_std=self._noise_std,
             failed_x=failed_x,
             feasibility_cache=self._feasibility_cache,
+            fit_state=fit_state,
         )
+        if s.fit_state is not None and s.fit_state != fit_state:
+            study.set_user_attr(GP_STATE_ATTR, s.fit_state)  # the next suggest task's fit starts here
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
         info = {
@@ -289,6 +297,12 @@ class GPBatchSampler(BaseSampler):
                 break
             x = space.round_trip(space.from_unit(rng.random(d)))
         return x
+
+
+def _stored_fit_state(study: optuna.Study) -> list[dict[str, Any]]:
+    """The study's fit history (``GP_STATE_ATTR``); empty when none or not a list (then a full fit)."""
+    raw = study.user_attrs.get(GP_STATE_ATTR)
+    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
 
 
 def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:
