@@ -31,13 +31,12 @@ if TYPE_CHECKING:
 
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 FIT_MAXITER = 100
-# Warm start (the fit history is stored on the study, GP_STATE_ATTR): a fit starts from the last fitted
+# Warm start (each GP trial stores its fit, GP_STATE_ATTR): a fit starts from the latest earlier fitted
 # hyperparameters with one loose L-BFGS-B run; a full fit (from the priors' modes, FIT_MAXITER) runs when
 # nothing fits as a start (first GP step, new dims, another model kind), when the warm run fails, and
 # once every FULL_FIT_EVERY observations.
 FULL_FIT_EVERY = 10
 WARM_FIT_OPTIONS = {"maxiter": 30, "ftol": 1e-6}  # scipy's defaults: ftol 2.2e-9, no iteration cap
-FIT_HISTORY = 3  # entries kept: a retried suggest task (same n) finds the start its first attempt used
 PI_MARGIN = 0.1  # pi: required improvement, in outcome standard deviations
 SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 CUDA_MIN_OBSERVATIONS = (
@@ -85,9 +84,10 @@ def suggest_next(
             probability of success (``hpo_tasks.gp.feasibility``); the acquisition's baseline and
             incumbent stay the ``n`` observations.
         feasibility_cache: as ``fit_cache``, for the feasibility model.
-        fit_state: the study's fit history (``GP_STATE_ATTR``, oldest first): the objective GP's fit
-            starts from its latest entry fitted on fewer rows (see FULL_FIT_EVERY), and the returned
-            ``Suggestion.fit_state`` is the history with this fit added. None: a full fit, nothing kept.
+        fit_state: the fits stored on the study's trials (``GP_STATE_ATTR``): the objective GP's fit
+            starts from the latest one fitted on fewer rows (see FULL_FIT_EVERY), so a retried task,
+            or a copy of the trials, starts where the first did; ``Suggestion.fit_state`` is this fit's
+            entry, to store on the new trial. None: a full fit, nothing returned.
     """
     import torch
 
@@ -107,9 +107,7 @@ def suggest_next(
         sig = _signature(space, noise_var)
         start = None if fit_state is None else _warm_start(fit_state, len(obj_x), sig)
         model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var, start)
-        history = None  # the fit history to store, with this fit's entry
-        if fit_state is not None and "_state" in diag:
-            history = _with_entry(fit_state, diag["_state"])
+        entry = diag.get("_state") if fit_state is not None else None  # this fit, to store on the trial
         diag = {k: v for k, v in diag.items() if k != "_state"}
         if model is None:
             return _fallback(space, taken, seed, time.perf_counter() - t0, f"GP fit failed: {fit_err}", notes)
@@ -139,13 +137,13 @@ def suggest_next(
             xr = space.round_trip(x)
             if space.key(xr) not in taken:
                 acq_s = time.perf_counter() - t1
-                return Suggestion(xr, "gp", float(v), fit_s, acq_s, diag, notes, history)
+                return Suggestion(xr, "gp", float(v), fit_s, acq_s, diag, notes, entry)
         # Every optimised candidate rounds onto a taken configuration: score a space-filling set.
         x, v = _best_untaken(acqf, space, taken, seed, dev)
         acq_s = time.perf_counter() - t1
     if x is None:
         return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes, history)
+    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes, entry)
 
 
 @contextmanager
@@ -340,7 +338,7 @@ def _signature(space: SpaceInfo, noise_var: float | None) -> str:
 
 
 def _warm_start(history: Sequence[Mapping[str, Any]], n: int, signature: str) -> Mapping[str, Any] | None:
-    """The history entry a fit on ``n`` rows starts from: the latest fitted on fewer rows, when it has
+    """The stored fit a fit on ``n`` rows starts from: the latest fitted on fewer rows, when it has
     this ``signature`` and its chain's last full fit is less than FULL_FIT_EVERY rows back; else None."""
     older = [e for e in history if isinstance(e, Mapping) and isinstance(e.get("n"), int) and e["n"] < n]
     if not older:
@@ -349,12 +347,6 @@ def _warm_start(history: Sequence[Mapping[str, Any]], n: int, signature: str) ->
     if entry.get("signature") != signature or n - int(entry.get("full_n", -FULL_FIT_EVERY)) >= FULL_FIT_EVERY:
         return None
     return entry
-
-
-def _with_entry(history: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``history`` with ``entry`` added (replacing one fitted on as many rows), the last FIT_HISTORY kept."""
-    kept = [dict(e) for e in history if isinstance(e, Mapping) and e.get("n") != entry["n"]]
-    return sorted([*kept, dict(entry)], key=lambda e: e["n"])[-FIT_HISTORY:]
 
 
 def _load_params(model: Any, params: Mapping[str, Any]) -> None:

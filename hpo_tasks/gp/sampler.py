@@ -65,8 +65,8 @@ class GPBatchSampler(BaseSampler):
         sampler neither trains on them nor counts them; default none.
         ``model_failures``: FAIL trials feed a feasibility model that discounts the acquisition where
         the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before.
-        ``warm_fit``: the objective GP's fit starts from the hyperparameters the last one stored on the
-        study (``GP_STATE_ATTR``, ``hpo_tasks.gp.engine.FULL_FIT_EVERY``); False: a full fit every ask."""
+        ``warm_fit``: the objective GP's fit starts from the latest fit stored on the study's trials
+        (``GP_STATE_ATTR``, ``hpo_tasks.gp.engine.FULL_FIT_EVERY``); False: a full fit every ask."""
         self._exclude = exclude
         self._infer_reference = infer_reference
         self._space = space
@@ -181,7 +181,7 @@ class GPBatchSampler(BaseSampler):
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
         info_space = space_info(space)
-        fit_state = _stored_fit_state(study) if self._warm_fit else None
+        fit_state = _stored_fits(study) if self._warm_fit else None
         s = suggest_next(
             train_x,
             train_y,
@@ -200,8 +200,8 @@ class GPBatchSampler(BaseSampler):
             feasibility_cache=self._feasibility_cache,
             fit_state=fit_state,
         )
-        if s.fit_state is not None and s.fit_state != fit_state:
-            study.set_user_attr(GP_STATE_ATTR, s.fit_state)  # the next suggest task's fit starts here
+        if s.fit_state is not None:  # the next suggest task's fit starts here
+            study._storage.set_trial_system_attr(trial._trial_id, GP_STATE_ATTR, s.fit_state)
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
         info = {
@@ -299,10 +299,10 @@ class GPBatchSampler(BaseSampler):
         return x
 
 
-def _stored_fit_state(study: optuna.Study) -> list[dict[str, Any]]:
-    """The study's fit history (``GP_STATE_ATTR``); empty when none or not a list (then a full fit)."""
-    raw = study.user_attrs.get(GP_STATE_ATTR)
-    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+def _stored_fits(study: optuna.Study) -> list[dict[str, Any]]:
+    """The fits stored on the study's trials (``GP_STATE_ATTR``), in trial order."""
+    trials = study._get_trials(deepcopy=False, use_cache=False)
+    return [e for t in trials if isinstance(e := t.system_attrs.get(GP_STATE_ATTR), dict)]
 
 
 def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:

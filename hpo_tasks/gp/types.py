@@ -13,8 +13,8 @@ import numpy as np
 # by hpo_tasks.record, which owns every other key.
 SUGGEST_ATTR = "hpo:suggest"  # system attr of a trial: the GP step's info (JSON)
 REFERENCE_ATTR = "hpo:reference_point"  # study user attr: the pinned hypervolume reference point
-# study user attr: the objective GP's fitted hyperparameters (JSON list, hpo_tasks.gp.engine.FitState),
-# the next fit's starting point, so the warm start survives the fresh process of every suggest task
+# system attr of a GP trial: the objective GP's fit that chose it (raw hyperparameters, rows, JSON); the
+# next fit starts there, so the warm start survives the fresh process of every suggest task
 GP_STATE_ATTR = "hpo:gp_state"
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ class Suggestion:
     acq_seconds: float
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # the updated fit history to store under GP_STATE_ATTR, or None when this step fitted nothing new
-    fit_state: list[dict[str, Any]] | None = None
+    # this step's fit, to store under GP_STATE_ATTR on the new trial (None: not kept)
+    fit_state: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

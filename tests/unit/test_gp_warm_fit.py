@@ -1,4 +1,4 @@
-"""The warm-started GP fit: hyperparameters kept on the study (GP_STATE_ATTR), the next fit starts there."""
+"""The warm-started GP fit: each GP trial keeps its fit (GP_STATE_ATTR), the next fit starts there."""
 
 from __future__ import annotations
 
@@ -42,6 +42,17 @@ def _value(p: dict) -> float:
     return branin({"x1": p["x1"], "x2": p.get("x2", 1.0)}, seed=0) + p.get("x3", 0.0)
 
 
+def _fits(study: optuna.Study) -> list[dict]:
+    return [t.system_attrs[GP_STATE_ATTR] for t in study.trials if GP_STATE_ATTR in t.system_attrs]
+
+
+def _seed_fit(study: optuna.Study, ss: SearchSpace, entry: dict) -> None:
+    """A finished trial that carries ``entry`` as its fit (as a copied history would)."""
+    t = study.ask(ss.distributions())
+    study._storage.set_trial_system_attr(t._trial_id, GP_STATE_ATTR, entry)
+    study.tell(t, _value(t.params))
+
+
 def _run(study: optuna.Study, ss: SearchSpace, n: int) -> list[dict]:
     """``n`` sequential ask/tell steps; the suggest info of each."""
     infos = []
@@ -58,7 +69,7 @@ def test_fit_history_survives_a_fresh_process_and_full_fits_recur(tmp_path: Path
     study = optuna.create_study(storage=url, study_name="w", sampler=GPBatchSampler(ss, n_init=N_INIT))
     infos = _run(study, ss, N_INIT + 1)
     assert infos[-1]["phase"] == "gp" and infos[-1]["fit"] == "full"
-    stored = study.user_attrs[GP_STATE_ATTR]
+    stored = _fits(study)
     assert [e["n"] for e in stored] == [N_INIT] and stored[0]["full_n"] == N_INIT
 
     # Every suggest task is a fresh process: a new storage connection and sampler, nothing in memory.
@@ -68,9 +79,7 @@ def test_fit_history_survives_a_fresh_process_and_full_fits_recur(tmp_path: Path
     # rows N_INIT+1 .. N_INIT+FULL_FIT_EVERY-1 start warm; the fit on N_INIT+FULL_FIT_EVERY rows is full
     assert fits[: engine.FULL_FIT_EVERY - 1] == ["warm"] * (engine.FULL_FIT_EVERY - 1)
     assert fits[engine.FULL_FIT_EVERY - 1] == "full" and fits[-1] == "warm"
-    history = again.user_attrs[GP_STATE_ATTR]
-    assert len(history) == engine.FIT_HISTORY
-    assert [e["n"] for e in history] == sorted(e["n"] for e in history)
+    assert [e["n"] for e in _fits(again)] == list(range(N_INIT, N_INIT + engine.FULL_FIT_EVERY + 2))
 
 
 def test_same_seed_same_suggestions_with_warm_fits() -> None:
@@ -88,38 +97,37 @@ def test_warm_fit_off_fits_fully_every_time() -> None:
     study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=False))
     infos = _run(study, ss, N_INIT + 3)
     assert [i["fit"] for i in infos[N_INIT:]] == ["full"] * 3
-    assert GP_STATE_ATTR not in study.user_attrs
+    assert _fits(study) == []
 
 
 def test_a_stored_fit_of_another_space_or_a_broken_one_is_not_a_start() -> None:
     ss = _space()
     study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
     _run(study, ss, N_INIT + 1)
-    stored = study.user_attrs[GP_STATE_ATTR]
-    stored = [{**stored[0], "n": N_INIT - 1, "full_n": N_INIT - 1}]  # as if fitted on fewer rows: a start
+    stored = {**_fits(study)[0], "n": N_INIT - 1, "full_n": N_INIT - 1}  # fitted on fewer rows: a start
 
     # One more dimension: the signature differs, so a full fit (no error).
     wide = _space({**SPACE, "x3": {"type": "float", "low": 0.0, "high": 1.0}})
     other = optuna.create_study(sampler=GPBatchSampler(wide, n_init=N_INIT))
-    other.set_user_attr(GP_STATE_ATTR, stored)
-    assert _run(other, wide, N_INIT + 1)[-1]["fit"] == "full"
+    _seed_fit(other, wide, stored)
+    assert _run(other, wide, N_INIT)[-1]["fit"] == "full"
 
     # The same space: the stored fit is a start.
     same = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
-    same.set_user_attr(GP_STATE_ATTR, stored)
-    assert _run(same, ss, N_INIT + 1)[-1]["fit"] == "warm"
+    _seed_fit(same, ss, stored)
+    assert _run(same, ss, N_INIT)[-1]["fit"] == "warm"
 
     # Same signature, a parameter missing: the warm run fails, the full fit follows and says why.
-    broken = [{**stored[0], "params": dict(list(stored[0]["params"].items())[1:])}]
+    broken = {**stored, "params": dict(list(stored["params"].items())[1:])}
     third = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
-    third.set_user_attr(GP_STATE_ATTR, broken)
-    info = _run(third, ss, N_INIT + 1)[-1]
+    _seed_fit(third, ss, broken)
+    info = _run(third, ss, N_INIT)[-1]
     assert info["phase"] == "gp" and info["fit"] == "full" and "do not match" in info["warm_start_failed"]
 
-    # Not a list at all (hand-edited): ignored.
+    # Not a fit at all (hand-edited): ignored.
     fourth = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
-    fourth.set_user_attr(GP_STATE_ATTR, "garbage")
-    assert _run(fourth, ss, N_INIT + 1)[-1]["fit"] == "full"
+    _seed_fit(fourth, ss, "garbage")  # type: ignore[arg-type]
+    assert _run(fourth, ss, N_INIT)[-1]["fit"] == "full"
 
 
 @pytest.mark.parametrize("n, expected", [(11, 10), (10, 8), (8, None), (18, None)])
@@ -129,10 +137,3 @@ def test_warm_start_picks_the_latest_fit_on_fewer_rows(n: int, expected: int | N
     entry = engine._warm_start(history, n, sig)  # a retry at n=11 finds the start its first attempt had
     assert (entry["n"] if entry else None) == expected
     assert engine._warm_start(history, 11, "plain:d=3:noise=learned") is None
-
-
-def test_history_keeps_the_last_entries_and_replaces_a_refit_of_the_same_rows() -> None:
-    history = [{"n": k, "full_n": 1} for k in (1, 2, 3)]
-    out = engine._with_entry(history, {"n": 3, "full_n": 3})
-    assert out == [{"n": 1, "full_n": 1}, {"n": 2, "full_n": 1}, {"n": 3, "full_n": 3}]
-    assert [e["n"] for e in engine._with_entry(out, {"n": 4, "full_n": 3})] == [2, 3, 4]

@@ -6,9 +6,9 @@
 ``ab`` is ``ab_engine`` (same studies, paired seeds, scores) with the variants
     cold  every fit a full fit from the priors' modes, as before the warm start (``engine._warm_start``
           patched to find nothing)
-    new   the engine as committed: fits start from the study's stored hyperparameters (GP_STATE_ATTR)
+    new   the engine as committed: fits start from the latest fit stored on the trials (GP_STATE_ATTR)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
-process each, the stored state on the in-memory study as on PostgreSQL).
+process each, the stored fits on the in-memory trials as on PostgreSQL).
 
 ``latency`` times the ask a fresh suggest task makes on a study that has a stored fit: ``n - 1`` random
 completed Hartmann6 trials, one untimed ask and tell (a full fit, stored), then a fresh sampler (a fresh
