@@ -64,6 +64,7 @@ def suggest_next(
     failed_x: np.ndarray | None = None,
     feasibility_cache: dict[Hashable, Any] | None = None,
     fit_state: Sequence[Mapping[str, Any]] | None = None,
+    warm_fit: bool = True,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -88,6 +89,7 @@ def suggest_next(
             starts from the latest one fitted on fewer rows (see FULL_FIT_EVERY), so a retried task,
             or a copy of the trials, starts where the first did; ``Suggestion.fit_state`` is this fit's
             entry, to store on the new trial. None: a full fit, nothing returned.
+        warm_fit: False: a full fit even when ``fit_state`` holds a start (this fit is still returned).
     """
     import torch
 
@@ -105,7 +107,7 @@ def suggest_next(
         obj_x, obj_y = impute_failures(train_x, train_y, failed_x)  # (n + f, d), (n + f,)
         noise_var = _noise_variance(noise, noise_std, obj_y)
         sig = _signature(space, noise_var)
-        start = None if fit_state is None else _warm_start(fit_state, len(obj_x), sig)
+        start = None if fit_state is None or not warm_fit else _warm_start(fit_state, len(obj_x), sig)
         model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var, start)
         entry = diag.get("_state") if fit_state is not None else None  # this fit, to store on the trial
         diag = {k: v for k, v in diag.items() if k != "_state"}

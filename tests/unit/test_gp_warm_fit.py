@@ -66,14 +66,18 @@ def _run(study: optuna.Study, ss: SearchSpace, n: int) -> list[dict]:
 def test_fit_history_survives_a_fresh_process_and_full_fits_recur(tmp_path: Path) -> None:
     ss = _space()
     url = f"sqlite:///{tmp_path / 's.db'}"
-    study = optuna.create_study(storage=url, study_name="w", sampler=GPBatchSampler(ss, n_init=N_INIT))
+    study = optuna.create_study(
+        storage=url, study_name="w", sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=True)
+    )
     infos = _run(study, ss, N_INIT + 1)
     assert infos[-1]["phase"] == "gp" and infos[-1]["fit"] == "full"
     stored = _fits(study)
     assert [e["n"] for e in stored] == [N_INIT] and stored[0]["full_n"] == N_INIT
 
     # Every suggest task is a fresh process: a new storage connection and sampler, nothing in memory.
-    again = optuna.load_study(storage=url, study_name="w", sampler=GPBatchSampler(ss, n_init=N_INIT))
+    again = optuna.load_study(
+        storage=url, study_name="w", sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=True)
+    )
     infos = _run(again, ss, engine.FULL_FIT_EVERY + 1)
     fits = [i["fit"] for i in infos]
     # rows N_INIT+1 .. N_INIT+FULL_FIT_EVERY-1 start warm; the fit on N_INIT+FULL_FIT_EVERY rows is full
@@ -86,46 +90,46 @@ def test_same_seed_same_suggestions_with_warm_fits() -> None:
     ss = _space()
     runs = []
     for _ in range(2):
-        study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, seed=3))
+        study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, seed=3, warm_fit=True))
         _run(study, ss, N_INIT + 4)
         runs.append([t.params for t in study.trials])
     assert runs[0] == runs[1]
 
 
-def test_warm_fit_off_fits_fully_every_time() -> None:
+def test_warm_fit_is_off_by_default_and_fits_fully_every_time() -> None:
     ss = _space()
-    study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=False))
+    study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
     infos = _run(study, ss, N_INIT + 3)
     assert [i["fit"] for i in infos[N_INIT:]] == ["full"] * 3
-    assert _fits(study) == []
+    assert [e["full_n"] for e in _fits(study)] == [N_INIT, N_INIT + 1, N_INIT + 2]  # stored all the same
 
 
 def test_a_stored_fit_of_another_space_or_a_broken_one_is_not_a_start() -> None:
     ss = _space()
-    study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
+    study = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=True))
     _run(study, ss, N_INIT + 1)
     stored = {**_fits(study)[0], "n": N_INIT - 1, "full_n": N_INIT - 1}  # fitted on fewer rows: a start
 
     # One more dimension: the signature differs, so a full fit (no error).
     wide = _space({**SPACE, "x3": {"type": "float", "low": 0.0, "high": 1.0}})
-    other = optuna.create_study(sampler=GPBatchSampler(wide, n_init=N_INIT))
+    other = optuna.create_study(sampler=GPBatchSampler(wide, n_init=N_INIT, warm_fit=True))
     _seed_fit(other, wide, stored)
     assert _run(other, wide, N_INIT)[-1]["fit"] == "full"
 
     # The same space: the stored fit is a start.
-    same = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
+    same = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=True))
     _seed_fit(same, ss, stored)
     assert _run(same, ss, N_INIT)[-1]["fit"] == "warm"
 
     # Same signature, a parameter missing: the warm run fails, the full fit follows and says why.
     broken = {**stored, "params": dict(list(stored["params"].items())[1:])}
-    third = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
+    third = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=True))
     _seed_fit(third, ss, broken)
     info = _run(third, ss, N_INIT)[-1]
     assert info["phase"] == "gp" and info["fit"] == "full" and "do not match" in info["warm_start_failed"]
 
     # Not a fit at all (hand-edited): ignored.
-    fourth = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT))
+    fourth = optuna.create_study(sampler=GPBatchSampler(ss, n_init=N_INIT, warm_fit=True))
     _seed_fit(fourth, ss, "garbage")  # type: ignore[arg-type]
     assert _run(fourth, ss, N_INIT)[-1]["fit"] == "full"
 
