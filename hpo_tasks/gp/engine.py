@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 ACQUISITIONS = ("logei", "ucb", "pi", "thompson", "kg", "mes")
 FIT_MAXITER = 100
+# Warm start (each GP trial stores its fit, GP_STATE_ATTR): a fit starts from the latest earlier fitted
+# hyperparameters with one loose L-BFGS-B run; a full fit (from the priors' modes, FIT_MAXITER) runs when
+# nothing fits as a start (first GP step, new dims, another model kind), when the warm run fails, and
+# once every FULL_FIT_EVERY observations.
+FULL_FIT_EVERY = 10
+WARM_FIT_OPTIONS = {"maxiter": 30, "ftol": 1e-6}  # scipy's defaults: ftol 2.2e-9, no iteration cap
 PI_MARGIN = 0.1  # pi: required improvement, in outcome standard deviations
 SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 CUDA_MIN_OBSERVATIONS = (
@@ -57,6 +63,8 @@ def suggest_next(
     noise_std: float | None = None,
     failed_x: np.ndarray | None = None,
     feasibility_cache: dict[Hashable, Any] | None = None,
+    fit_state: Sequence[Mapping[str, Any]] | None = None,
+    warm_fit: bool = True,
 ) -> Suggestion:
     """Choose one new point to evaluate.
 
@@ -77,6 +85,11 @@ def suggest_next(
             probability of success (``hpo_tasks.gp.feasibility``); the acquisition's baseline and
             incumbent stay the ``n`` observations.
         feasibility_cache: as ``fit_cache``, for the feasibility model.
+        fit_state: the fits stored on the study's trials (``GP_STATE_ATTR``): the objective GP's fit
+            starts from the latest one fitted on fewer rows (see FULL_FIT_EVERY), so a retried task,
+            or a copy of the trials, starts where the first did; ``Suggestion.fit_state`` is this fit's
+            entry, to store on the new trial. None: a full fit, nothing returned.
+        warm_fit: False: a full fit even when ``fit_state`` holds a start (this fit is still returned).
     """
     import torch
 
@@ -93,7 +106,11 @@ def suggest_next(
         # Failed trials join the objective GP at the worst observed outcome (hpo_tasks.gp.feasibility).
         obj_x, obj_y = impute_failures(train_x, train_y, failed_x)  # (n + f, d), (n + f,)
         noise_var = _noise_variance(noise, noise_std, obj_y)
-        model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var)
+        sig = _signature(space, noise_var)
+        start = None if fit_state is None or not warm_fit else _warm_start(fit_state, len(obj_x), sig)
+        model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var, start)
+        entry = diag.get("_state") if fit_state is not None else None  # this fit, to store on the trial
+        diag = {k: v for k, v in diag.items() if k != "_state"}
         if model is None:
             return _fallback(space, taken, seed, time.perf_counter() - t0, f"GP fit failed: {fit_err}", notes)
         feasible = _fit_feasibility(train_x, failed_x, space, dev, notes, feasibility_cache)
@@ -121,13 +138,14 @@ def suggest_next(
         for x, v in zip(cands, values, strict=True):
             xr = space.round_trip(x)
             if space.key(xr) not in taken:
-                return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
+                acq_s = time.perf_counter() - t1
+                return Suggestion(xr, "gp", float(v), fit_s, acq_s, diag, notes, entry)
         # Every optimised candidate rounds onto a taken configuration: score a space-filling set.
         x, v = _best_untaken(acqf, space, taken, seed, dev)
         acq_s = time.perf_counter() - t1
     if x is None:
         return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
+    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes, entry)
 
 
 @contextmanager
@@ -240,44 +258,112 @@ def _fit_robust(
     notes: list[str],
     *,
     noise_var: float | None = None,
+    start: Mapping[str, Any] | None = None,
 ) -> tuple[Any | None, dict[str, Any], str | None]:
     """Fit; on failure merge near-duplicates and raise the noise floor, then refit once. A fixed noise
-    (``noise_var``, outcome units) is raised to the same floor, 1e-3 of the outcome variance, on refit."""
+    (``noise_var``, outcome units) is raised to the same floor, 1e-3 of the outcome variance, on refit.
+    ``start``: a fit history entry (``_warm_start``) to begin from with one loose run; when that fails,
+    the full fit follows. ``diag["_state"]``: this fit's history entry (not for the jitter refit)."""
     import torch
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     err: str | None = None
-    for attempt, (xs, ys, floor) in enumerate(
-        [(train_x, train_y, None), (*_merge_near_duplicates(train_x, train_y), 1e-3)]
-    ):
+    warm_err: str | None = None
+    plans: list[tuple[str, np.ndarray, np.ndarray, float | None]] = []
+    if start is not None:
+        plans.append(("warm", train_x, train_y, None))
+    plans.append(("full", train_x, train_y, None))
+    plans.append(("jitter", *_merge_near_duplicates(train_x, train_y), 1e-3))
+    for kind, xs, ys, floor in plans:
         X = torch.as_tensor(xs, dtype=torch.float64, device=dev)  # (n, d)
         Y = torch.as_tensor(ys, dtype=torch.float64, device=dev).unsqueeze(-1)  # (n, 1)
+        steps = [0]
         try:
             var = noise_var
             if var is not None and floor is not None:
                 var = max(var, floor * float(np.var(ys)))
             model = _make_model(X, Y, space, floor, var)
+            # Hyperparameters barely move after ~100 L-BFGS steps; the mixed kernel's flat likelihood
+            # otherwise runs to 400+ (20 s at n=8 on 2 busy cores).
+            options: dict[str, Any] = {"maxiter": FIT_MAXITER}
+            if kind == "warm":
+                assert start is not None
+                _load_params(model, start["params"])
+                options = dict(WARM_FIT_OPTIONS)
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                # Hyperparameters barely move after ~100 L-BFGS steps; the mixed kernel's flat likelihood
-                # otherwise runs to 400+ (20 s at n=8 on 2 busy cores).
-                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": FIT_MAXITER}})
+                fit_gpytorch_mll(
+                    mll,
+                    optimizer_kwargs={
+                        "options": options,
+                        "callback": lambda _p, r, s=steps: s.__setitem__(0, max(s[0], int(r.step))),
+                    },
+                )
             model.eval()
             with torch.no_grad():
                 model.posterior(X[:1])  # the Cholesky must exist
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise ValueError("non-finite hyperparameters")
         except Exception as e:  # noqa: BLE001
             err = f"{type(e).__name__}: {e}"
-            if attempt == 0:
+            if kind == "warm":
+                warm_err = err[:200]
+            elif kind == "full":
                 notes.append(f"GP fit failed ({err[:200]}); refitting with merged duplicates and jitter")
             continue
         diag = _diagnostics(model, space)
         low = [n for n, at in diag.pop("_at_lower", {}).items() if at]
         if low:
             notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
+        diag["fit"] = kind
+        diag["fit_steps"] = steps[0]
+        if warm_err:
+            diag["warm_start_failed"] = warm_err
+        if kind != "jitter":
+            full_n = len(xs) if kind == "full" else int(start["full_n"])  # type: ignore[index]
+            diag["_state"] = {
+                "n": len(xs),
+                "full_n": full_n,
+                "signature": _signature(space, noise_var),
+                "params": {k: p.detach().cpu().tolist() for k, p in model.named_parameters()},
+            }
         return model, diag, None
     return None, {}, err
+
+
+def _signature(space: SpaceInfo, noise_var: float | None) -> str:
+    """What a stored fit must share with this one to start it: the model kind, width, noise mode."""
+    kind = f"mixed{sorted(space.cat_dims)}" if space.cat_dims else "plain"
+    return f"{kind}:d={space.bounds.shape[1]}:noise={'fixed' if noise_var is not None else 'learned'}"
+
+
+def _warm_start(history: Sequence[Mapping[str, Any]], n: int, signature: str) -> Mapping[str, Any] | None:
+    """The stored fit a fit on ``n`` rows starts from: the latest fitted on fewer rows, when it has
+    this ``signature`` and its chain's last full fit is less than FULL_FIT_EVERY rows back; else None."""
+    older = [e for e in history if isinstance(e, Mapping) and isinstance(e.get("n"), int) and e["n"] < n]
+    if not older:
+        return None
+    entry = max(older, key=lambda e: e["n"])
+    if entry.get("signature") != signature or n - int(entry.get("full_n", -FULL_FIT_EVERY)) >= FULL_FIT_EVERY:
+        return None
+    return entry
+
+
+def _load_params(model: Any, params: Mapping[str, Any]) -> None:
+    """Set the model's raw hyperparameters from a history entry; every name and shape must match."""
+    import torch
+
+    own = dict(model.named_parameters())
+    if set(own) != set(params):
+        raise ValueError(f"stored hyperparameters {sorted(params)} do not match the model's {sorted(own)}")
+    with torch.no_grad():
+        for name, p in own.items():
+            value = torch.as_tensor(params[name], dtype=p.dtype, device=p.device)
+            if value.shape != p.shape:
+                raise ValueError(f"stored {name} has shape {tuple(value.shape)}, the model {tuple(p.shape)}")
+            p.copy_(value)
 
 
 def _fit_memo(
@@ -288,17 +374,18 @@ def _fit_memo(
     notes: list[str],
     cache: dict[Hashable, Any] | None,
     noise_var: float | None = None,
+    start: Mapping[str, Any] | None = None,
 ) -> tuple[Any | None, dict[str, Any], str | None]:
     """``_fit_robust``, reusing ``cache``'s fit when the observations are the same (q asks of one batch
     share their training data: one fit per batch instead of q)."""
     if cache is None:
-        return _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
+        return _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var, start=start)
     key = (train_x.shape, train_x.tobytes(), train_y.tobytes(), str(dev), noise_var)
     if key in cache:
         model, diag, fit_notes = cache[key]
         notes.extend(fit_notes)
         return model, {**diag, "fit_reused": True}, None
-    model, diag, err = _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var)
+    model, diag, err = _fit_robust(train_x, train_y, space, dev, notes, noise_var=noise_var, start=start)
     if model is not None:
         cache.clear()
         cache[key] = (model, diag, list(notes))

@@ -24,7 +24,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks.gp.types import SUGGEST_ATTR, mix_seed, space_info
+from hpo_tasks.gp.types import GP_STATE_ATTR, SUGGEST_ATTR, mix_seed, space_info
 from hpo_tasks.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["SUGGEST_ATTR", "GPBatchSampler", "pruned_values", "space_info"]
 
 log = logging.getLogger(__name__)
+
+# Warm-started fits are off by default: the 2026-12-01 paired A/B (5 seeds x 50 trials) found them ~2x
+# faster per ask but 10.6 points worse @20 on Hartmann6 (interval below zero); docs/results/2026-12-01-
+# engine-speed.md. ``warm_fit=True`` (or this flag, for experiments) turns them on.
+WARM_FIT_DEFAULT = False
 
 
 class GPBatchSampler(BaseSampler):
@@ -56,6 +61,7 @@ class GPBatchSampler(BaseSampler):
         exclude: Callable[[FrozenTrial], bool] | None = None,
         infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
         model_failures: bool = True,
+        warm_fit: bool | None = None,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
         study's pinned ``hpo:reference_point``, else ``infer_reference`` applied to the observed losses
@@ -63,7 +69,10 @@ class GPBatchSampler(BaseSampler):
         ``exclude``: trials that are no search trials (e.g. replicates of an earlier configuration); the
         sampler neither trains on them nor counts them; default none.
         ``model_failures``: FAIL trials feed a feasibility model that discounts the acquisition where
-        the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before."""
+        the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before.
+        ``warm_fit``: True: the objective GP's fit starts from the latest fit stored on the study's
+        trials (``GP_STATE_ATTR``, ``hpo_tasks.gp.engine.FULL_FIT_EVERY``); False: a full fit every ask
+        (fits are still stored); None: ``WARM_FIT_DEFAULT``."""
         self._exclude = exclude
         self._infer_reference = infer_reference
         self._space = space
@@ -83,6 +92,7 @@ class GPBatchSampler(BaseSampler):
         self._fit_cache: dict[Hashable, Any] = {}  # the q asks of a batch share one GP fit
         self._feasibility_cache: dict[Hashable, Any] = {}  # ... and one feasibility fit
         self._model_failures = model_failures
+        self._warm_fit = WARM_FIT_DEFAULT if warm_fit is None else warm_fit
         self._prior = [(p, float(v)) for p, v in prior or [] if space.is_complete(p) and math.isfinite(v)]
 
     def reseed_rng(self) -> None:
@@ -177,6 +187,7 @@ class GPBatchSampler(BaseSampler):
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
         info_space = space_info(space)
+        fit_state = _stored_fits(study)
         s = suggest_next(
             train_x,
             train_y,
@@ -193,7 +204,11 @@ class GPBatchSampler(BaseSampler):
             noise_std=self._noise_std,
             failed_x=failed_x,
             feasibility_cache=self._feasibility_cache,
+            fit_state=fit_state,
+            warm_fit=self._warm_fit,
         )
+        if s.fit_state is not None:  # the next suggest task's fit starts here
+            study._storage.set_trial_system_attr(trial._trial_id, GP_STATE_ATTR, s.fit_state)
         for note in s.warnings:
             log.warning("trial %d: %s", trial.number, note)
         info = {
@@ -289,6 +304,12 @@ class GPBatchSampler(BaseSampler):
                 break
             x = space.round_trip(space.from_unit(rng.random(d)))
         return x
+
+
+def _stored_fits(study: optuna.Study) -> list[dict[str, Any]]:
+    """The fits stored on the study's trials (``GP_STATE_ATTR``), in trial order."""
+    trials = study._get_trials(deepcopy=False, use_cache=False)
+    return [e for t in trials if isinstance(e := t.system_attrs.get(GP_STATE_ATTR), dict)]
 
 
 def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:

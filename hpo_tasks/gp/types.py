@@ -13,6 +13,9 @@ import numpy as np
 # by hpo_tasks.record, which owns every other key.
 SUGGEST_ATTR = "hpo:suggest"  # system attr of a trial: the GP step's info (JSON)
 REFERENCE_ATTR = "hpo:reference_point"  # study user attr: the pinned hypervolume reference point
+# system attr of a GP trial: the objective GP's fit that chose it (raw hyperparameters, rows, JSON); the
+# next fit starts there, so the warm start survives the fresh process of every suggest task
+GP_STATE_ATTR = "hpo:gp_state"
 
 if TYPE_CHECKING:
     from hpo_tasks.space import SearchSpace
@@ -27,6 +30,8 @@ class Suggestion:
     acq_seconds: float
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # this step's fit, to store under GP_STATE_ATTR on the new trial (None: not kept)
+    fit_state: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
