@@ -51,7 +51,7 @@ def ab(argv: list[str]) -> int:
         args += ["--variants", "cold,warm"]
     if "--out" not in args:
         args += ["--out", "bench_results/engine_speed_ab.jsonl"]
-    ab_engine.study = study  # type: ignore[assignment]  # the jobs name this module's study (spawn-safe)
+    ab_engine.study = study  # the jobs name this module's study (spawn-safe)
     rc = ab_engine.main(args)
     out = Path(args[args.index("--out") + 1])
     runs = [json.loads(x) for x in out.read_text().splitlines()]
