@@ -242,6 +242,12 @@ class SweepConfig(_Frozen):
                 f"budget.n_init ({self.budget.n_init}) exceeds budget.max_trials "
                 f"({self.budget.max_trials}); lower n_init or raise max_trials"
             )
+        if self.budget.mode == "async" and self.uses_trust_region:
+            raise ValueError(
+                "budget.mode: async does not support the trust region (TuRBO counts successes and "
+                "failures per round of batch_size trials); set sampler.trust_region: false or use "
+                "budget.mode: rounds"
+            )
         return self
 
     @field_validator("pruner", mode="before")
