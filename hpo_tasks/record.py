@@ -194,7 +194,11 @@ def ask_lock(study: optuna.Study, *, timeout_seconds: float = 600.0) -> Iterator
     """Hold the study's ask lock: lanes check the budget and ask one at a time, so two lanes that both
     see one trial left do not both ask it. PostgreSQL: a session advisory lock keyed by the study;
     SQLite: an exclusive ``flock`` on a file next to the database; other storages: no lock."""
-    engine = getattr(study._storage, "_backend", study._storage).engine  # under Optuna's trial cache
+    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's trial cache
+    engine = getattr(backend, "engine", None)
+    if engine is None:  # not an RDB storage
+        yield
+        return
     url = str(engine.url)
     key = zlib.crc32(study.study_name.encode())
     if url.startswith("postgresql"):

@@ -114,12 +114,54 @@ def measure(
     }
 
 
+def dag_size(sizes: tuple[int, ...] = (40, 200, 1000), *, q: int = Q) -> list[dict[str, Any]]:
+    """Tasks per DAG and the DAG file's parse seconds (``airflow dags report``, one sweep file per
+    folder) for ``max_trials`` in ``sizes``, both modes. Runs the Airflow CLI in child processes (this
+    package never imports airflow); migrates a throw-away metadata DB first."""
+    import os
+    import subprocess
+    import sys
+
+    from hpo_tasks.settings import REPO_ROOT, airflow_env
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    root = Path(tempfile.mkdtemp(prefix="async-dag-size-"))
+    env = airflow_env(root / "home", isolate=True, PYTHONPATH=str(REPO_ROOT))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    out = []
+    for mode in ("rounds", "async"):
+        for n in sizes:
+            sweeps = root / f"{mode}_{n}"
+            sweeps.mkdir()
+            text = SWEEP.format(name=f"size_{mode}_{n}", trials=n, q=q, mode=mode)
+            (sweeps / "size.yaml").write_text(text.replace("sampler: {name: gp}", "sampler: {name: random}"))
+            proc = subprocess.run(
+                [airflow, "dags", "report", "-o", "json"],
+                env={**env, "HPO_SWEEPS_DIR": str(sweeps)},
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows = json.loads(proc.stdout[proc.stdout.index("[") :])
+            row = next(r for r in rows if str(r["file"]).endswith("hpo_sweeps.py"))
+            out.append(
+                {"mode": mode, "max_trials": n, "tasks": int(row["task_num"]), "parse": row["duration"]}
+            )
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--modes", nargs="+", default=["rounds", "async"])
     ap.add_argument("--out", type=Path, default=None, help="folder for the stack and results.json")
+    ap.add_argument("--dag-size", action="store_true", help="only tasks per DAG and parse time")
     args = ap.parse_args(argv)
+    if args.dag_size:
+        dag_size()
+        return
 
     import optuna
 
