@@ -104,6 +104,11 @@ def test_async_refuses_the_trust_region_naming_the_fields() -> None:
     with pytest.raises(SweepConfigError, match=r"budget\.mode: async does not support the trust region"):
         parse_sweep(_cfg(sampler={"name": "gp", "trust_region": True}))
     assert not parse_sweep(_cfg(sampler={"name": "gp", "trust_region": False})).uses_trust_region
+    with pytest.raises(
+        SweepConfigError, match=r"resources\.max_parallel_trials \(2\) below budget\.batch_size"
+    ):
+        parse_sweep(_cfg(resources={"max_parallel_trials": 2}))
+    parse_sweep(_cfg(resources={"max_parallel_trials": 3}))
 
 
 def test_init_refuses_a_run_the_lanes_cannot_hold(state_dir: Path) -> None:
