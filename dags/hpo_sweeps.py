@@ -14,7 +14,7 @@ import pendulum
 from airflow.sdk import Asset, Param, TaskGroup, TriggerRule, dag, get_current_context, task
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, discover_sweeps
-from hpo_tasks.config.overrides import form_fields, run_overrides, unrolled_rounds
+from hpo_tasks.config.overrides import form_fields, run_overrides, unrolled_lanes, unrolled_rounds
 from hpo_tasks.dag_docs import asset_uri, doc_md
 from hpo_tasks.settings import sweeps_dir
 
@@ -56,7 +56,9 @@ def _config_errors_fail_at_once() -> Iterator[None]:
 
 
 def build_sweep_dag(cfg: SweepConfig, source: str):
+    lanes = cfg.budget.mode == "async"
     n_rounds = unrolled_rounds(cfg)
+    n_lanes, n_steps = unrolled_lanes(cfg)
     res = cfg.resources
     best_params = Asset(asset_uri(cfg), extra={"sweep": cfg.name})
 
@@ -81,7 +83,12 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             label = run_label(ctx["run_id"], scheduled_for=_scheduled_for())
             with _config_errors_fail_at_once():
                 info = init_sweep(
-                    cfg, run_id=label, overrides=overrides, max_rounds=n_rounds, context=_context()
+                    cfg,
+                    run_id=label,
+                    overrides=overrides,
+                    max_rounds=None if lanes else n_rounds,
+                    lanes=(n_lanes, n_steps) if lanes else None,
+                    context=_context(),
                 )
             return info["study_name"]
 
@@ -96,6 +103,24 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             from hpo_tasks.steps import suggest_batch
 
             return suggest_batch(study_name, round_index)
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def lane_gate(study_name: str, lane: int, step: int) -> bool:
+            from hpo_tasks.steps import lane_gate as go_on
+
+            return go_on(study_name, lane, step)
+
+        @task
+        def suggest_one(study_name: str, lane: int, step: int) -> list[dict]:
+            from hpo_tasks.steps import suggest_one as ask
+
+            return ask(study_name, lane, step)
+
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def record_lanes(study_name: str) -> dict:
+            from hpo_tasks.steps import record_lanes as record_all
+
+            return record_all(study_name)
 
         @task(
             queue=res.queue,
@@ -142,7 +167,30 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
         name = init_study()
         previous = None
-        for r in range(n_rounds):
+        if lanes:  # budget.mode async: q lanes of gate -> suggest_one -> run_trial, none waits for another
+            ends = []
+            for lane in range(n_lanes):
+                with TaskGroup(group_id=f"lane_{lane}"):
+                    last = None
+                    for k in range(n_steps):
+                        # after init and the lane's last trial, whether it succeeded or failed; skipped
+                        # once the lane's gate has stopped (its trial task is skipped then)
+                        go = lane_gate.override(
+                            task_id=f"gate_{k:03d}",
+                            trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+                            if k
+                            else TriggerRule.ALL_SUCCESS,
+                        )(name, lane, k)
+                        spec = suggest_one.override(task_id=f"suggest_{k:03d}")(name, lane, k)
+                        trial = run_trial.override(task_id=f"trial_{k:03d}").expand(spec=spec)
+                        go >> spec
+                        if last is not None:
+                            last >> go
+                        last = trial
+                ends.append(last)
+            previous = record_lanes(name)
+            ends >> previous
+        for r in range(0 if lanes else n_rounds):
             with TaskGroup(group_id=f"round_{r:02d}"):
                 go = gate(name)
                 specs = suggest(name, r)

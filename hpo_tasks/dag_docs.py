@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from hpo_tasks.config import SweepConfig
+from hpo_tasks.config.blocks import BudgetConfig
 
 
 def doc_md(cfg: SweepConfig, source: str) -> str:
@@ -37,7 +38,7 @@ def doc_md(cfg: SweepConfig, source: str) -> str:
 |---|---|---|
 {rows}
 
-**Budget**: {b.max_trials} trials ({cfg.n_init} seed trials, then rounds of {b.batch_size});
+**Budget**: {b.max_trials} trials ({cfg.n_init} seed trials, then {_schedule(b)});
 wall clock {b.max_minutes or "unlimited"} min; patience {b.patience or "off"}; pruner `{cfg.pruner.name}`.
 Trials run on queue `{cfg.resources.queue}`, pool `{cfg.resources.pool}`.
 
@@ -64,3 +65,9 @@ def _senses(cfg: SweepConfig) -> str:
 def asset_uri(cfg: SweepConfig) -> str:
     """The Airflow Asset a sweep run updates when it finishes: downstream DAGs schedule on it."""
     return f"hpo://{cfg.name}/best_params"
+
+
+def _schedule(b: BudgetConfig) -> str:
+    if b.mode == "async":
+        return f"asynchronous: {b.batch_size} lanes, each asks its next trial when its last ends"
+    return f"rounds of {b.batch_size}"

@@ -8,6 +8,7 @@ One study per sweep run (``<sweep>:<run label>``). What a run knows about itself
                        WARM_ATTR (the warm start taken), REFERENCE_ATTR (the pinned hypervolume reference
                        point), ``SUGGEST_SECONDS_ATTR:<round>``
     trial system attrs ROUND_ATTR, SEED_ATTR (the trial's training seed, stored once, at ask),
+                       LANE_STEP_ATTR (async mode: the ``"<lane>:<step>"`` that asked it),
                        SUGGEST_ATTR (the GP sampler's step info, JSON), CONSTRAINTS_KEY (Optuna's own)
     trial user attrs   REPLICATE_OF_ATTR / REPEAT_ATTR, METRICS_ATTR, FEASIBLE_ATTR, PRUNED_AT_ATTR,
                        REPORTED_ATTR, ERROR_ATTR, WALLCLOCK_ATTR, WARM_FROM_ATTR / WARM_TRIAL_ATTR
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,6 +43,7 @@ SUGGEST_SECONDS_ATTR = "hpo:suggest_seconds"  # one per round: ``hpo:suggest_sec
 # -- trial system attrs
 ROUND_ATTR = "hpo:round"
 SEED_ATTR = "hpo:seed"
+LANE_STEP_ATTR = "hpo:lane_step"  # async mode: "<lane>:<step>", the step's key for a retried suggest
 CONSTRAINTS_KEY = "constraints"  # read by Optuna (optuna.study._constrained_optimization)
 # -- trial user attrs
 REPLICATE_OF_ATTR = "replicate_of"
@@ -167,6 +171,61 @@ def search_trials(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
 def round_trials(study: optuna.Study, round_index: int) -> list[FrozenTrial]:
     """The trials the suggest (or replicate) task of ``round_index`` asked."""
     return [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get(ROUND_ATTR) == round_index]
+
+
+def lane_step_key(lane: int, step: int) -> str:
+    return f"{lane}:{step}"
+
+
+def lane_trial(study: optuna.Study, lane: int, step: int) -> FrozenTrial | None:
+    """The trial a lane's step asked (async mode), or None."""
+    key = lane_step_key(lane, step)
+    found = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get(LANE_STEP_ATTR) == key]
+    return found[0] if found else None
+
+
+def lane_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Every trial a lane asked (async mode)."""
+    return [t for t in study.get_trials(deepcopy=False) if LANE_STEP_ATTR in t.system_attrs]
+
+
+@contextmanager
+def ask_lock(study: optuna.Study, *, timeout_seconds: float = 600.0) -> Iterator[None]:
+    """Hold the study's ask lock: lanes check the budget and ask one at a time, so two lanes that both
+    see one trial left do not both ask it. PostgreSQL: a session advisory lock keyed by the study;
+    SQLite: an exclusive ``flock`` on a file next to the database; other storages: no lock."""
+    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's trial cache
+    engine = getattr(backend, "engine", None)
+    if engine is None:  # not an RDB storage
+        yield
+        return
+    url = str(engine.url)
+    key = zlib.crc32(study.study_name.encode())
+    if url.startswith("postgresql"):
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{timeout_seconds:.0f}s"}
+            )
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return
+    database = engine.url.database
+    if url.startswith("sqlite") and database and database != ":memory:":
+        import fcntl
+
+        with open(f"{database}.ask-{key}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    yield
 
 
 def seed_of(t: FrozenTrial) -> int | None:

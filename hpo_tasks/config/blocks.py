@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SamplerName = Literal["gp", "optuna-gp", "tpe", "random"]
 Acquisition = Literal["logei", "ucb", "pi", "thompson", "kg", "mes"]
 PrunerName = Literal["none", "hyperband", "successive_halving", "median"]
+BudgetMode = Literal["rounds", "async"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 ACQUISITIONS: tuple[str, ...] = get_args(Acquisition)
 PRUNERS: tuple[str, ...] = get_args(PrunerName)
+BUDGET_MODES: tuple[str, ...] = get_args(BudgetMode)
 # warm_start.from (and the trigger form's warm_start_from): latest, none or '<sweep>:<run label>'.
 WARM_START_PATTERN = r"^(latest|none|[A-Za-z0-9][A-Za-z0-9_.-]*:\S+)$"
 
@@ -324,7 +326,12 @@ class BudgetConfig(_Frozen):
     n_init: int | None = Field(
         default=None, ge=1, description="Random (Sobol) seed trials; default min(10, max(5, d+1))."
     )
-    batch_size: int = Field(default=4, ge=1, le=256, description="Trials per round (q).")
+    batch_size: int = Field(
+        default=4, ge=1, le=256, description="Trials per round (q); in async mode the trials in flight."
+    )
+    # rounds: q trials per round, the next round after the slowest; async: q lanes, each asks its next
+    # trial as soon as its last one finished (docs/features/async.md).
+    mode: BudgetMode = Field(default="rounds", description="rounds (synchronous batches) or async (lanes).")
     max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget.")
     patience: int | None = Field(
         default=None, ge=1, description="Stop after this many completed trials without improvement."

@@ -1,9 +1,11 @@
 """Run-time overrides of a sweep file: the trigger form's fields (plain JSON-schema dicts the DAG wraps in
 Airflow ``Param``s), the checks the per-field form cannot make, applying them (``with_overrides``), and the
-one rule for how many rounds a run needs and how many the DAG unrolls. Pure functions: no airflow here.
+one rule for how many rounds a run needs and how many the DAG unrolls (``budget.mode: rounds``), and the
+lanes rule (``budget.mode: async``). Pure functions: no airflow here.
 
 The DAG unrolls a fixed number of rounds (Airflow DAGs have no cycles), sized so the form may halve the
-file's ``batch_size``; the form's bounds keep every accepted value within that shape.
+file's ``batch_size``; in async mode it unrolls ``batch_size`` lanes of ``lane_steps`` steps each. The
+form's bounds keep every accepted value within that shape.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hpo_tasks.config.blocks import ACQUISITIONS, PRUNER_FIELDS, PRUNERS, SAMPLERS, WARM_START_PATTERN
+from hpo_tasks.config.blocks import (
+    ACQUISITIONS,
+    BUDGET_MODES,
+    PRUNER_FIELDS,
+    PRUNERS,
+    SAMPLERS,
+    WARM_START_PATTERN,
+)
 from hpo_tasks.config.load import parse_sweep
 from hpo_tasks.config.schema import SweepConfig, SweepConfigError
 
@@ -31,7 +40,7 @@ PRUNER_LABELS = {
     "successive_halving": "Successive halving (ASHA)",
     "median": "Median stopping",
 }
-_BUDGET_OVERRIDES = ("max_trials", "batch_size", "patience", "max_minutes", "n_init", "min_delta")
+_BUDGET_OVERRIDES = ("max_trials", "batch_size", "patience", "max_minutes", "n_init", "min_delta", "mode")
 
 
 def rounds_after_seed(max_trials: int, n_init: int, batch_size: int) -> int:
@@ -56,8 +65,35 @@ def unrolled_rounds(cfg: SweepConfig) -> int:
     return rounds_needed(cfg, batch_size=min_batch_size(cfg))
 
 
+def lane_steps(max_trials: int, lanes: int, *, min_lanes: int | None = None) -> int:
+    """Steps unrolled per lane (``budget.mode: async``): the lanes rule, read by the DAG's shape and by
+    the check that a run fits it.
+
+    Lanes share the budget, so a lane whose trials are fast takes more than its fair share
+    ``ceil(max_trials / lanes)``; each lane may take twice that. No lane can take more than
+    ``max_trials - min_lanes + 1``: every running lane's first step asks a trial at the start. The form
+    may run as few as ``min_lanes`` (default ``lanes``) of them; the steps are sized so those still
+    reach ``max_trials`` (``min_lanes * steps >= max_trials``, see ``docs/features/async.md``).
+    """
+    least = lanes if min_lanes is None else min_lanes
+    return max(1, min(2 * math.ceil(max_trials / lanes), max_trials - least + 1))
+
+
+def unrolled_lanes(cfg: SweepConfig) -> tuple[int, int]:
+    """``(lanes, steps per lane)`` in an async sweep's DAG: one lane per trial in flight (the file's
+    ``batch_size``), each long enough for the file's budget at the form's smallest batch size."""
+    q = cfg.budget.batch_size
+    return q, lane_steps(cfg.budget.max_trials, q, min_lanes=min_batch_size(cfg))
+
+
+def lanes_capacity(cfg: SweepConfig, *, lanes: int, steps: int) -> int:
+    """Trials a run of ``cfg`` can ask in a DAG of ``lanes`` x ``steps``: its ``batch_size`` lanes run."""
+    return min(cfg.budget.batch_size, lanes) * steps
+
+
 def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
     b = cfg.budget
+    lanes = b.mode == "async"
     return {
         "max_trials": {
             "default": b.max_trials,
@@ -72,9 +108,29 @@ def form_fields(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
             "default": b.batch_size,
             "type": "integer",
             "minimum": min_batch_size(cfg),
-            "maximum": 256,
-            "title": "Batch size (q)",
-            "description": "Trials proposed together and run in parallel per round.",
+            "maximum": b.batch_size if lanes else 256,  # async: one lane per trial in flight
+            "title": "Trials in flight (q)" if lanes else "Batch size (q)",
+            "description": (
+                f"Lanes that run trials at once, each asking its next trial when its last one ends (the "
+                f"DAG has {b.batch_size})."
+                if lanes
+                else "Trials proposed together and run in parallel per round."
+            ),
+            "section": "Budget",
+        },
+        "mode": {
+            "default": b.mode,
+            "type": "string",
+            "enum": [b.mode],  # the DAG's shape follows the file's mode
+            "values_display": {
+                "rounds": "Rounds (q trials, then the next q)",
+                "async": "Asynchronous (q lanes, none waits)",
+            },
+            "title": "Scheduling",
+            "description": (
+                "Set by budget.mode in the sweep file (rounds or async): the DAG's shape follows it, so "
+                "a run cannot change it."
+            ),
             "section": "Budget",
         },
         "patience": {
@@ -195,6 +251,12 @@ def check_overrides(cfg: SweepConfig, overrides: Mapping[str, Any]) -> None:
     if n_init is not None and n_init > max_trials:
         problems.append(
             f"n_init ({n_init}) exceeds max_trials ({max_trials}): lower n_init or raise max_trials"
+        )
+    mode = given.get("mode", cfg.budget.mode)
+    if mode != cfg.budget.mode:
+        problems.append(
+            f"mode '{mode}' differs from the sweep file's budget.mode '{cfg.budget.mode}': the DAG's "
+            f"shape follows the file; change budget.mode there (one of {', '.join(BUDGET_MODES)})"
         )
     source = given.get("warm_start_from")
     if source is not None and not re.match(WARM_START_PATTERN, str(source)):

@@ -254,6 +254,19 @@ class SweepConfig(_Frozen):
                 f"budget.n_init ({self.budget.n_init}) exceeds budget.max_trials "
                 f"({self.budget.max_trials}); lower n_init or raise max_trials"
             )
+        if self.budget.mode == "async" and self.uses_trust_region:
+            raise ValueError(
+                "budget.mode: async does not support the trust region (TuRBO counts successes and "
+                "failures per round of batch_size trials); set sampler.trust_region: false or use "
+                "budget.mode: rounds"
+            )
+        cap = self.resources.max_parallel_trials
+        if self.budget.mode == "async" and cap is not None and cap < self.budget.batch_size:
+            raise ValueError(
+                f"resources.max_parallel_trials ({cap}) below budget.batch_size ({self.budget.batch_size}) "
+                "in budget.mode async, where each lane runs one trial at a time: lower batch_size to "
+                f"{cap} instead"
+            )
         return self
 
     @field_validator("pruner", mode="before")

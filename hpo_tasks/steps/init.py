@@ -19,14 +19,16 @@ def init_sweep(
     run_id: str,
     overrides: Mapping[str, Any] | None = None,
     max_rounds: int | None = None,
+    lanes: tuple[int, int] | None = None,
     context: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Create the run's study and MLflow parent run: ``{"study_name", "parent_run_id"}``.
 
     ``overrides`` are the trigger form's values; they are validated like the file. ``max_rounds`` is the
-    number of rounds the DAG unrolled: a run whose budget would need more is refused before any trial.
+    number of rounds the DAG unrolled (``lanes``: its ``(lanes, steps per lane)`` in async mode): a run
+    whose budget would need more is refused before any trial.
     """
-    from hpo_tasks.config.overrides import check_overrides, with_overrides
+    from hpo_tasks.config.overrides import check_overrides, lanes_capacity, with_overrides
 
     check_overrides(cfg, dict(overrides or {}))
     cfg = with_overrides(cfg, overrides or {})
@@ -39,6 +41,16 @@ def init_sweep(
                 f"budget.batch_size: {cfg.budget.batch_size} needs {needed} rounds for "
                 f"{cfg.budget.max_trials} trials but the DAG has {max_rounds}; raise batch_size or "
                 f"lower max_trials"
+            )
+    if lanes is not None:
+        n_lanes, steps = lanes
+        if cfg.budget.batch_size > n_lanes or lanes_capacity(cfg, lanes=n_lanes, steps=steps) < (
+            cfg.budget.max_trials
+        ):
+            raise SweepConfigError(
+                f"budget.batch_size: {cfg.budget.batch_size} lanes of {steps} steps cannot run "
+                f"{cfg.budget.max_trials} trials in a DAG of {n_lanes} lanes; raise batch_size (at most "
+                f"{n_lanes}) or lower max_trials"
             )
     name = record.study_name_for(cfg.name, run_id)
     study = record.create_study(cfg, name)

@@ -28,17 +28,7 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     ``asked == 0`` means the round was never run (the sweep had stopped)."""
     study, cfg = record.load(study_name)
     parent = study.user_attrs[record.PARENT_RUN_ATTR]
-    for t in record.round_trials(study, round_index):
-        if t.state in (TrialState.RUNNING, TrialState.WAITING):
-            record.set_trial_user_attr(study, t._trial_id, record.ERROR_ATTR, LOST)
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            run_id, status = tracking.find_or_create_child(
-                cfg.name, study_name, parent, t.number, tags={"hpo.round": str(round_index)}
-            )
-            tracking.log_to_run(run_id, params=t.params, tags={"hpo.state": "FAIL", "hpo.error": LOST})
-            if status == "RUNNING":
-                tracking.end(run_id, "FAILED")
-            log.warning("trial %d: %s; marked FAIL", t.number, LOST)
+    fail_lost(study, cfg, record.round_trials(study, round_index))
     mine = record.round_trials(study, round_index)
     trials = study.get_trials(deepcopy=False)
     n_done = sum(t.state.is_finished() for t in trials)
@@ -50,7 +40,7 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
         )
     extra = {}
     if cfg.objectives or cfg.constraints:
-        extra = _record_outcomes(study, cfg, parent, round_index=round_index, n_done=n_done)
+        extra = record_outcomes(study, cfg, parent, round_index=round_index, n_done=n_done)
         tracking.log_to_run(parent, metrics={"round_trials_done": n_done}, step=round_index)
     out = {
         "round": round_index,
@@ -65,12 +55,33 @@ def record_round(study_name: str, round_index: int) -> dict[str, Any]:
     return out
 
 
+def fail_lost(study: optuna.Study, cfg: SweepConfig, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """Tell FAIL (and end the child run FAILED) every trial of ``trials`` still RUNNING or WAITING: its
+    task has finished, so nobody will tell it."""
+    parent = study.user_attrs[record.PARENT_RUN_ATTR]
+    for t in trials:
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            record.set_trial_user_attr(study, t._trial_id, record.ERROR_ATTR, LOST)
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            run_id, status = tracking.find_or_create_child(
+                cfg.name,
+                study.study_name,
+                parent,
+                t.number,
+                tags={"hpo.round": str(t.system_attrs.get(record.ROUND_ATTR))},
+            )
+            tracking.log_to_run(run_id, params=t.params, tags={"hpo.state": "FAIL", "hpo.error": LOST})
+            if status == "RUNNING":
+                tracking.end(run_id, "FAILED")
+            log.warning("trial %d: %s; marked FAIL", t.number, LOST)
+
+
 def record_replicates(study_name: str) -> dict[str, Any]:
     """Close the replicate round (``record.REPLICATE_ROUND``)."""
     return record_round(study_name, record.REPLICATE_ROUND)
 
 
-def _record_outcomes(
+def record_outcomes(
     study: optuna.Study, cfg: SweepConfig, parent: str, *, round_index: int, n_done: int
 ) -> dict[str, Any]:
     """Pin the reference point once feasible trials exist; log hypervolume, front size, feasibility."""

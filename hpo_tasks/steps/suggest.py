@@ -85,7 +85,7 @@ def suggest_batch(study_name: str, round_index: int) -> list[dict[str, Any]]:
     mine = record.round_trials(study, round_index)
     if mine:
         log.info("round %d already asked trials %s", round_index, [t.number for t in mine])
-        return [_spec(study_name, cfg, t, round_index) for t in mine]
+        return [trial_spec(study_name, cfg, t, round_index) for t in mine]
     decision = check_stop(study, cfg)
     if decision.stop:
         return []
@@ -126,13 +126,13 @@ def replicate_batch(study_name: str) -> list[dict[str, Any]]:
     if cfg.replicate is None:
         return []
     reps = replication.create_replicates(study, cfg)
-    specs = [_spec(study_name, cfg, t, record.REPLICATE_ROUND) for t in reps]
+    specs = [trial_spec(study_name, cfg, t, record.REPLICATE_ROUND) for t in reps]
     tracking.log_to_run(study.user_attrs[record.PARENT_RUN_ATTR], metrics={"replicate_trials": len(specs)})
     log.info("replication: %d trial(s) of %s", len(specs), sorted({s["replicate_of"] for s in specs}))
     return specs
 
 
-def _spec(study_name: str, cfg: SweepConfig, t: FrozenTrial, round_index: int) -> dict[str, Any]:
+def trial_spec(study_name: str, cfg: SweepConfig, t: FrozenTrial, round_index: int) -> dict[str, Any]:
     seed = record.seed_of(t)
     if seed is None:  # asked, but the task died before the seed was stored
         seed = seeds.trial_seed(cfg.seed, t.number)

@@ -1,0 +1,300 @@
+"""budget.mode async: the lanes rule, the config and form, and the lane steps (gate, suggest_one,
+record_lanes) driven in-process with lanes interleaved, so every trial is asked with the other lanes'
+trials pending."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from optuna.trial import TrialState
+
+from hpo_tasks import record, steps
+from hpo_tasks.config import SweepConfigError, parse_sweep
+from hpo_tasks.config.overrides import (
+    check_overrides,
+    form_fields,
+    lane_steps,
+    lanes_capacity,
+    min_batch_size,
+    unrolled_lanes,
+    with_overrides,
+)
+
+BRANIN: dict[str, Any] = {
+    "name": "asy",
+    "objective": {"name": "branin"},
+    "direction": "minimize",
+    "space": {
+        "x1": {"type": "float", "low": -5.0, "high": 10.0},
+        "x2": {"type": "float", "low": 0.0, "high": 15.0},
+    },
+    "budget": {"max_trials": 7, "n_init": 3, "batch_size": 3, "mode": "async"},
+    "sampler": {"name": "random"},
+    "seed": 5,
+}
+
+
+def _cfg(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BRANIN)
+    for key, value in changes.items():
+        if key in ("max_trials", "n_init", "batch_size", "mode", "patience"):
+            data["budget"][key] = value
+        else:
+            data[key] = value
+    return data
+
+
+# -- the lanes rule ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_trials", "lanes", "min_lanes", "steps"),
+    [
+        (16, 4, 4, 8),  # twice the fair share of 4
+        (16, 4, 2, 8),
+        (10, 3, 2, 8),  # 2 * ceil(10 / 3)
+        (4, 4, 2, 2),
+        (6, 4, 4, 3),  # bounded: each of the 3 other lanes takes at least one
+        (5, 1, 1, 5),  # one lane runs the whole budget
+        (3, 8, 4, 1),  # more lanes than trials: one step each
+        (1000, 4, 2, 500),
+    ],
+)
+def test_lane_steps(max_trials: int, lanes: int, min_lanes: int, steps: int) -> None:
+    assert lane_steps(max_trials, lanes, min_lanes=min_lanes) == steps
+
+
+def test_lanes_always_reach_the_budget_at_the_forms_smallest_q() -> None:
+    for max_trials in range(1, 60):
+        for q in range(1, 20):
+            cfg = parse_sweep(_cfg(max_trials=max_trials, n_init=1, batch_size=q))
+            n_lanes, n_steps = unrolled_lanes(cfg)
+            assert n_lanes == q
+            for q_run in range(min_batch_size(cfg), q + 1):
+                run = with_overrides(cfg, {"batch_size": q_run})
+                assert lanes_capacity(run, lanes=n_lanes, steps=n_steps) >= max_trials, (max_trials, q, q_run)
+            assert n_steps <= max(1, 2 * math.ceil(max_trials / q))
+
+
+# -- config and trigger form ---------------------------------------------------------------------------
+
+
+def test_mode_defaults_to_rounds_and_the_form_cannot_switch_it() -> None:
+    rounds = parse_sweep(_cfg(mode=...) | {"budget": {"max_trials": 7, "batch_size": 3}})
+    assert rounds.budget.mode == "rounds"
+    assert form_fields(rounds)["mode"]["enum"] == ["rounds"]
+    assert form_fields(rounds)["batch_size"]["maximum"] == 256
+    cfg = parse_sweep(_cfg())
+    fields = form_fields(cfg)
+    assert fields["mode"]["default"] == "async" and fields["mode"]["enum"] == ["async"]
+    assert fields["batch_size"]["maximum"] == 3  # one lane per trial in flight
+    with pytest.raises(SweepConfigError, match=r"mode 'rounds' differs from the sweep file's budget\.mode"):
+        check_overrides(cfg, {"mode": "rounds"})
+    check_overrides(cfg, {"mode": "async"})
+    with pytest.raises(SweepConfigError, match=r"budget\.mode"):
+        parse_sweep(_cfg(mode="sometimes"))
+
+
+def test_async_refuses_the_trust_region_naming_the_fields() -> None:
+    with pytest.raises(SweepConfigError, match=r"budget\.mode: async does not support the trust region"):
+        parse_sweep(_cfg(sampler={"name": "gp", "trust_region": True}))
+    assert not parse_sweep(_cfg(sampler={"name": "gp", "trust_region": False})).uses_trust_region
+    with pytest.raises(
+        SweepConfigError, match=r"resources\.max_parallel_trials \(2\) below budget\.batch_size"
+    ):
+        parse_sweep(_cfg(resources={"max_parallel_trials": 2}))
+    parse_sweep(_cfg(resources={"max_parallel_trials": 3}))
+
+
+def test_init_refuses_a_run_the_lanes_cannot_hold(state_dir: Path) -> None:
+    cfg = parse_sweep(_cfg())
+    with pytest.raises(SweepConfigError, match=r"budget\.batch_size: 3 lanes of 2 steps cannot run 7"):
+        steps.init_sweep(cfg, run_id="small", lanes=(3, 2))
+    steps.init_sweep(cfg, run_id="fits", lanes=unrolled_lanes(cfg))
+
+
+# -- the lane steps ------------------------------------------------------------------------------------
+
+
+def _init(cfg_data: dict[str, Any], label: str = "a") -> str:
+    cfg = parse_sweep(cfg_data)
+    return steps.init_sweep(cfg, run_id=label, lanes=unrolled_lanes(cfg))["study_name"]
+
+
+def test_a_retried_suggest_returns_the_same_trial_and_lanes_get_distinct_ones(state_dir: Path) -> None:
+    name = _init(_cfg(sampler={"name": "gp"}, n_init=2))
+    assert steps.lane_gate(name, 0, 0) and steps.lane_gate(name, 1, 0)
+    a = steps.suggest_one(name, 0, 0)
+    b = steps.suggest_one(name, 1, 0)
+    assert steps.suggest_one(name, 0, 0) == a  # a retry: the same trial, nothing new asked
+    assert len(a) == len(b) == 1 and a[0]["trial_number"] != b[0]["trial_number"]
+    study, _ = record.load(name)
+    assert len(study.get_trials()) == 2
+    steps.run_trial(a[0])
+    steps.run_trial(b[0])
+    # the GP phase: lane 0 asks while lane 1's trial runs, so lane 1's trial is its pending point
+    c = steps.suggest_one(name, 1, 1)
+    d = steps.suggest_one(name, 0, 1)
+    assert steps.suggest_one(name, 0, 1) == d
+    study, _ = record.load(name)
+    by_number = {t.number: t for t in study.get_trials()}
+    assert record.suggest_info(by_number[d[0]["trial_number"]])["n_pending"] == 1
+    assert by_number[c[0]["trial_number"]].state == TrialState.RUNNING
+    assert d[0]["params"] != c[0]["params"]
+    assert by_number[d[0]["trial_number"]].system_attrs[record.LANE_STEP_ATTR] == "0:1"
+    assert len(by_number) == 4
+
+
+def _drive(name: str, order: Callable[[list[int]], int], *, lanes: int, steps_per_lane: int) -> None:
+    """Run the lanes in-process: start every lane, then repeatedly let the lane ``order`` picks (of
+    those with a trial in flight) finish its trial and take its next step, as the DAG would."""
+    pos = {lane: 0 for lane in range(lanes)}
+    flight: dict[int, dict[str, Any]] = {}
+
+    def step(lane: int) -> None:
+        k = pos[lane]
+        if k < steps_per_lane and steps.lane_gate(name, lane, k):
+            specs = steps.suggest_one(name, lane, k)
+            if specs:
+                flight[lane] = specs[0]
+        pos[lane] = k + 1
+
+    for lane in range(lanes):
+        step(lane)
+    while flight:
+        lane = order(sorted(flight))
+        steps.run_trial(flight.pop(lane))
+        step(lane)
+    steps.record_lanes(name)
+
+
+def test_lanes_share_the_budget_and_a_fast_lane_takes_more(state_dir: Path) -> None:
+    cfg = parse_sweep(_cfg(max_trials=10))
+    n_lanes, n_steps = unrolled_lanes(cfg)
+    name = _init(_cfg(max_trials=10))
+    _drive(name, lambda flying: flying[0], lanes=n_lanes, steps_per_lane=n_steps)  # lane 0 is the fast one
+    study, _ = record.load(name)
+    trials = study.get_trials()
+    assert [t.number for t in trials] == list(range(10)) and all(
+        t.state == TrialState.COMPLETE for t in trials
+    )
+    per_lane = [
+        sum(t.system_attrs[record.LANE_STEP_ATTR].startswith(f"{x}:") for t in trials) for x in range(3)
+    ]
+    assert per_lane == [8, 1, 1]  # lane 0 ran out of steps (8 = 2 x ceil(10/3)); the budget still was spent
+    assert not steps.lane_gate(name, 1, 1) and steps.suggest_one(name, 2, 5) == []
+    summary = steps.finalize(name, promote=False)
+    assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 10
+
+
+def test_a_lost_trial_is_failed_by_its_lanes_next_gate(state_dir: Path) -> None:
+    name = _init(_cfg())
+    steps.lane_gate(name, 0, 0)
+    lost = steps.suggest_one(name, 0, 0)[0]  # its task dies without telling
+    assert steps.lane_gate(name, 0, 1)
+    study, _ = record.load(name)
+    t = study.get_trials()[lost["trial_number"]]
+    assert t.state == TrialState.FAIL and t.user_attrs[record.ERROR_ATTR].startswith("trial task did not")
+
+
+def test_a_lane_above_the_runs_q_stays_idle(state_dir: Path) -> None:
+    cfg = parse_sweep(_cfg(batch_size=4, max_trials=8))
+    name = steps.init_sweep(cfg, run_id="q2", overrides={"batch_size": 2}, lanes=unrolled_lanes(cfg))[
+        "study_name"
+    ]
+    assert steps.lane_gate(name, 1, 0) and not steps.lane_gate(name, 2, 0) and not steps.lane_gate(name, 3, 0)
+
+
+FEATURES: dict[str, dict[str, Any]] = {
+    "replication": {"replicate": {"top_k": 1, "repeats": 2}},
+    "constraints": {
+        "objective": {"name": "constrained_bowl", "metric": "loss"},
+        "constraints": ["margin >= 0"],
+        "sampler": {"name": "gp"},
+    },
+    "objectives": {
+        "objective": {"name": "branin_currin"},
+        "direction": ...,
+        "objectives": [
+            {"metric": "branin", "direction": "minimize"},
+            {"metric": "currin", "direction": "minimize"},
+        ],
+        "space": {"x1": {"type": "float", "low": 0, "high": 1}, "x2": {"type": "float", "low": 0, "high": 1}},
+    },
+    "pruner": {
+        "objective": {"name": "branin_curve", "args": {"epochs": 4}},
+        "pruner": {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2},
+    },
+    "optuna-gp": {"sampler": {"name": "optuna-gp"}},
+    "tpe": {"sampler": {"name": "tpe"}},
+}
+
+
+@pytest.mark.parametrize("feature", list(FEATURES))
+def test_features_work_in_async_mode(state_dir: Path, feature: str) -> None:
+    data = _cfg()
+    for key, value in FEATURES[feature].items():
+        if value is ...:
+            data.pop(key)
+        else:
+            data[key] = value
+    cfg = parse_sweep(data)
+    name = _init(data)
+    _drive(name, lambda flying: flying[-1], lanes=3, steps_per_lane=unrolled_lanes(cfg)[1])
+    if cfg.replicate is not None:
+        for spec in steps.replicate_batch(name):
+            steps.run_trial(spec)
+        steps.record_replicates(name)
+    summary = steps.finalize(name, promote=False)
+    study, _ = record.load(name)
+    search = record.search_trials(study.get_trials())
+    assert len(search) == 7 and sorted(t.number for t in search) == list(range(7))
+    assert all(t.state.is_finished() for t in study.get_trials())
+    assert summary["stop_reason"] == "max_trials"
+    if feature == "replication":
+        assert len(study.get_trials()) == 9 and summary.get("replication")
+    if feature == "objectives":
+        assert record.REFERENCE_ATTR in study.user_attrs  # pinned by the lanes' gates
+    if feature == "pruner":
+        assert all(len(t.intermediate_values) >= 1 for t in search)
+
+
+def test_warm_start_runs_the_earlier_best_first_in_async_mode(state_dir: Path) -> None:
+    first = _init(_cfg(), label="n1")
+    _drive(first, lambda flying: flying[0], lanes=3, steps_per_lane=5)
+    steps.finalize(first, promote=False)
+    data = _cfg(warm_start={"from": "latest", "top_k": 2})
+    name = _init(data, label="n2")
+    _drive(name, lambda flying: flying[0], lanes=3, steps_per_lane=5)
+    study, _ = record.load(name)
+    trials = study.get_trials()
+    assert len(trials) == 7 and all(t.state == TrialState.COMPLETE for t in trials)
+    warm = [t for t in trials if record.WARM_FROM_ATTR in t.user_attrs]
+    assert sorted(t.number for t in warm) == [0, 1]  # the lanes' first asks take the enqueued trials
+
+
+def test_the_ask_lock_lets_one_lane_at_a_time_check_and_ask(state_dir: Path) -> None:
+    import threading
+    import time
+
+    name = _init(_cfg())
+    events: list[tuple[str, int]] = []
+
+    def hold(i: int) -> None:
+        study, _ = record.load(name)
+        with record.ask_lock(study):
+            events.append(("in", i))
+            time.sleep(0.2)
+            events.append(("out", i))
+
+    threads = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [e[1] for e in events[::2]] == [e[1] for e in events[1::2]]  # no overlap: in/out pairs
