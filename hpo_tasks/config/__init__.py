@@ -5,6 +5,7 @@ at DAG parse time (an import error naming the field) and in ``hpo validate``.
 
 - ``blocks``: the file's blocks (space parameters, objective, budget, sampler, pruner, ...) and the
   choices, each listed once as a ``Literal``;
+- ``objective``: the objective block, a function or a training script's command;
 - ``schema``: ``SweepConfig``, the rules across blocks and the resolved properties;
 - ``load``: YAML files and folders in, field-path errors out;
 - ``overrides``: the trigger form, its checks, ``with_overrides`` and the rounds rule.
@@ -21,7 +22,6 @@ from hpo_tasks.config.blocks import (
     FloatParam,
     IntParam,
     ModelConfig,
-    ObjectiveConfig,
     ObjectiveMetric,
     OutcomeConstraint,
     PrunerConfig,
@@ -32,6 +32,7 @@ from hpo_tasks.config.blocks import (
     parse_constraint,
 )
 from hpo_tasks.config.load import discover_sweeps, load_sweep, parse_sweep
+from hpo_tasks.config.objective import ObjectiveConfig
 from hpo_tasks.config.overrides import rounds_after_seed, rounds_needed, with_overrides
 from hpo_tasks.config.schema import TRUST_REGION_AUTO_MAX_DIMS, SweepConfig, SweepConfigError
 

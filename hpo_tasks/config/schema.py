@@ -16,7 +16,6 @@ from hpo_tasks.config.blocks import (
     BudgetConfig,
     CategoricalParam,
     ModelConfig,
-    ObjectiveConfig,
     ObjectiveMetric,
     OutcomeConstraint,
     Param,
@@ -26,9 +25,9 @@ from hpo_tasks.config.blocks import (
     SamplerConfig,
     WarmStartConfig,
     _Frozen,
-    check_command_template,
     parse_constraint,
 )
+from hpo_tasks.config.objective import ObjectiveConfig, check_command_template
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # sampler.trust_region: auto turns the region on above this many parameters.
