@@ -29,6 +29,12 @@ def leave_running():
         json.dump([os.getpid(), child.pid], f)
 """
 SCRIPTS = {
+    "device": """
+seed_arg = int(sys.argv[sys.argv.index("--seed") + 1])
+with open(os.environ["PIDS"], "w") as f:  # what it was given, for the test to read
+    json.dump({"seed_arg": seed_arg, "seed_env": int(os.environ["HPO_SEED"])}, f)
+print(json.dumps({"hpo_metrics": {"score": float(os.environ["CUDA_VISIBLE_DEVICES"])}}))
+""",
     "mlflow": """
 import mlflow
 print("training on", os.environ["HPO_PARAMS_JSON"])
@@ -207,3 +213,17 @@ def test_a_pruned_script_stops_with_its_process_group_and_is_pruned(tmp_path: Pa
     assert t.state == TrialState.PRUNED and t.intermediate_values == {1: 0.0}
     assert run.info.status == "KILLED" and run.data.tags["hpo.pruned_at_step"] == "1"
     assert trial_step.run_trial(second)["state"] == "PRUNED"  # a redelivered task runs nothing
+
+
+def test_the_script_sees_its_workers_gpu_and_the_trials_seed(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker per GPU, started with CUDA_VISIBLE_DEVICES=N (docker/, docs/features/training-scripts.md):
+    the script inherits the worker's device; {seed} and HPO_SEED carry the trial's seed."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    cfg, given = _sweep(tmp_path, "device", metric_source="stdout")
+    cfg["objective"]["command"] += ["--seed", "{seed}"]
+    spec = _specs(cfg)[0]
+    result = trial_step.run_trial(spec)
+    assert (result["state"], result["value"]) == ("COMPLETE", 3.0)
+    assert json.loads(given.read_text()) == {"seed_arg": spec["seed"], "seed_env": spec["seed"]}
