@@ -24,19 +24,14 @@ from hpo_tasks.config.overrides import (
     unrolled_lanes,
     with_overrides,
 )
+from tests.helpers import branin_sweep
 
-BRANIN: dict[str, Any] = {
-    "name": "asy",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 7, "n_init": 3, "batch_size": 3, "mode": "async"},
-    "sampler": {"name": "random"},
-    "seed": 5,
-}
+BRANIN: dict[str, Any] = branin_sweep(
+    "asy",
+    budget={"max_trials": 7, "n_init": 3, "batch_size": 3, "mode": "async"},
+    sampler={"name": "random"},
+    seed=5,
+)
 
 
 def _cfg(**changes: Any) -> dict[str, Any]:

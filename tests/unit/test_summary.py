@@ -16,19 +16,14 @@ from hpo_tasks import promotion, record, summary, tracking, views
 from hpo_tasks.cli import main
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.steps import finalize, init_sweep
+from tests.helpers import branin_sweep
 
-CFG = {
-    "name": "sm",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 3, "n_init": 3, "batch_size": 1},
-    "sampler": {"name": "random"},
-    "replicate": {"top_k": 2, "repeats": 2},
-}
+CFG = branin_sweep(
+    "sm",
+    budget={"max_trials": 3, "n_init": 3, "batch_size": 1},
+    sampler={"name": "random"},
+    replicate={"top_k": 2, "repeats": 2},
+)
 DIST = {"x1": FloatDistribution(-5.0, 10.0), "x2": FloatDistribution(0.0, 15.0)}
 
 

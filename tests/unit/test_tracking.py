@@ -11,18 +11,9 @@ import pytest
 from hpo_tasks import record, tracking
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.steps import init_sweep, run_trial, suggest_batch
+from tests.helpers import branin_sweep
 
-CFG = {
-    "name": "trk",
-    "objective": {"name": "branin"},
-    "direction": "minimize",
-    "space": {
-        "x1": {"type": "float", "low": -5.0, "high": 10.0},
-        "x2": {"type": "float", "low": 0.0, "high": 15.0},
-    },
-    "budget": {"max_trials": 1, "n_init": 1, "batch_size": 1},
-    "sampler": {"name": "random"},
-}
+CFG = branin_sweep("trk", budget={"max_trials": 1, "n_init": 1, "batch_size": 1}, sampler={"name": "random"})
 
 
 def _query(url: str) -> dict[str, str]:
