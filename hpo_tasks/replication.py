@@ -24,14 +24,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo_tasks import outcomes, record, seeds
 from hpo_tasks.config import SweepConfig
-
-# is_replicate / search_trials live in hpo_tasks.record; imported here for their callers in gp/ and plots
 from hpo_tasks.record import REPLICATE_ROUND, is_replicate, search_trials
 
 log = logging.getLogger(__name__)
 OF_ATTR = record.REPLICATE_OF_ATTR
 REPEAT_ATTR = record.REPEAT_ATTR
-__all__ = ["REPLICATE_ROUND", "create_replicates", "format_table", "is_replicate", "search_trials", "table"]
+__all__ = ["create_replicates", "format_table", "table"]
 
 
 def create_replicates(study: optuna.Study, cfg: SweepConfig) -> list[FrozenTrial]:

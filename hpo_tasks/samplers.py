@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -11,10 +12,16 @@ from hpo_tasks.config import SweepConfig
 
 
 def make_sampler(
-    cfg: SweepConfig, *, n_asked: int, prior: list[tuple[dict[str, Any], float]] | None = None
+    cfg: SweepConfig,
+    *,
+    n_asked: int,
+    prior: list[tuple[dict[str, Any], float]] | None = None,
+    gp_options: Mapping[str, Any] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler for the next asks. ``n_asked`` varies the seed of stateful Optuna samplers between
-    rounds (``seeds.sampler_seed``). ``prior``: an earlier study's ``(params, value)`` for the GP
+    rounds (``seeds.sampler_seed``). ``gp_options``: engine switches of ``GPBatchSampler`` that no sweep
+    file sets (``model_failures``, ``warm_fit``), for the A/B experiments. ``prior``: an earlier study's
+    ``(params, value)`` for the GP
     (``hpo_tasks.warm_start``)."""
     from hpo_tasks.space import SearchSpace
 
@@ -39,6 +46,7 @@ def make_sampler(
             prior=prior,
             exclude=record.is_replicate,  # replicates re-measure a configuration: no search trial
             infer_reference=outcomes.infer_reference_point,
+            **dict(gp_options or {}),
         )
     seed = seeds.sampler_seed(cfg.seed, n_asked)
     if name == "optuna-gp":

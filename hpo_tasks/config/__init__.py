@@ -33,7 +33,7 @@ from hpo_tasks.config.blocks import (
 )
 from hpo_tasks.config.load import discover_sweeps, load_sweep, parse_sweep
 from hpo_tasks.config.objective import ObjectiveConfig
-from hpo_tasks.config.overrides import rounds_after_seed, rounds_needed, with_overrides
+from hpo_tasks.config.overrides import rounds_needed, with_overrides
 from hpo_tasks.config.schema import TRUST_REGION_AUTO_MAX_DIMS, SweepConfig, SweepConfigError
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
     "load_sweep",
     "parse_constraint",
     "parse_sweep",
-    "rounds_after_seed",
     "rounds_needed",
     "with_overrides",
 ]

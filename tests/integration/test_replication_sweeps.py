@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from optuna.trial import TrialState
 
-from hpo_tasks import record, replication, seeds, tracking
+from hpo_tasks import record, seeds, tracking
 from hpo_tasks.config import parse_sweep
 from hpo_tasks.steps import replicate_batch, run_in_process
 from tests.helpers import branin_sweep
@@ -32,8 +32,8 @@ def test_noisy_sweep_replicates_its_best_and_picks_by_mean(state_dir: Path) -> N
     summary = run_in_process(cfg, label="r1")
     study, _ = record.load(summary["study_name"])
     trials = study.get_trials()
-    search = [t for t in trials if not replication.is_replicate(t)]
-    reps = [t for t in trials if replication.is_replicate(t)]
+    search = [t for t in trials if not record.is_replicate(t)]
+    reps = [t for t in trials if record.is_replicate(t)]
 
     # The search used its whole budget; 2 configs x 3 repeats came on top, not out of it.
     assert len(search) == 6 and summary["n_trials"] == 6 and summary["n_replicate_trials"] == 6
@@ -99,8 +99,8 @@ def test_a_pruned_sweep_never_prunes_its_replicates(state_dir: Path, monkeypatch
     )
     summary = run_in_process(cfg, label="t")
     study, _ = record.load(summary["study_name"])
-    reps = [t for t in study.get_trials() if replication.is_replicate(t)]
+    reps = [t for t in study.get_trials() if record.is_replicate(t)]
     assert len(reps) == 2 and all(t.state == TrialState.COMPLETE for t in reps)
     assert all(len(t.intermediate_values) == 4 for t in reps)  # the curve is still recorded
-    assert judged == {t.number: not replication.is_replicate(t) for t in study.trials}
+    assert judged == {t.number: not record.is_replicate(t) for t in study.trials}
     assert any(t.state == TrialState.PRUNED for t in study.get_trials()), "the pruner acted on search trials"

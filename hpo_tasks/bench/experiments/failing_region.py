@@ -47,28 +47,14 @@ def run(seed: int, trials: int, *, model_failures: bool, fail_above: float = FAI
     from optuna.trial import TrialState
 
     from hpo_tasks.bench.optimizers import sweep_config
-    from hpo_tasks.gp.sampler import GPBatchSampler
     from hpo_tasks.record import suggest_info
+    from hpo_tasks.samplers import make_sampler
     from hpo_tasks.space import SearchSpace
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = sweep_config(SPACE, budget=trials, seed=seed)
     space = SearchSpace.from_config(cfg)
-    sc = cfg.sampler
-    sampler = GPBatchSampler(
-        space,
-        n_init=cfg.n_init,
-        seed=cfg.seed,
-        acquisition=sc.acquisition,
-        beta=sc.beta,
-        init_design=sc.init_design,
-        device=sc.device,
-        trust_region=cfg.uses_trust_region,
-        batch_size=cfg.budget.batch_size,
-        noise=sc.noise,
-        noise_std=sc.noise_std,
-        model_failures=model_failures,
-    )
+    sampler = make_sampler(cfg, n_asked=0, gp_options={"model_failures": model_failures})
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dists = space.distributions()
     with warnings.catch_warnings():
