@@ -11,7 +11,16 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, TaskGroup, TriggerRule, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    Param,
+    TaskGroup,
+    TriggerRule,
+    dag,
+    get_current_context,
+    get_parsing_context,
+    task,
+)
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, discover_sweeps
 from hpo_tasks.config.overrides import form_fields, run_overrides, unrolled_lanes, unrolled_rounds
@@ -105,16 +114,10 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             return suggest_batch(study_name, round_index)
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
-        def lane_gate(study_name: str, lane: int, step: int) -> bool:
-            from hpo_tasks.steps import lane_gate as go_on
-
-            return go_on(study_name, lane, step)
-
-        @task
         def suggest_one(study_name: str, lane: int, step: int) -> list[dict]:
             from hpo_tasks.steps import suggest_one as ask
 
-            return ask(study_name, lane, step)
+            return ask(study_name, lane, step)  # [] short-circuits: the rest of the lane skips
 
         @task(trigger_rule=TriggerRule.ALL_DONE)
         def record_lanes(study_name: str) -> dict:
@@ -167,27 +170,31 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
         name = init_study()
         previous = None
-        if lanes:  # budget.mode async: q lanes of gate -> suggest_one -> run_trial, none waits for another
+        if lanes:  # budget.mode async: q lanes of suggest -> trial steps, each suggest one step ahead
             ends = []
             for lane in range(n_lanes):
                 with TaskGroup(group_id=f"lane_{lane}"):
-                    last = None
+                    asks: list = []
+                    lane_trials: list = []
                     for k in range(n_steps):
-                        # after init and the lane's last trial, whether it succeeded or failed; skipped
-                        # once the lane's gate has stopped (its trial task is skipped then)
-                        go = lane_gate.override(
-                            task_id=f"gate_{k:03d}",
-                            trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
-                            if k
-                            else TriggerRule.ALL_SUCCESS,
-                        )(name, lane, k)
-                        spec = suggest_one.override(task_id=f"suggest_{k:03d}")(name, lane, k)
-                        trial = run_trial.override(task_id=f"trial_{k:03d}").expand(spec=spec)
-                        go >> spec
-                        if last is not None:
-                            last >> go
-                        last = trial
-                ends.append(last)
+                        # suggest k asks while trial k-1 runs (after suggest k-1, and trial k-2 ended, failed
+                        # or not); trial k runs after suggest k and trial k-1. A skipped upstream (a suggest
+                        # that said stop) skips the step, so the rest of the lane skips.
+                        rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS if k else TriggerRule.ALL_SUCCESS
+                        spec = suggest_one.override(task_id=f"suggest_{k:03d}", trigger_rule=rule)(
+                            name, lane, k
+                        )
+                        trial = run_trial.override(task_id=f"trial_{k:03d}", trigger_rule=rule).expand(
+                            spec=spec
+                        )
+                        if k:
+                            asks[-1] >> spec
+                            lane_trials[-1] >> trial
+                        if k >= 2:
+                            lane_trials[-2] >> spec
+                        asks.append(spec)
+                        lane_trials.append(trial)
+                ends.append(lane_trials[-1])
             previous = record_lanes(name)
             ends >> previous
         for r in range(0 if lanes else n_rounds):
@@ -215,8 +222,13 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
     return sweep()
 
 
+# A task process parses this file to run one task: it builds only that task's DAG (Airflow's documented
+# optimisation for generated DAGs); the DAG processor (dag_id None) builds them all.
+_only = get_parsing_context().dag_id
 for _path, _cfg in discover_sweeps(sweeps_dir()).items():
     if isinstance(_cfg, SweepConfigError):
         log.warning("skipping invalid sweep file %s", _path)
+        continue
+    if _only is not None and _cfg.dag_id != _only:
         continue
     globals()[_cfg.dag_id] = build_sweep_dag(_cfg, str(_path))

@@ -3,8 +3,7 @@
     init.init_sweep, init.run_label        init_study
     suggest.gate                           round_NN.gate
     suggest.suggest_batch                  round_NN.suggest
-    lanes.lane_gate                        lane_L.gate_SSS            (budget.mode: async)
-    lanes.suggest_one                      lane_L.suggest_SSS
+    lanes.suggest_one                      lane_L.suggest_SSS         (budget.mode: async)
     lanes.record_lanes                     record_lanes
     trial.run_trial                        round_NN.run_trial, lane_L.trial_SSS, replicate.run_trial
     record.record_round                    round_NN.record
@@ -19,7 +18,7 @@ tag. Small JSON values cross task boundaries (``hpo_tasks.record.TrialSpec``/``T
 
 from hpo_tasks.steps.finalize import finalize
 from hpo_tasks.steps.init import init_sweep, run_label
-from hpo_tasks.steps.lanes import lane_gate, record_lanes, suggest_one
+from hpo_tasks.steps.lanes import record_lanes, suggest_one
 from hpo_tasks.steps.local import run_in_process
 from hpo_tasks.steps.record import record_replicates, record_round
 from hpo_tasks.steps.suggest import check_stop, gate, replicate_batch, suggest_batch
@@ -30,7 +29,6 @@ __all__ = [
     "finalize",
     "gate",
     "init_sweep",
-    "lane_gate",
     "record_lanes",
     "record_replicates",
     "record_round",

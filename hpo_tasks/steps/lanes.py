@@ -1,11 +1,15 @@
-"""The steps of an async sweep (``budget.mode: async``): q lanes, each a chain of ``gate -> suggest_one ->
-run_trial`` steps; a lane asks its next trial as soon as its last one finished, with every running trial
-of the other lanes as a pending point. No lane waits for another (docs/features/async.md).
+"""The steps of an async sweep (``budget.mode: async``): q lanes, each a chain of ``suggest -> trial``
+steps; a lane asks each trial one step ahead (while the lane's previous trial runs), with every running
+trial of the other lanes, and its own, as pending points. No lane waits for another, and no task starts
+between two trials of a lane (docs/features/async.md).
 
-Each step is idempotent: the trial a step asked is keyed by ``(lane, step)`` (``record.LANE_STEP_ATTR``),
-so a retried suggest returns it instead of asking again. The budget, wall-clock and patience rules are the
-rounds' (``check_stop``) on the whole study, running trials holding budget; checking and asking happen
-under the study's ask lock (``record.ask_lock``), so lanes never ask more than ``max_trials``.
+One task per step asks (``suggest_one``): the gate is folded into it, so the step either returns the
+trial's spec or ``[]`` when the stop rules say stop (the DAG's short circuit then skips the rest of the
+lane). Each step is idempotent: the trial a step asked is keyed by ``(lane, step)``
+(``record.LANE_STEP_ATTR``), so a retried suggest returns it instead of asking again. The budget,
+wall-clock and patience rules are the rounds' (``check_stop``) on the whole study, running trials (the
+asked-ahead ones included) holding budget; checking and asking happen under the study's ask lock
+(``record.ask_lock``), so lanes never ask more than ``max_trials``.
 """
 
 from __future__ import annotations
@@ -23,31 +27,28 @@ from hpo_tasks.steps.record import fail_lost, record_outcomes
 from hpo_tasks.steps.suggest import check_stop, trial_spec
 
 log = logging.getLogger(__name__)
-
-
-def lane_gate(study_name: str, lane: int, step: int) -> bool:
-    """The gate of a lane's step: True when the lane asks another trial.
-
-    Closes the lane's previous trial first (its task has ended: still RUNNING means it was lost) and logs
-    the best so far; a lane above the run's ``batch_size`` (the form lowered it) stays idle."""
-    study, cfg = record.load(study_name)
-    if lane >= cfg.budget.batch_size:
-        log.info("lane %d idle: this run has %d lane(s)", lane, cfg.budget.batch_size)
-        return False
-    if step > 0:
-        previous = record.lane_trial(study, lane, step - 1)
-        if previous is not None:
-            fail_lost(study, cfg, [previous])
-        _log_progress(study, cfg)
-    if record.lane_trial(study, lane, step) is not None:  # a retried gate after its suggest asked
-        return True
-    return not check_stop(study, cfg).stop
+# Step k asks while the lane's trial k-1 runs, after trial k-2 ended (the DAG's dependencies).
+LOOKAHEAD = 1
 
 
 def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
-    """Ask the step's trial: ``[spec]`` (a ``record.TrialSpec`` as JSON), or ``[]`` when the sweep has
-    stopped or the budget is held by running trials. A retry returns the trial this step already asked."""
+    """The task of a lane's step: ``[spec]`` (a ``record.TrialSpec`` as JSON) of the trial it asked, or
+    ``[]`` when the lane stops here (the sweep has stopped, the budget is spent or held by running
+    trials, or the lane is above the run's ``batch_size``). A retry returns the trial this step asked.
+
+    Runs after the lane's step ``step - 1`` asked and its trial ``step - 2`` ended (so it asks while
+    trial ``step - 1`` runs): closes that ended trial first (still RUNNING means its task was lost) and
+    logs the best so far."""
     study, cfg = record.load(study_name)
+    if lane >= cfg.budget.batch_size:
+        log.info("lane %d idle: this run has %d lane(s)", lane, cfg.budget.batch_size)
+        return []
+    ended = step - 1 - LOOKAHEAD
+    if ended >= 0:
+        previous = record.lane_trial(study, lane, ended)
+        if previous is not None:
+            fail_lost(study, cfg, [previous])
+        _log_progress(study, cfg)
     from hpo_tasks.space import SearchSpace
 
     space = SearchSpace.from_config(cfg)

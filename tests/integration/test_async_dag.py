@@ -1,10 +1,14 @@
 """A whole async sweep (``budget.mode: async``) through Airflow's own task runner (``airflow dags test``):
-q lanes of gate -> suggest_one -> run_trial, every trial once in Optuna and MLflow, the budget respected,
-leftover steps skipped, finalize run."""
+q lanes of suggest -> trial steps (each suggest one step ahead), every trial once in Optuna and MLflow, the
+budget respected, a trial task that fails for good leaves its lane going, leftover steps skipped, finalize
+run."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
 from optuna.trial import TrialState
@@ -12,15 +16,29 @@ from optuna.trial import TrialState
 from hpo_tasks import record, seeds, tracking
 from hpo_tasks.config import load_sweep
 from hpo_tasks.config.overrides import unrolled_lanes
+from hpo_tasks.objectives.synthetic import branin
 from hpo_tasks.record import latest_study_name
+from hpo_tasks.settings import state_dir
 from hpo_tasks.summary import summarize
+from tests.conftest import REPO, write_sweep
 from tests.integration.conftest import AirflowSandbox
 
 pytestmark = pytest.mark.integration
 
+
+def branin_crashing_once(params: Mapping[str, Any], *, seed: int) -> float:
+    """Branin; the first call of the sweep's state folder exits its process's task instead (SystemExit is
+    no objective failure: the trial task fails, and with ``retries: 0`` for good)."""
+    marker = state_dir() / "crashed-once"
+    if not marker.exists():
+        marker.touch()
+        raise SystemExit(3)
+    return branin(params, seed=seed)
+
+
 ASYNC_BRANIN = """
 name: {name}
-objective: {{name: branin}}
+objective: {{name: "tests.integration.test_async_dag:branin_crashing_once"}}
 direction: minimize
 space:
   x1: {{type: float, low: -5.0, high: 10.0}}
@@ -43,44 +61,68 @@ def test_async_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
     study, cfg = record.load(name)
     trials = study.get_trials()
     assert [t.number for t in trials] == list(range(10))  # the budget, each number once
-    assert all(t.state == TrialState.COMPLETE for t in trials)  # nothing RUNNING
+    failed = [t for t in trials if t.state == TrialState.FAIL]  # the crashed task's trial, failed by its lane
+    assert len(failed) == 1 and failed[0].user_attrs[record.ERROR_ATTR].startswith("trial task did not")
+    assert all(t.state == TrialState.COMPLETE for t in trials if t not in failed)  # nothing RUNNING
     assert all(record.seed_of(t) == seeds.trial_seed(cfg.seed, t.number) for t in trials)
     keys = [t.system_attrs[record.LANE_STEP_ATTR] for t in trials]
     assert len(set(keys)) == 10 and {k.split(":")[0] for k in keys} == {"0", "1", "2"}
     assert any(record.suggest_info(t).get("n_pending", 0) > 0 for t in trials)  # asked with others running
 
     summary = summarize(name)
-    assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 10
+    assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 9
     parent = tracking.run_info(summary["mlflow_parent_run_id"])
     assert parent.info.status == "FINISHED"
     children = tracking.children(parent.info.run_id, "it_async")
     assert sorted(int(c.data.tags["hpo.trial_number"]) for c in children) == list(range(10))
-    assert all(c.info.status == "FINISHED" for c in children)
+    assert sorted(c.info.status for c in children) == ["FAILED"] + ["FINISHED"] * 9
 
-    # The grid: each trial its own task, labelled by number; after the budget, the lanes' steps skip.
+    # The grid: each trial its own task, labelled by number; a lane's steps run in order, the crashed
+    # trial's lane went on after it, and after the budget the rest of every lane is skipped.
     states = airflow_sandbox.task_states("hpo__it_async")
-    ran = [
-        t
-        for lane in range(3)
-        for k in range(steps)
-        for t in states[f"lane_{lane}.trial_{k:03d}"]
-        if t == "success"
-    ]
-    assert len(ran) == 10
+    assert not any(k.startswith(("round_", "lane_0.gate")) for k in states)
+    crashed = failed[0].system_attrs[record.LANE_STEP_ATTR]
+    ran = 0
     for lane in range(3):
         seq = [states[f"lane_{lane}.trial_{k:03d}"][0] for k in range(steps)]
-        n = seq.count("success")
-        assert seq == ["success"] * n + ["skipped"] * (steps - n), (
-            lane,
-            seq,
-        )  # a lane stops once, at the end
-        assert states[f"lane_{lane}.suggest_{steps - 1:03d}"] == ["skipped"]
+        n = sum(state in ("success", "failed") for state in seq)
+        expected = ["success"] * n
+        if crashed.startswith(f"{lane}:"):
+            expected[int(crashed.split(":")[1])] = "failed"
+        assert seq == expected + ["skipped"] * (steps - n), (lane, seq)
+        asks = [states[f"lane_{lane}.suggest_{k:03d}"][0] for k in range(steps)]
+        stopped = ["success"] * min(n + 1, steps) + ["skipped"] * max(0, steps - n - 1)
+        assert asks == stopped, (lane, asks)  # the suggest after the last trial said stop: [] skips the rest
+        ran += n
+    assert ran == 10
     assert states["record_lanes"] == ["success"] and states["finalize"] == ["success"]
     with sqlite3.connect(airflow_sandbox.home / "airflow.db") as db:
         labels = db.execute(
             "select rendered_map_index from task_instance where dag_id = ? and task_id like 'lane_%.trial_%' "
-            "and state = 'success'",
+            "and state in ('success', 'failed')",
             ("hpo__it_async",),
         ).fetchall()
     assert sorted(label for (label,) in labels) == sorted(f"trial {n}" for n in range(10))
-    assert not any(k.startswith("round_") for k in states)
+
+
+def test_a_task_process_builds_only_its_dag_with_the_lanes_shape(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    for name in ("it_async", "other"):
+        write_sweep(tmp_path, name, ASYNC_BRANIN.format(name=name))
+    monkeypatch.setenv("HPO_SWEEPS_DIR", str(tmp_path))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "hpo__it_async")  # as Airflow's task runner sets it
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {} and list(bag.dags) == ["hpo__it_async"]
+    dag = bag.dags["hpo__it_async"]
+    assert len(dag.tasks) == 2 * 3 * 8 + 3  # 2 tasks a step: no gate tasks
+    up = {t.task_id: t.upstream_task_ids for t in dag.tasks}
+    assert up["lane_1.suggest_000"] == {"init_study"}
+    assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000"}  # asks while trial 0 runs
+    assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_003"}
+    assert up["lane_1.trial_005"] == {"lane_1.suggest_005", "lane_1.trial_004"}  # no task in between
+    rules = {t.task_id: t.trigger_rule for t in dag.tasks}
+    assert rules["lane_1.trial_005"] == rules["lane_1.suggest_005"] == "all_done_min_one_success"
+    assert dag.task_dict["lane_1.trial_005"].pool == "default_pool"
