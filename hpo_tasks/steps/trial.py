@@ -17,13 +17,15 @@ child run ends KILLED with tags ``hpo.state=PRUNED`` and ``hpo.pruned_at_step``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -60,11 +62,14 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
     (with the error) and does not raise: the sweep goes on. Infrastructure errors (storage, tracking) do
     raise, so Airflow retries the task.
     """
+    clock = PhaseClock()
     s = TrialSpec.from_json(spec)
     study, cfg = record.load(s.study_name)
     trial_id = record.trial_id(study, s.trial_number)
     frozen = record.get_trial(study, trial_id)
-    run_id, status = tracking.find_or_create_child(
+    clock.mark("load")
+    child = functools.partial(
+        tracking.find_or_create_child,
         cfg.name,
         s.study_name,
         study.user_attrs[record.PARENT_RUN_ATTR],
@@ -79,16 +84,59 @@ def run_trial(spec: Mapping[str, Any], *, context: Mapping[str, str] | None = No
             **{f"airflow.{k}": v for k, v in (context or {}).items()},
         },
     )
-    if frozen.state.is_finished():  # 1. a redelivered task: report what is recorded
-        result = TrialResult.of(frozen)
-        if status == "RUNNING":
-            _log_child(run_id, s, result)
-        log.info("trial %d already finished (%s); nothing to do", s.trial_number, frozen.state.name)
-        return result.to_json()
-    recovered = _recover_lost_tell(study, cfg, trial_id, s.trial_number, run_id, status)
-    if recovered is not None:  # 2. trained and logged, but the tell was lost
-        return recovered.to_json()
-    return _run(study, cfg, trial_id, frozen, s, run_id).to_json()  # 3.
+    if _child_run_can_wait(cfg, frozen):  # 3. a first run: find or create the child run meanwhile
+        with ThreadPoolExecutor(1, thread_name_prefix="child-run") as pool:
+            pending = pool.submit(child)
+            result = _run(study, cfg, trial_id, frozen, s, lambda: pending.result()[0], clock)
+    else:
+        run_id, status = child()
+        clock.mark("child_run")
+        if frozen.state.is_finished():  # 1. a redelivered task: report what is recorded
+            result = TrialResult.of(frozen)
+            if status == "RUNNING":
+                _log_child(run_id, s, result, script=cfg.objective.is_command)
+            log.info("trial %d already finished (%s); nothing to do", s.trial_number, frozen.state.name)
+            return result.to_json()
+        recovered = _recover_lost_tell(study, cfg, trial_id, s.trial_number, run_id, status)
+        if recovered is not None:  # 2. trained and logged, but the tell was lost
+            return recovered.to_json()
+        result = _run(study, cfg, trial_id, frozen, s, lambda: run_id, clock)  # 3.
+    log.info("trial %d task seconds: %s", s.trial_number, clock)
+    return result.to_json()
+
+
+def _child_run_can_wait(cfg: SweepConfig, frozen: optuna.trial.FrozenTrial) -> bool:
+    """Whether the child run may be found or created while the objective runs (in a thread: importing
+    MLflow and opening its store take seconds of a trial task's start-up). Only where nothing can
+    differ: the first run of the trial (no earlier try got past its objective, so its child run, if an
+    earlier try created one, is still RUNNING and is found by tag afterwards) of a function objective
+    that never sees its run (no ``report`` argument, no command, no system metrics)."""
+    if frozen.state.is_finished() or record.WALLCLOCK_ATTR in frozen.user_attrs:
+        return False
+    if cfg.objective.is_command or tracking.system_metrics_enabled():
+        return False
+    try:
+        objective = resolve_objective(cfg.objective.name)
+    except Exception:  # noqa: BLE001 - ``_run`` records why, as the trial's failure
+        return False
+    return not pruning.accepts_report(objective)
+
+
+class PhaseClock:
+    """Seconds per phase of a trial task (``load``, ``child_run``, ``objective``, ``record``), logged once
+    at its end: where a trial task's time goes besides its objective."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in self.phases.items())
 
 
 def _recover_lost_tell(
@@ -122,8 +170,11 @@ def _run(
     trial_id: int,
     frozen: optuna.trial.FrozenTrial,
     s: TrialSpec,
-    run_id: str,
+    child_run: Callable[[], str],
+    clock: PhaseClock,
 ) -> TrialResult:
+    """Run the objective and record the trial. ``child_run()`` gives the child run's id: at once, or
+    when the thread finding it is done (never needed before the objective ends then)."""
     number = s.trial_number
     t0 = time.perf_counter()
     error: str | None = None
@@ -133,7 +184,7 @@ def _run(
     pruned = False
     try:
         if cfg.objective.is_command:  # a training script run as a subprocess (objectives.command)
-            objective = command.bind(cfg, run_id=run_id, trial_number=number)
+            objective = command.bind(cfg, run_id=child_run(), trial_number=number)
             kwargs: dict[str, Any] = {}  # its args fill the command's placeholders
         else:
             objective = resolve_objective(cfg.objective.name)  # imports its module (torch too, if it uses it)
@@ -142,12 +193,13 @@ def _run(
             reporter = kwargs["report"] = pruning.Reporter(
                 study,
                 trial_id,
-                run_id=run_id,
+                run_id=child_run(),
                 max_resource=cfg.max_resource,
                 judge=not record.is_replicate(frozen),  # a replicate runs to the end: its value is data
             )
         seed_everything(s.seed)
-        with tracking.system_metrics(run_id, enabled=tracking.system_metrics_enabled()):
+        metrics_on = tracking.system_metrics_enabled()
+        with tracking.system_metrics(child_run() if metrics_on else "", enabled=metrics_on):
             raw = objective(dict(s.params), seed=s.seed, **kwargs)
         outcome = outcomes.interpret(raw, cfg)  # a float, or named metrics (objectives, constraints)
         value = _value_of(outcome)
@@ -162,6 +214,9 @@ def _run(
         error = f"{type(err).__name__}: {err}"
         log.warning("trial %d failed:\n%s", number, traceback.format_exc())
     wallclock = time.perf_counter() - t0
+    clock.mark("objective")
+    run_id = child_run()  # before anything is recorded: a tracking error leaves the trial to its retry
+    clock.mark("child_run")
     state = "PRUNED" if pruned else "COMPLETE" if error is None else "FAIL"
     result = TrialResult(number, state, value, wallclock, error)
 
@@ -172,13 +227,14 @@ def _run(
         assert reporter is not None
         result.pruned_at_step = reporter.last_step
         record.set_trial_user_attr(study, trial_id, record.PRUNED_AT_ATTR, reporter.last_step)
-    _log_child(run_id, s, result, outcome)
+    _log_child(run_id, s, result, outcome, script=cfg.objective.is_command)
     if pruned:
         study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
     elif outcome is not None and error is None:
         _tell(study, trial_id, number, outcome)
     else:
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+    clock.mark("record")
     log.info("trial %d %s value=%s in %.2fs", number, state, value, wallclock)
     return result
 
@@ -205,7 +261,12 @@ def _tell(study: optuna.Study, trial_id: int, number: int, outcome: outcomes.Out
 
 
 def _log_child(
-    run_id: str, s: TrialSpec, result: TrialResult, outcome: outcomes.Outcome | None = None
+    run_id: str,
+    s: TrialSpec,
+    result: TrialResult,
+    outcome: outcomes.Outcome | None = None,
+    *,
+    script: bool,
 ) -> None:
     metrics: dict[str, float] = dict(outcome.metrics if outcome else {})  # the seed is a tag, not a metric
     if result.value is not None:
@@ -219,8 +280,10 @@ def _log_child(
         tags["hpo.feasible"] = str(outcome.feasible).lower()
     if result.state == "PRUNED":
         tags["hpo.pruned_at_step"] = result.pruned_at_step
-    logged = tracking.run_info(run_id).data.params  # a training script may have logged its own: they stay
-    params = {k: v for k, v in s.params.items() if k not in logged}
+    params = dict(s.params)
+    if script:  # a training script may have logged its own: they stay
+        logged = tracking.run_info(run_id).data.params
+        params = {k: v for k, v in params.items() if k not in logged}
     tracking.log_to_run(run_id, params=params, metrics=metrics, tags=tags)
     status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(result.state, "FAILED")
     tracking.end(run_id, status)

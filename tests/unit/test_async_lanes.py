@@ -1,6 +1,6 @@
-"""budget.mode async: the lanes rule, the config and form, and the lane steps (gate, suggest_one,
-record_lanes) driven in-process with lanes interleaved, so every trial is asked with the other lanes'
-trials pending."""
+"""budget.mode async: the lanes rule, the config and form, and the lane steps (suggest_one, the gate
+folded in, and record_lanes) driven in-process with lanes interleaved as the DAG runs them (each lane
+asks one step ahead), so every trial is asked with the other lanes' trials pending."""
 
 from __future__ import annotations
 
@@ -123,7 +123,6 @@ def _init(cfg_data: dict[str, Any], label: str = "a") -> str:
 
 def test_a_retried_suggest_returns_the_same_trial_and_lanes_get_distinct_ones(state_dir: Path) -> None:
     name = _init(_cfg(sampler={"name": "gp"}, n_init=2))
-    assert steps.lane_gate(name, 0, 0) and steps.lane_gate(name, 1, 0)
     a = steps.suggest_one(name, 0, 0)
     b = steps.suggest_one(name, 1, 0)
     assert steps.suggest_one(name, 0, 0) == a  # a retry: the same trial, nothing new asked
@@ -146,55 +145,67 @@ def test_a_retried_suggest_returns_the_same_trial_and_lanes_get_distinct_ones(st
 
 
 def _drive(name: str, order: Callable[[list[int]], int], *, lanes: int, steps_per_lane: int) -> None:
-    """Run the lanes in-process: start every lane, then repeatedly let the lane ``order`` picks (of
-    those with a trial in flight) finish its trial and take its next step, as the DAG would."""
-    pos = {lane: 0 for lane in range(lanes)}
-    flight: dict[int, dict[str, Any]] = {}
+    """Run the lanes in-process as the DAG does: every lane asks its step 0 and, one ahead, its step 1;
+    then repeatedly the lane ``order`` picks (of those with an asked trial) runs its oldest asked trial,
+    after which that lane asks its next step (suggest k runs once trial k-2 has ended)."""
+    asked: dict[int, list[dict[str, Any]]] = {lane: [] for lane in range(lanes)}
+    nxt = dict.fromkeys(range(lanes), 0)
+    stopped: set[int] = set()
 
-    def step(lane: int) -> None:
-        k = pos[lane]
-        if k < steps_per_lane and steps.lane_gate(name, lane, k):
-            specs = steps.suggest_one(name, lane, k)
-            if specs:
-                flight[lane] = specs[0]
-        pos[lane] = k + 1
+    def ask(lane: int) -> None:
+        if lane in stopped or nxt[lane] >= steps_per_lane:
+            return
+        specs = steps.suggest_one(name, lane, nxt[lane])
+        nxt[lane] += 1
+        if specs:
+            asked[lane].append(specs[0])
+        else:
+            stopped.add(lane)  # the DAG skips the rest of the lane
 
-    for lane in range(lanes):
-        step(lane)
-    while flight:
-        lane = order(sorted(flight))
-        steps.run_trial(flight.pop(lane))
-        step(lane)
+    for lane in list(range(lanes)) * 2:
+        ask(lane)
+    while any(asked.values()):
+        lane = order(sorted(x for x, a in asked.items() if a))
+        steps.run_trial(asked[lane].pop(0))
+        ask(lane)
     steps.record_lanes(name)
 
 
 def test_lanes_share_the_budget_and_a_fast_lane_takes_more(state_dir: Path) -> None:
-    cfg = parse_sweep(_cfg(max_trials=10))
-    n_lanes, n_steps = unrolled_lanes(cfg)
-    name = _init(_cfg(max_trials=10))
+    data = _cfg(max_trials=20)
+    n_lanes, n_steps = unrolled_lanes(parse_sweep(data))
+    assert (n_lanes, n_steps) == (3, 14)
+    name = _init(data)
     _drive(name, lambda flying: flying[0], lanes=n_lanes, steps_per_lane=n_steps)  # lane 0 is the fast one
     study, _ = record.load(name)
     trials = study.get_trials()
-    assert [t.number for t in trials] == list(range(10)) and all(
+    assert [t.number for t in trials] == list(range(20)) and all(
         t.state == TrialState.COMPLETE for t in trials
     )
     per_lane = [
         sum(t.system_attrs[record.LANE_STEP_ATTR].startswith(f"{x}:") for t in trials) for x in range(3)
     ]
-    assert per_lane == [8, 1, 1]  # lane 0 ran out of steps (8 = 2 x ceil(10/3)); the budget still was spent
-    assert not steps.lane_gate(name, 1, 1) and steps.suggest_one(name, 2, 5) == []
+    # each lane asked two at the start (its first and one ahead); lane 0 ran out of its 14 steps, then
+    # lane 1 spent the rest of the budget
+    assert per_lane == [14, 4, 2]
+    assert steps.suggest_one(name, 2, 2) == []  # the sweep has stopped: the lane skips the rest
+    lane_1 = {t.system_attrs[record.LANE_STEP_ATTR]: t.number for t in trials}["1:1"]
+    assert steps.suggest_one(name, 1, 1)[0]["trial_number"] == lane_1  # a retry after the stop: its trial
     summary = steps.finalize(name, promote=False)
-    assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 10
+    assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 20
 
 
-def test_a_lost_trial_is_failed_by_its_lanes_next_gate(state_dir: Path) -> None:
+def test_a_lost_trial_is_failed_when_its_lane_asks_two_steps_on(state_dir: Path) -> None:
     name = _init(_cfg())
-    steps.lane_gate(name, 0, 0)
     lost = steps.suggest_one(name, 0, 0)[0]  # its task dies without telling
-    assert steps.lane_gate(name, 0, 1)
+    ahead = steps.suggest_one(name, 0, 1)[0]  # asked while trial 0 "runs": nothing is failed yet
+    study, _ = record.load(name)
+    assert study.get_trials()[lost["trial_number"]].state == TrialState.RUNNING
+    assert steps.suggest_one(name, 0, 2)  # runs once the lane's step-0 trial task has ended
     study, _ = record.load(name)
     t = study.get_trials()[lost["trial_number"]]
     assert t.state == TrialState.FAIL and t.user_attrs[record.ERROR_ATTR].startswith("trial task did not")
+    assert study.get_trials()[ahead["trial_number"]].state == TrialState.RUNNING
 
 
 def test_a_lane_above_the_runs_q_stays_idle(state_dir: Path) -> None:
@@ -202,7 +213,10 @@ def test_a_lane_above_the_runs_q_stays_idle(state_dir: Path) -> None:
     name = steps.init_sweep(cfg, run_id="q2", overrides={"batch_size": 2}, lanes=unrolled_lanes(cfg))[
         "study_name"
     ]
-    assert steps.lane_gate(name, 1, 0) and not steps.lane_gate(name, 2, 0) and not steps.lane_gate(name, 3, 0)
+    assert steps.suggest_one(name, 1, 0)
+    assert steps.suggest_one(name, 2, 0) == [] and steps.suggest_one(name, 3, 0) == []
+    study, _ = record.load(name)
+    assert len(study.get_trials()) == 1
 
 
 FEATURES: dict[str, dict[str, Any]] = {
@@ -293,3 +307,31 @@ def test_the_ask_lock_lets_one_lane_at_a_time_check_and_ask(state_dir: Path) -> 
     for t in threads:
         t.join()
     assert [e[1] for e in events[::2]] == [e[1] for e in events[1::2]]  # no overlap: in/out pairs
+
+
+def test_a_retried_trial_whose_task_died_in_its_objective_reuses_its_child_run(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial task finds or creates its child run while the objective runs (steps/trial.py): a task
+    that dies mid-objective leaves that run RUNNING, and the retry finds it instead of making another."""
+    from hpo_tasks import tracking
+    from hpo_tasks.steps import trial as trial_step
+
+    def dies(params: dict[str, Any], *, seed: int) -> float:
+        raise SystemExit(9)  # the worker process goes away; no Exception, so no trial failure either
+
+    name = _init(_cfg())
+    spec = steps.suggest_one(name, 0, 0)[0]
+    real = trial_step.resolve_objective
+    monkeypatch.setattr(trial_step, "resolve_objective", lambda _name: dies)
+    with pytest.raises(SystemExit):
+        steps.run_trial(spec)
+    study, _ = record.load(name)
+    parent = study.user_attrs[record.PARENT_RUN_ATTR]
+    assert [c.info.status for c in tracking.children(parent, "asy")] == ["RUNNING"]
+    assert study.get_trials()[spec["trial_number"]].state == TrialState.RUNNING
+    monkeypatch.setattr(trial_step, "resolve_objective", real)
+    assert steps.run_trial(spec)["state"] == "COMPLETE"  # Airflow's retry
+    (child,) = tracking.children(parent, "asy")
+    assert child.info.status == "FINISHED"
+    assert child.data.tags[tracking.TRIAL_TAG] == str(spec["trial_number"])
