@@ -1,7 +1,8 @@
 """Rounds vs async (``budget.mode``) through a real scheduler: worker utilisation, best value at equal
-trial counts, orchestration seconds per trial.
+trial counts, wall-clock to a target value, orchestration seconds per trial.
 
     PYTHONPATH=. python -m hpo_tasks.bench.experiments.async_utilisation --seeds 0 1 2 --out OUT_DIR
+    ... --trials 40 --concurrent      # 40 trials a run, both modes of a seed at once
 
 Starts the documented local stack (``make airflow``: ``airflow standalone``, LocalExecutor, SQLite,
 parallelism >= q) in a temporary folder with the test harness's ``MakeStack`` (imported lazily: this
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--q", type=int, default=Q, help="batch_size: trials in flight")
     ap.add_argument("--out", type=Path, default=None, help="folder for the stack and results.json")
     ap.add_argument("--dag-size", action="store_true", help="only tasks per DAG and parse time")
-    ap.add_argument("--concurrent", action="store_true", help="every (mode, seed) run at once")
+    ap.add_argument("--concurrent", action="store_true", help="the modes of a seed run at once")
     args = ap.parse_args(argv)
     if args.dag_size:
         dag_size()
@@ -197,13 +198,14 @@ def main(argv: list[str] | None = None) -> None:
     root = args.out or Path(tempfile.mkdtemp(prefix="async-util-"))
     sweeps = root / "sweeps"
     sweeps.mkdir(parents=True, exist_ok=True)
-    # one DAG per mode, or with --concurrent one per (mode, seed): every run at once, so both modes of a
-    # seed see the same load on a shared machine (its LocalExecutor sized for all of their trials)
+    # one DAG per mode; with --concurrent the modes of a seed run at once, so both see the same load on a
+    # shared machine (its LocalExecutor sized for both runs' trials)
     jobs = [(mode, seed) for seed in args.seeds for mode in args.modes]
-    names = {job: f"au_{job[0]}" + (f"_{job[1]}" if args.concurrent else "") for job in jobs}
-    for (mode, _), name in names.items():
-        (sweeps / f"{name}.yaml").write_text(SWEEP.format(name=name, trials=args.trials, q=args.q, mode=mode))
-    slots = len(jobs) * (args.q + 2) if args.concurrent else None
+    names = {job: f"au_{job[0]}" for job in jobs}
+    for mode in args.modes:
+        text = SWEEP.format(name=f"au_{mode}", trials=args.trials, q=args.q, mode=mode)
+        (sweeps / f"au_{mode}.yaml").write_text(text)
+    slots = len(args.modes) * (args.q + 2) if args.concurrent else None
 
     class Stack(MakeStack):
         def env(self) -> dict[str, str]:
@@ -217,7 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     results: list[dict[str, Any]] = []
     stack.start()
     try:
-        batches = [jobs] if args.concurrent else [[job] for job in jobs]
+        if args.concurrent:
+            batches = [[(mode, seed) for mode in args.modes] for seed in args.seeds]
+        else:
+            batches = [[job] for job in jobs]
         for batch in batches:
             runs = {}
             for job in batch:
