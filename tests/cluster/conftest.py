@@ -29,7 +29,7 @@ SWEEPS = {
     "cl_tiny": ("branin", "{}", 2, 2),
     "cl_slow": ("tests.cluster.objectives:slow_branin", "{seconds: 8, marker_dir: MARKERS}", 2, 2),
 }
-# budget.mode async: two lanes (the GPU worker's two slots) share four trials; the first trial to start is
+# budget.mode async: two lanes (the GPU worker's two slots) share six trials; the first trial to start is
 # the slow one the kill test kills (objectives.lane_branin).
 ASYNC_SWEEP = """
 name: cl_async
@@ -42,7 +42,7 @@ budget: {{max_trials: {max_trials}, n_init: {max_trials}, batch_size: 2, mode: a
 seed: 1
 resources: {{queue: gpu, pool: gpu, retries: 3, retry_delay_seconds: 2}}
 """
-ASYNC_MAX_TRIALS = 4
+ASYNC_MAX_TRIALS = 6
 TIMINGS: dict[str, object] = {}
 
 

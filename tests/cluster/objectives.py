@@ -32,10 +32,10 @@ def lane_branin(
     fast_seconds: float = 0.5,
     wait_seconds: float = 120.0,
 ) -> float:
-    """Branin for the async kill test (``test_async_sweep_with_a_worker_killed_mid_trial``).
+    """Branin for the async kill test (``test_async_sweep_with_a_trial_process_killed``).
 
-    The first trial to start claims ``slow.claim`` (writes its seed there) and sleeps ``slow_seconds``: the
-    test kills the worker under it. Every other trial sleeps ``fast_seconds``. Each start drops
+    The first trial to start claims ``slow.claim`` (writes its seed and its process id there) and sleeps
+    ``slow_seconds``: the test kills that process. Every other trial sleeps ``fast_seconds``. Each start drops
     ``<seed>-<time_ns>.started``. The slow trial's retry (the claim holds its own seed) first waits, up to
     ``wait_seconds``, until another trial has started after the test wrote ``killed`` (its ``time_ns``):
     so whether the other lane kept going while this one was down is decided by the DAG's shape, not by the
@@ -49,12 +49,12 @@ def lane_branin(
     except FileExistsError:
         fd = None
     if fd is not None:  # the first trial: slow, and killed
-        os.write(fd, str(seed).encode())
+        os.write(fd, f"{seed} {os.getpid()}".encode())
         os.close(fd)
         (root / f"{seed}-{time.time_ns()}.started").touch()
         time.sleep(slow_seconds)
         return branin(params, seed=seed)
-    if claim.read_text().strip() == str(seed):  # the killed trial's retry
+    if claim.read_text().split()[:1] == [str(seed)]:  # the killed trial's retry
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline and not _started_since_kill(root, other_than=seed):
             time.sleep(0.2)
