@@ -257,14 +257,14 @@ def test_async_sweep_with_a_trial_process_killed(cluster: Cluster) -> None:
     )
     assert tries.pop(f"trial {killed}") >= 2, "the killed trial was not retried"
     assert set(tries.values()) == {1}, tries
-    # ... in the same MLflow child run: the only one of its number (assert_consistent), begun before the kill
+    # ... in one MLflow child run: the only run of its number (the killed try may or may not have begun it)
     client = MlflowClient(tracking_uri=cluster.mlflow_url)
     (child,) = client.search_runs(
         [client.get_experiment_by_name("hpo/cl_async").experiment_id],
         filter_string=f"tags.`hpo.study_name` = '{summary['study_name']}'"
         f" and tags.`hpo.trial_number` = '{killed}'",
     )
-    assert child.info.start_time * 1_000_000 < t_kill
+    assert child.info.status == "FINISHED" and child.data.metrics["value"] is not None
 
     # the other lane kept going: trials started after the kill, before the killed one's retry started
     started = {}
