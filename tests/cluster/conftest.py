@@ -29,6 +29,20 @@ SWEEPS = {
     "cl_tiny": ("branin", "{}", 2, 2),
     "cl_slow": ("tests.cluster.objectives:slow_branin", "{seconds: 8, marker_dir: MARKERS}", 2, 2),
 }
+# budget.mode async: two lanes (the GPU worker's two slots) share six trials; the first trial to start is
+# the slow one the kill test kills (objectives.lane_branin).
+ASYNC_SWEEP = """
+name: cl_async
+objective: {{name: "tests.cluster.objectives:lane_branin", args: {{marker_dir: {markers}}}}}
+direction: minimize
+space:
+  x1: {{type: float, low: -5.0, high: 10.0}}
+  x2: {{type: float, low: 0.0, high: 15.0}}
+budget: {{max_trials: {max_trials}, n_init: {max_trials}, batch_size: 2, mode: async}}
+seed: 1
+resources: {{queue: gpu, pool: gpu, retries: 3, retry_delay_seconds: 2}}
+"""
+ASYNC_MAX_TRIALS = 6
 TIMINGS: dict[str, object] = {}
 
 
@@ -39,6 +53,8 @@ def cluster() -> Iterator[Cluster]:
         args = args.replace("MARKERS", str(c.root / "markers"))
         text = SWEEP.format(name=name, objective=objective, args=args, max_trials=max_trials, n_init=n_init)
         (c.sweeps / f"{name}.yaml").write_text(text)
+    async_text = ASYNC_SWEEP.format(markers=c.root / "lane-markers", max_trials=ASYNC_MAX_TRIALS)
+    (c.sweeps / "cl_async.yaml").write_text(async_text)
     try:
         c.start()
         TIMINGS["cluster start-up (s)"] = round(c.startup_seconds or 0, 1)

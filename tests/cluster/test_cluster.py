@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import statistics
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import SWEEPS, TIMINGS
+from tests.cluster.conftest import ASYNC_MAX_TRIALS, SWEEPS, TIMINGS
 from tests.cluster.harness import GPU_WORKER, Cluster, _pg
 
 pytestmark = pytest.mark.cluster
@@ -58,18 +59,22 @@ def assert_consistent(
     assert values == {t.number: pytest.approx(t.value) for t in trials}
     assert all(r.data.tags["mlflow.parentRunId"] == summary["mlflow_parent_run_id"] for r in children)
 
+    # trial tasks by their grid label ("trial <number>"), whatever the DAG's shape names them
     rows = cluster.airflow_rows(
         "select queue, hostname, try_number, extract(epoch from end_date - start_date),"
-        " extract(epoch from start_date - queued_dttm), map_index"
-        " from task_instance where dag_id = %s and run_id = %s and task_id like %s and state = 'success'",
+        " extract(epoch from start_date - queued_dttm), rendered_map_index"
+        " from task_instance where dag_id = %s and run_id = %s and rendered_map_index like %s"
+        " and state = 'success'",
         dag_id,
         run_id,
-        "%run_trial",
+        "trial %",
     )
-    assert len(rows) == max_trials
+    assert sorted(label for *_, label in rows) == sorted(f"trial {n}" for n in numbers)
     assert {(q, h) for q, h, *_ in rows} == {("gpu", GPU_WORKER)}
     wall = {t.number: t.user_attrs.get("wallclock_seconds", 0.0) for t in trials}
-    summary["_task_overhead"] = [float(d) - wall.get(i, 0.0) for *_, d, _, i in rows if d is not None]
+    summary["_task_overhead"] = [
+        float(d) - wall.get(int(label.split()[1]), 0.0) for *_, d, _, label in rows if d is not None
+    ]
     summary["_queue_latency"] = [float(q) for *_, q, _ in rows if q is not None]
     summary["_tries"] = max(t for _, _, t, *_ in rows)
     return summary
@@ -195,6 +200,105 @@ def test_worker_killed_mid_trial(cluster: Cluster) -> None:
     TIMINGS["kill -9 worker: sweep wall (s)"] = round(time.monotonic() - t0, 1)
     summary = assert_consistent(cluster, "hpo__cl_slow", run_id)
     assert summary["_tries"] >= 2, "the killed trial was not retried"
+
+
+def _wait_for_the_slow_trial(cluster: Cluster, timeout: float = 300) -> tuple[int, int]:
+    """Until the async sweep's slow trial is inside its objective: its ``(seed, pid)``, the pid being the
+    task process that runs the objective on the GPU worker (``objectives.lane_branin``)."""
+    markers = cluster.root / "lane-markers"
+    deadline = time.monotonic() + timeout
+    while True:
+        claim = markers / "slow.claim"
+        fields = claim.read_text().split() if claim.exists() else []
+        if len(fields) == 2 and list(markers.glob(f"{fields[0]}-*.started")):
+            return int(fields[0]), int(fields[1])
+        assert time.monotonic() < deadline, f"no trial reached its objective in {timeout}s"
+        time.sleep(0.1)
+
+
+def test_async_sweep_with_a_trial_process_killed(cluster: Cluster) -> None:
+    """``budget.mode: async``, one DAG run for both of issue 15's cluster tests. Two lanes share six trials
+    on the GPU worker; the task process of one lane's trial is killed (-9, as the OOM killer does) inside
+    its objective, whatever the other lane is doing. The killed trial is retried with its number and its
+    child run, the other lane keeps asking and running trials while it is down, and the whole run ends
+    with every trial number once in Optuna and in MLflow, nothing RUNNING, the budget met and each lane's
+    leftover steps skipped. (Killing the whole worker, and the heartbeat timeout that brings its trials
+    back, is ``test_worker_killed_mid_trial``'s; here it would also kill the other lane's trial whenever
+    it is in flight, which with a lane that asks ahead is nearly always.)"""
+    from mlflow import MlflowClient
+
+    from hpo_tasks.seeds import trial_seed
+
+    dag_id, n = "hpo__cl_async", ASYNC_MAX_TRIALS
+    markers = cluster.root / "lane-markers"
+    t0 = time.monotonic()
+    run_id = cluster.trigger(dag_id)
+    slow_seed, pid = _wait_for_the_slow_trial(cluster)
+    assert pid in cluster.components[GPU_WORKER].descendants()
+    t_kill = time.time_ns()
+    os.kill(pid, signal.SIGKILL)
+    (markers / "killed.tmp").write_text(str(t_kill))
+    os.replace(markers / "killed.tmp", markers / "killed")
+    cluster.wait_run(dag_id, run_id)
+    TIMINGS[f"async, kill -9 trial: sweep wall, {n} trials in 2 lanes (s)"] = round(time.monotonic() - t0, 1)
+    summary = assert_consistent(cluster, dag_id, run_id, max_trials=n)
+    assert summary["stop_reason"] == "max_trials", summary
+    killed = next(k for k in range(n) if trial_seed(1, k) == slow_seed)
+
+    # retried with the same number: its one successful task is a retry; no other trial was hit
+    tries = dict(
+        cluster.airflow_rows(
+            "select rendered_map_index, try_number from task_instance where dag_id = %s and run_id = %s"
+            " and rendered_map_index like %s and state = 'success'",
+            dag_id,
+            run_id,
+            "trial %",
+        )
+    )
+    assert tries.pop(f"trial {killed}") >= 2, "the killed trial was not retried"
+    assert set(tries.values()) == {1}, tries
+    # ... in one MLflow child run: the only run of its number (the killed try may or may not have begun it)
+    client = MlflowClient(tracking_uri=cluster.mlflow_url)
+    (child,) = client.search_runs(
+        [client.get_experiment_by_name("hpo/cl_async").experiment_id],
+        filter_string=f"tags.`hpo.study_name` = '{summary['study_name']}'"
+        f" and tags.`hpo.trial_number` = '{killed}'",
+    )
+    assert child.info.status == "FINISHED" and child.data.metrics["value"] is not None
+
+    # the other lane kept going: trials started after the kill, before the killed one's retry started
+    started = {}
+    for p in markers.glob("*.started"):
+        seed, ns = map(int, p.stem.split("-"))
+        started.setdefault(seed, []).append(ns)
+    assert sorted(started) == sorted(trial_seed(1, k) for k in range(n))  # every trial reached its objective
+    first_try, retry = sorted(started.pop(slow_seed))
+    assert first_try < t_kill < retry
+    assert all(len(times) == 1 for times in started.values()), started
+    meanwhile = [s for s, (t,) in started.items() if t_kill < t < retry]
+    assert meanwhile, "no other trial started while the killed one waited for its retry"
+    TIMINGS["async, kill -9 trial: retry began after the kill (s)"] = round((retry - t_kill) / 1e9, 1)
+    TIMINGS["async, kill -9 trial: trials started meanwhile"] = len(meanwhile)
+
+    # every task ended success or skipped; in each lane its trials are its first steps, and the steps
+    # after the one that stopped it are all skipped (found by shape: "lane*.<name>_<step>")
+    rows = cluster.airflow_rows(
+        "select task_id, state, queue from task_instance where dag_id = %s and run_id = %s", dag_id, run_id
+    )
+    assert {state for _, state, _ in rows} == {"success", "skipped"}, Counter(s for _, s, _ in rows)
+    assert ("finalize", "success") in {(t, s) for t, s, _ in rows}
+    lanes: dict[str, dict[int, set[str]]] = {}
+    for task_id, state, queue in rows:
+        m = re.fullmatch(r"(lane[^.]*)\.\D*(\d+)", task_id)
+        if m:
+            lanes.setdefault(m[1], {}).setdefault(int(m[2]), set()).add(f"{state}:{queue}")
+    assert len(lanes) == 2, sorted(lanes)
+    for lane, steps in lanes.items():
+        ran = sorted(k for k, states in steps.items() if "success:gpu" in states)
+        assert ran and ran == list(range(len(ran))), (lane, steps)
+        after = [s for k, states in steps.items() if k > len(ran) for s in states]
+        assert all(s.startswith("skipped:") for s in after), (lane, steps)
+    assert sum(s == "skipped" for _, s, q in rows if q == "gpu") == sum(map(len, lanes.values())) - n
 
 
 # A training script as the trial (objective.command): writes {trial}-{pid}.json = [its pid, a child's pid,
