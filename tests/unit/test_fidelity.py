@@ -166,3 +166,16 @@ def test_xgboost_reports_per_boosting_round_and_stops_where_pruned() -> None:
     assert [s for s, _ in full] == [10, 20, 25] and value == full[-1][1] and 0.9 < value <= 1.0
     with pytest.raises(ValueError, match="n_estimators is the resource"):
         xgboost_rounds({**params, "n_estimators": 100}, seed=0)
+
+
+def test_rungs_needs_sampler_gp() -> None:
+    from hpo_tasks.config import SweepConfigError
+
+    with pytest.raises(SweepConfigError, match="pruner.model: rungs is how sampler gp learns"):
+        parse_sweep(
+            branin_sweep(
+                objective={"name": "branin_curve", "args": {"epochs": R}},
+                pruner={"name": "hyperband", "model": "rungs"},
+                sampler={"name": "tpe"},
+            )
+        )
