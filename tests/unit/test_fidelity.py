@@ -171,7 +171,7 @@ def test_xgboost_reports_per_boosting_round_and_stops_where_pruned() -> None:
 def test_rungs_needs_sampler_gp() -> None:
     from hpo_tasks.config import SweepConfigError
 
-    with pytest.raises(SweepConfigError, match="pruner.model: rungs is how sampler gp learns"):
+    with pytest.raises(SweepConfigError, match=r"pruner\.model: rungs is how sampler gp learns"):
         parse_sweep(
             branin_sweep(
                 objective={"name": "branin_curve", "args": {"epochs": R}},

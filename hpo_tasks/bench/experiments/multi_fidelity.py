@@ -74,12 +74,12 @@ PROBLEMS = {
         for i in range(1, 7)}, "minimize", 9, 1, 30, 0.05,
     ),
     "xgb": Problem(
-        "xgb", "xgboost_rounds", {"rounds": 100, "report_every": 10}, _XGB_SPACE, "maximize", 100, 10, 16,
+        "xgb", "xgboost_rounds", {"rounds": 100, "report_every": 10}, _XGB_SPACE, "maximize", 100, 10, 12,
         0.005,
     ),
     "cnn": Problem(
         "cnn", "cnn_classifier", {"dataset": "digits", "epochs": 8, "batch_size": 64, "device": "cpu"},
-        _CNN_SPACE, "maximize", 8, 1, 14, 0.005,
+        _CNN_SPACE, "maximize", 8, 1, 12, 0.005,
     ),
 }  # fmt: skip
 
