@@ -307,6 +307,8 @@ def bars(rows: list[dict[str, Any]], method: str = "gp_rungs", tols: dict[str, f
 
         def med(m: str, sign: float = sign, by: dict[str, list[dict[str, Any]]] = by) -> float:
             vals = [best_at(r, r["budget"]) for r in by[m]]
+            if not vals:
+                return math.nan
             return sign * statistics.median([sign * v if v is not None else -math.inf for v in vals])
 
         beat = [m for m in ("tpe_hb", "topk") if by[m] and sign * med(method) > sign * med(m)]
