@@ -230,6 +230,11 @@ def _print_summary(s: dict[str, Any]) -> None:
             print(f"  best {s['direction'][:3]} value: {s['best_value']}  (trial {s['best_trial_number']})")
         for k, v in (s["best_params"] or {}).items():
             print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
+    if "resource_used" in s:  # a pruner: what it saved (hpo_tasks.fidelity.compute_figures)
+        print(
+            f"  compute: {s['resource_used']:.0f} steps trained of {s['resource_unpruned']:.0f} for the same "
+            f"trials unpruned ({100 * s['resource_saved']:.0f} % saved)"
+        )
     if s.get("constraints"):
         print(f"  constraints {s['constraints']}: {s['n_feasible']} feasible trial(s). {s.get('note', '')}")
     print(

@@ -29,7 +29,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STEP_METRIC = "intermediate_value"
-__all__ = ["PRUNED_AT_ATTR", "STEP_METRIC", "Reporter", "accepts_report", "config_warnings"]
+RESOURCE_METRIC = "resource"  # steps trained so far: the child run's latest value is the resource spent
+RUNG_TAG = "hpo.rung"  # a pruned trial's successive-halving rung (0: the first, at min_resource)
+__all__ = [
+    "PRUNED_AT_ATTR",
+    "RESOURCE_METRIC",
+    "RUNG_TAG",
+    "STEP_METRIC",
+    "Reporter",
+    "accepts_report",
+    "config_warnings",
+]
 
 
 def accepts_report(objective: Any) -> bool:
@@ -61,12 +71,13 @@ def config_warnings(cfg: SweepConfig) -> list[str]:
             f"argument, so it reports no intermediate values; add a 'report' keyword parameter and call "
             f"report(step, value) per epoch, or set pruner: none"
         )
-    epochs = cfg.objective.args.get("epochs")
-    if cfg.pruner.name == "hyperband" and isinstance(epochs, int) and cfg.max_resource != epochs:
-        out.append(
-            f"pruner.max_resource ({cfg.max_resource}) differs from objective.args.epochs ({epochs}): "
-            f"Hyperband's brackets assume trials report up to step max_resource; make them equal"
-        )
+    for arg in ("epochs", "rounds"):  # the objective's last step: epochs (cnn, curves), rounds (xgboost)
+        last = cfg.objective.args.get(arg)
+        if cfg.pruner.name == "hyperband" and isinstance(last, int) and cfg.max_resource != last:
+            out.append(
+                f"pruner.max_resource ({cfg.max_resource}) differs from objective.args.{arg} ({last}): "
+                f"Hyperband's brackets assume trials report up to step max_resource; make them equal"
+            )
     return out
 
 
@@ -125,9 +136,15 @@ class Reporter:
         if self._run_id is not None and math.isfinite(value):
             from hpo_tasks import tracking
 
-            tracking.log_to_run(self._run_id, metrics={STEP_METRIC: value}, step=step)
+            tracking.log_to_run(self._run_id, metrics={STEP_METRIC: value, RESOURCE_METRIC: step}, step=step)
         if not self._judge or (self._max_resource is not None and step >= self._max_resource):
             return  # not judged (replicates, several objectives); at the last step the work is done
         if self._trial.should_prune():
             log.info("trial %d pruned at step %d (value %g)", self._trial.number, step, value)
+            if self._run_id is not None:
+                from hpo_tasks import tracking
+                from hpo_tasks.fidelity import sha_rung
+
+                rung = sha_rung(get_trial(self._trial.study, self._trial._trial_id)) - 1
+                tracking.log_to_run(self._run_id, tags={RUNG_TAG: max(rung, 0)})
             raise optuna.TrialPruned(f"pruned at step {step} (value {value:g})")

@@ -27,12 +27,13 @@ def make_sampler(
 
     name = cfg.sampler.name
     if name == "gp":
+        from hpo_tasks.fidelity import seed_trials, training_rule
         from hpo_tasks.gp.sampler import GPBatchSampler
 
         sc = cfg.sampler
         return GPBatchSampler(
             SearchSpace.from_config(cfg),
-            n_init=cfg.n_init,
+            n_init=seed_trials(cfg),  # pruner.model rungs starts on the low rungs (hpo_tasks.fidelity)
             seed=cfg.seed,
             acquisition=sc.acquisition,
             beta=sc.beta,
@@ -46,6 +47,7 @@ def make_sampler(
             prior=prior,
             exclude=record.is_replicate,  # replicates re-measure a configuration: no search trial
             infer_reference=outcomes.infer_reference_point,
+            fidelity=training_rule(cfg.pruner.model, max_resource=cfg.max_resource),
             **dict(gp_options or {}),
         )
     seed = seeds.sampler_seed(cfg.seed, n_asked)

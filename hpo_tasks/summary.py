@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo_tasks import outcomes, record, replication, tracking
+from hpo_tasks import fidelity, outcomes, record, replication, tracking
 from hpo_tasks.config import SweepConfig
 
 DAG_PREFIX = "hpo__"
@@ -82,6 +82,7 @@ def run_summary(study: optuna.Study, cfg: SweepConfig) -> dict[str, Any]:
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
         "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "n_steps": sum(len(t.intermediate_values) for t in trials),
+        **(fidelity.compute_figures(trials, cfg.max_resource) if cfg.pruner.name != "none" else {}),
         "n_running": sum(t.state == TrialState.RUNNING for t in trials),
         "best_value": None if top is None else top.value,
         "best_params": None if top is None else top.params,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SamplerName = Literal["gp", "optuna-gp", "tpe", "random"]
 Acquisition = Literal["logei", "ucb", "pi", "thompson", "kg", "mes"]
 PrunerName = Literal["none", "hyperband", "successive_halving", "median"]
+FidelityModel = Literal["standin", "rungs"]  # hpo_tasks.fidelity.MODELS
 BudgetMode = Literal["rounds", "async"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 ACQUISITIONS: tuple[str, ...] = get_args(Acquisition)
@@ -266,6 +267,12 @@ class PrunerConfig(_Frozen):
         default=0, ge=0, description="Steps a trial runs before it can be pruned (median)."
     )
     interval_steps: int = Field(default=1, ge=1, description="Steps between pruning checks (median).")
+    # What sampler gp learns from pruned trials (hpo_tasks.fidelity, docs/features/multi-fidelity.md).
+    model: FidelityModel = Field(
+        default="standin",
+        description="standin: pruned trials at a stand-in final value; rungs: BOHB, the GP fits the "
+        "highest step with d+1 values, every trial that reached it at its value there (sampler gp).",
+    )
 
     @model_validator(mode="after")
     def _fields_of_name(self) -> PrunerConfig:
@@ -291,9 +298,11 @@ class PrunerConfig(_Frozen):
 
 PRUNER_FIELDS: dict[str, frozenset[str]] = {
     "none": frozenset(),
-    "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
-    "successive_halving": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
-    "median": frozenset({"max_resource", "n_startup_trials", "n_warmup_steps", "interval_steps"}),
+    "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count", "model"}),
+    "successive_halving": frozenset(
+        {"min_resource", "max_resource", "reduction_factor", "bootstrap_count", "model"}
+    ),
+    "median": frozenset({"max_resource", "n_startup_trials", "n_warmup_steps", "interval_steps", "model"}),
 }
 
 

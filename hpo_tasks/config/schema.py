@@ -285,6 +285,11 @@ class SweepConfig(_Frozen):
                 f"pruner.min_resource ({self.pruner.min_resource}) exceeds the last step "
                 f"({self.max_resource}, max_resource or the objective's epochs); lower min_resource"
             )
+        if self.pruner.model != "standin" and self.sampler.name != "gp":
+            raise ValueError(
+                f"pruner.model: {self.pruner.model} is how sampler gp learns from pruned trials (got "
+                f"sampler '{self.sampler.name}'); set sampler: gp or remove pruner.model"
+            )
         return self
 
     @property

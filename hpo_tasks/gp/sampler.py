@@ -62,6 +62,7 @@ class GPBatchSampler(BaseSampler):
         infer_reference: Callable[[np.ndarray], np.ndarray] | None = None,
         model_failures: bool = True,
         warm_fit: bool | None = None,
+        fidelity: Callable[..., Any] | None = None,
     ) -> None:
         """``reference_point``: one value per objective (their units) for hypervolume; default the
         study's pinned ``hpo:reference_point``, else ``infer_reference`` applied to the observed losses
@@ -72,7 +73,10 @@ class GPBatchSampler(BaseSampler):
         the objective crashed (``hpo_tasks.gp.feasibility``); False ignores them, as before.
         ``warm_fit``: True: the objective GP's fit starts from the latest fit stored on the study's
         trials (``GP_STATE_ATTR``, ``hpo_tasks.gp.engine.FULL_FIT_EVERY``); False: a full fit every ask
-        (fits are still stored); None: ``WARM_FIT_DEFAULT``."""
+        (fits are still stored); None: ``WARM_FIT_DEFAULT``.
+        ``fidelity``: what the GP learns from pruned trials (``hpo_tasks.fidelity.training_rule``, the
+        sweep's ``pruner.model``); default its ``standin`` rule."""
+        self._fidelity = fidelity
         self._exclude = exclude
         self._infer_reference = infer_reference
         self._space = space
@@ -175,15 +179,13 @@ class GPBatchSampler(BaseSampler):
         space = self._space
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         pruned, prior, failed = pruned or [], prior or [], failed or []
-        xs = [space.encode(t.params) for t in complete + pruned] + [space.encode(p) for p, _ in prior]
-        train_x = np.stack(xs)  # (n + n_pruned + n_prior, d)
-        train_y = np.concatenate(
-            [
-                [sign * float(t.value) for t in complete if t.value is not None],  # (n,)
-                pruned_values(pruned, complete, sign=sign),  # (n_pruned,) already signed
-                [sign * v for _, v in prior],  # (n_prior,)
-            ]
-        )
+        from hpo_tasks.fidelity import training_rule  # pruned trials and their steps: pruner.model
+
+        data = (self._fidelity or training_rule())(complete, pruned, sign=sign, min_points=space.width + 1)
+        prior = prior if data.level is None else []  # prior values are final: not at a lower level
+        xs = [space.encode(t.params) for t in data.trials] + [space.encode(p) for p, _ in prior]
+        train_x = np.stack(xs)  # (n_fit + n_prior, d)
+        train_y = np.concatenate([data.y, [sign * v for _, v in prior]])  # (n_fit + n_prior,) signed
         pending_x = np.stack([space.encode(t.params) for t in pending]) if pending else None  # (p, d)
         failed_x = np.stack([space.encode(t.params) for t in failed]) if failed else None  # (f, d)
         info_space = space_info(space)
@@ -219,6 +221,7 @@ class GPBatchSampler(BaseSampler):
             "n_pending": len(pending),
             "n_pruned": len(pruned),
             "n_failed": len(failed),
+            **data.info,
             "acq_value": s.acq_value,
             "fit_seconds": round(s.fit_seconds, 4),
             "acq_seconds": round(s.acq_seconds, 4),

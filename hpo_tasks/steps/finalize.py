@@ -51,6 +51,9 @@ def finalize(study_name: str, *, promote: bool = True) -> dict[str, Any]:
         for k in ("n_complete", "n_failed", "wall_seconds", "trial_seconds", "suggest_seconds", "n_pruned")
     }
     metrics["n_steps"] = out["n_steps"]
+    for k in ("resource_used", "resource_unpruned", "resource_saved"):  # hpo_tasks.fidelity.compute_figures
+        if k in out:
+            metrics[k] = out[k]
     if out["best_value"] is not None:
         metrics["best_value"] = out["best_value"]
     if out.get("replication"):

@@ -23,13 +23,20 @@ pytestmark = pytest.mark.integration
 
 
 def _text(
-    name: str, *, pruner: str, sampler: str = "random", max_trials: int = 12, batch_size: int = 4
+    name: str,
+    *,
+    pruner: str,
+    sampler: str = "random",
+    max_trials: int = 12,
+    batch_size: int = 4,
+    n_init: int | None = 4,
 ) -> str:
     """A Branin learning-curve sweep (9 epochs); ``pruner`` is the block as YAML flow text."""
+    budget = {"max_trials": max_trials, "batch_size": batch_size}
     return branin_yaml(
         name,
         objective={"name": "branin_curve", "args": {"epochs": 9}},
-        budget={"max_trials": max_trials, "n_init": 4, "batch_size": batch_size},
+        budget=budget if n_init is None else {**budget, "n_init": n_init},
         sampler={"name": sampler},
         pruner=yaml.safe_load(pruner),
         seed=1,
@@ -76,6 +83,19 @@ def test_pruned_trials_stop_early_are_recorded_and_never_rerun(state_dir: Path) 
         assert children[t.number].data.metrics["value"] == pytest.approx(t.value)
     assert tracking.run_info(parent).data.metrics["n_pruned"] == len(pruned)
     assert tracking.run_info(parent).data.params["pruner"] == "successive_halving"
+
+    # The compute: per child run the resource spent (and a pruned trial's rung), on the parent the
+    # sweep's total against the same trials unpruned; `hpo report` prints it.
+    for t in pruned:
+        assert children[t.number].data.metrics["resource"] == t.last_step
+        rung = {1: "0", 3: "1"}[t.last_step]  # SHA's rungs: steps 1, 3 (min_resource * 3^rung)
+        assert children[t.number].data.tags["hpo.rung"] == rung
+    assert all(children[t.number].data.metrics["resource"] == 9 for t in complete)
+    used = sum(len(t.intermediate_values) for t in trials)
+    assert (summary["resource_used"], summary["resource_unpruned"]) == (used, 12 * 9)
+    metrics = tracking.run_info(parent).data.metrics
+    assert (metrics["resource_used"], metrics["resource_unpruned"]) == (used, 12 * 9)
+    assert metrics["resource_saved"] == pytest.approx(1 - used / 108)
 
     # A redelivered trial task of a pruned trial reports the recorded outcome: nothing runs again.
     t = pruned[0]
@@ -134,10 +154,11 @@ def test_a_lost_tell_of_a_pruned_trial_is_told_on_retry_without_rerunning(
 def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     airflow_sandbox: AirflowSandbox,
 ) -> None:
-    # The file says hyperband; the trigger form picks successive halving and keeps reduction_factor.
+    # The file says hyperband with BOHB's rung model; the trigger form picks successive halving and
+    # keeps reduction_factor and the model.
     text = _text(
-        "it_prune", pruner="{name: hyperband, reduction_factor: 3, min_resource: 1}", sampler="gp",
-        max_trials=8, batch_size=2,
+        "it_prune", pruner="{name: hyperband, reduction_factor: 3, min_resource: 1, model: rungs}",
+        sampler="gp", max_trials=8, batch_size=2, n_init=None,
     )  # fmt: skip
     airflow_sandbox.add_sweep("it_prune", text)
     proc = airflow_sandbox.dag_test("hpo__it_prune", json.dumps({"pruner": "successive_halving"}))
@@ -145,12 +166,17 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
 
     name = latest_study_name("it_prune")
     study, cfg = record.load(name)
-    assert (cfg.pruner.name, cfg.pruner.reduction_factor) == ("successive_halving", 3)
+    assert (cfg.pruner.name, cfg.pruner.reduction_factor, cfg.pruner.model) == (
+        "successive_halving",
+        3,
+        "rungs",
+    )
     trials = study.get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert len(trials) == 8 and pruned
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert all(len(t.intermediate_values) < 9 for t in pruned)
+    assert all(sorted(t.intermediate_values) == list(range(1, 10)) for t in trials if t not in pruned)
 
     summary = summarize(name)
     assert summary["n_pruned"] == len(pruned) and summary["stop_reason"] == "max_trials"

@@ -1,0 +1,200 @@
+"""Multi-fidelity training data: what the GP learns from pruned trials (``pruner.model`` of a sweep file).
+
+Notation:
+    s        a step a trial reported: the resource used so far (epoch, boosting round), 1 .. R
+    R        ``max_resource``, the last step; a COMPLETE trial's value is its value at R
+    y_t(s)   trial t's reported value at step s (``FrozenTrial.intermediate_values``), maximised sign
+    n(s)     trials (COMPLETE or PRUNED) with a value at s; COMPLETE trials count at R
+    m        ``min_points``: d + 1, d the encoded width of the search space (BOHB's N_min)
+
+Models (docs/features/multi-fidelity.md):
+
+``standin`` (default, unchanged): COMPLETE trials at their final value, each PRUNED trial at a stand-in
+final value by quantile mapping at its last step (``hpo_tasks.gp.sampler.pruned_values``).
+
+``rungs`` (BOHB's rule, Falkner et al., ICML 2018): the GP is fitted at one resource level, the level
+L = max{s : n(s) >= m} (R once m trials are COMPLETE; the most observed level while no level has m).
+Every trial that reached L enters at y_t(L), whatever its later fate (pruned above L or complete);
+a trial stopped below L enters at a stand-in value at L by the same quantile mapping, onto the values
+of the trials that reached L (``drop_below=True``: left out, BOHB's original rule). RUNNING trials stay
+pending points (the sampler's). As COMPLETE results accumulate, L moves up to R, where the data are
+``standin``'s but with the stand-ins mapped from the trials' own rung peers. Everything is read from
+the trials (the shared Optuna storage), so every task process rebuilds the same level and data.
+
+The compute figures (``resource_used``: steps trained in all; ``resource_unpruned``: the same trials
+each trained to R) come from the same trials; see ``resource_of``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+    from hpo_tasks.config import SweepConfig
+
+MODELS = ("standin", "rungs")
+RUNGS_SEED_TRIALS = 3  # model rungs: COMPLETE trials before the GP starts (unless budget.n_init is set)
+__all__ = [
+    "MODELS",
+    "RUNGS_SEED_TRIALS",
+    "TrainingData",
+    "TrainingRule",
+    "compute_figures",
+    "resource_of",
+    "seed_trials",
+    "training_rule",
+]
+
+
+def seed_trials(cfg: SweepConfig) -> int:
+    """COMPLETE trials of the seed design before the GP starts. ``rungs`` lowers the default
+    (``min(n_init, RUNGS_SEED_TRIALS)``): its GP can start on the low rungs, where the pruned trials of
+    the seed design already give d + 1 values (BOHB starts its model there); ``budget.n_init`` wins."""
+    if cfg.pruner.name != "none" and cfg.pruner.model == "rungs" and cfg.budget.n_init is None:
+        return min(cfg.n_init, RUNGS_SEED_TRIALS)
+    return cfg.n_init
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The trials the GP trains on and their values (maximised sign), at ``level`` (None: final values,
+    which a warm start's prior observations can join)."""
+
+    trials: list[FrozenTrial]
+    y: np.ndarray  # (n,)
+    level: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+TrainingRule = Callable[..., TrainingData]
+
+
+def training_rule(
+    model: str = "standin", *, max_resource: int | None = None, drop_below: bool = False
+) -> TrainingRule:
+    """``rule(complete, pruned, *, sign, min_points) -> TrainingData`` for ``GPBatchSampler``."""
+    if model not in MODELS:
+        raise ValueError(f"unknown fidelity model '{model}': use one of {', '.join(MODELS)}")
+
+    def rule(
+        complete: Sequence[FrozenTrial], pruned: Sequence[FrozenTrial], *, sign: float, min_points: int
+    ) -> TrainingData:
+        if model == "standin" or not pruned:
+            return standin_data(complete, pruned, sign=sign)
+        return rung_data(
+            complete,
+            pruned,
+            sign=sign,
+            min_points=min_points,
+            max_resource=max_resource,
+            drop_below=drop_below,
+        )
+
+    rule.model = model  # type: ignore[attr-defined]
+    return rule
+
+
+def standin_data(
+    complete: Sequence[FrozenTrial], pruned: Sequence[FrozenTrial], *, sign: float
+) -> TrainingData:
+    from hpo_tasks.gp.sampler import pruned_values
+
+    finals = [sign * float(t.value) for t in complete if t.value is not None]
+    y = np.concatenate([finals, pruned_values(list(pruned), list(complete), sign=sign)])  # (n + n_pruned,)
+    return TrainingData([*complete, *pruned], y, None)
+
+
+def _values(t: FrozenTrial, top: int | None) -> dict[int, float]:
+    """Trial t's finite values by step; a COMPLETE trial's final value counts at ``top`` (R)."""
+    out = {int(s): float(v) for s, v in t.intermediate_values.items() if v is not None and math.isfinite(v)}
+    if top is not None and t.value is not None and math.isfinite(t.value) and t.state.name == "COMPLETE":
+        out[top] = float(t.value)
+    return out
+
+
+def rung_data(
+    complete: Sequence[FrozenTrial],
+    pruned: Sequence[FrozenTrial],
+    *,
+    sign: float,
+    min_points: int,
+    max_resource: int | None,
+    drop_below: bool = False,
+) -> TrainingData:
+    """BOHB's level and the data there (see the module doc)."""
+    trials = [*complete, *pruned]
+    top = max_resource
+    if top is None:  # no declared R: the highest step any complete trial reported
+        top = max((max(t.intermediate_values, default=0) for t in complete), default=0) or None
+    curves = [_values(t, top) for t in trials]
+    counts: dict[int, int] = {}
+    for c in curves:
+        for s in c:
+            counts[s] = counts.get(s, 0) + 1
+    if not counts:
+        return standin_data(complete, pruned, sign=sign)
+    enough = [s for s, n in counts.items() if n >= min_points]
+    level = max(enough) if enough else max(counts, key=lambda s: (counts[s], s))
+    reached = [(t, c) for t, c in zip(trials, curves, strict=True) if level in c]
+    below = [(t, c) for t, c in zip(trials, curves, strict=True) if level not in c and c]
+    ys = [sign * c[level] for _, c in reached]
+    out_trials = [t for t, _ in reached]
+    if not drop_below:
+        at_level = np.array(ys)  # (n_reached,)
+        for t, c in below:
+            out_trials.append(t)
+            ys.append(_standin_at(c, reached, at_level, sign=sign))
+    is_final = level == top
+    info = {"fidelity": "rungs", "fidelity_level": level, "n_at_level": len(reached), "n_below": len(below)}
+    return TrainingData(out_trials, np.array(ys, dtype=float), None if is_final else level, info)
+
+
+def _standin_at(
+    curve: dict[int, float],
+    reached: list[tuple[FrozenTrial, dict[int, float]]],
+    at_level: np.ndarray,
+    *,
+    sign: float,
+) -> float:
+    """A stopped trial's stand-in at the level: its rank among the level's trials at its own last step s
+    (q, capped at 0.5, as ``pruned_values``) mapped onto the q-quantile of their values at the level."""
+    s = max(curve)
+    y = sign * curve[s]
+    peers = np.array([sign * c[s] for _, c in reached if s in c])  # (m,)
+    if peers.size == 0:
+        return float(at_level.min())
+    q = min(float(np.mean(peers <= y)), 0.5)
+    return float(np.quantile(at_level, q))
+
+
+def resource_of(t: FrozenTrial, max_resource: int | None) -> int:
+    """Steps trial t trained: its last reported step; a COMPLETE trial that reported none, R (or 1)."""
+    last = max(t.intermediate_values, default=None)
+    if t.state.name == "COMPLETE":
+        return max(int(last or 0), int(max_resource or 0)) or 1
+    return int(last or 0)
+
+
+def compute_figures(trials: Sequence[FrozenTrial], max_resource: int | None) -> dict[str, float]:
+    """``resource_used`` (steps trained in all), ``resource_unpruned`` (the same finished trials each
+    trained to R: what the sweep would have cost without the pruner), ``resource_saved`` (the share
+    saved, 0 .. 1). Empty without a known R."""
+    if not max_resource:
+        return {}
+    done = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
+    used = sum(resource_of(t, max_resource) for t in done)
+    unpruned = sum(max_resource if t.state.name != "FAIL" else resource_of(t, max_resource) for t in done)
+    saved = 1.0 - used / unpruned if unpruned else 0.0
+    return {"resource_used": float(used), "resource_unpruned": float(unpruned), "resource_saved": saved}
+
+
+def sha_rung(t: FrozenTrial) -> int:
+    """The successive-halving rungs trial t passed (Optuna's ``completed_rung_<i>`` system attrs)."""
+    return sum(1 for k in t.system_attrs if k.startswith("completed_rung_"))
