@@ -4,8 +4,10 @@
     python -m hpo_tasks.bench.experiments.engine_speed latency --n 10,50,100,200
 
 ``ab`` is ``ab_engine`` (same studies, paired seeds, scores) with the variants
-    cold  every fit a full fit from the priors' modes: the default (``sampler.WARM_FIT_DEFAULT``)
-    warm  fits start from the latest fit stored on the trials (GP_STATE_ATTR), ``WARM_FIT_DEFAULT`` set
+    cold  the BoTorch path, every fit a full fit from the priors' modes (``engine.FAST_PATH`` off)
+    warm  the BoTorch path, fits start from the latest fit stored on the trials (GP_STATE_ATTR),
+          ``sampler.WARM_FIT_DEFAULT`` set
+    fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH``)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -32,11 +34,14 @@ _ORIGINAL: dict[str, Any] = {}
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench.experiments import ab_engine
-    from hpo_tasks.gp import sampler
+    from hpo_tasks.gp import engine, sampler
 
     _ORIGINAL.setdefault("warm", sampler.WARM_FIT_DEFAULT)
-    sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant != "cold" and _ORIGINAL["warm"])
-    base = "new" if variant in ("cold", "warm") else variant
+    _ORIGINAL.setdefault("fast", engine.FAST_PATH)
+    ours = ("cold", "warm", "fast")
+    sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
+    engine.FAST_PATH = variant == "fast" or (variant not in ours and _ORIGINAL["fast"])
+    base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
 
