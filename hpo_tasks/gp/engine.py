@@ -117,6 +117,7 @@ def suggest_next(
         obj_x, obj_y = impute_failures(train_x, train_y, failed_x)  # (n + f, d), (n + f,)
         noise_var = _noise_variance(noise, noise_std, obj_y)
         sig = _signature(space, noise_var)
+        start = None if fit_state is None or not warm_fit else _warm_start(fit_state, len(obj_x), sig)
         no_pending = pending_x is None or not len(pending_x)
         no_failed = failed_x is None or not len(failed_x)
         if (
@@ -137,11 +138,11 @@ def suggest_next(
                 notes,
                 keep_state=fit_state is not None,
                 num_restarts=num_restarts,
+                start=start,
             )
             if fast is not None:
                 return fast
             t0 = time.perf_counter()
-        start = None if fit_state is None or not warm_fit else _warm_start(fit_state, len(obj_x), sig)
         model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var, start)
         entry = diag.get("_state") if fit_state is not None else None  # this fit, to store on the trial
         diag = {k: v for k, v in diag.items() if k != "_state"}
@@ -193,21 +194,40 @@ def _suggest_fast(
     *,
     keep_state: bool,
     num_restarts: int,
+    start: Mapping[str, Any] | None = None,
 ) -> Suggestion | None:
     """q=1 analytic LogEI on the plain-torch GP (``FAST_PATH``); None (with a note) when its fit fails,
-    so that the BoTorch path (with its merged-duplicates refit) serves the step."""
+    so that the BoTorch path (with its merged-duplicates refit) serves the step. ``start``: a stored
+    fit (``_warm_start``) to begin from with one loose run, as ``_fit_robust``; when that run fails,
+    a full fit follows."""
     from hpo_tasks.gp import model as gp_model
     from hpo_tasks.gp.acquisition import LogEI
     from hpo_tasks.gp.optim import maximize
 
     t0 = time.perf_counter()
-    try:
-        gp, info = gp_model.fit(
-            train_x, train_y, cat_dims=sorted(space.cat_dims), noise_var=noise_var, seed=seed
-        )
-    except Exception as err:  # noqa: BLE001 - any failure: the BoTorch path serves the step
-        notes.append(f"fast GP fit failed ({type(err).__name__}: {str(err)[:200]}); BoTorch's fit follows")
-        return None
+    cats = sorted(space.cat_dims)
+    kind, warm_err, gp, info = "full", None, None, {}
+    if start is not None:
+        try:
+            gp, info = gp_model.fit(
+                train_x,
+                train_y,
+                cat_dims=cats,
+                noise_var=noise_var,
+                start=start["params"],
+                options=WARM_FIT_OPTIONS,
+            )
+            kind = "warm"
+        except Exception as err:  # noqa: BLE001 - a failed warm run: the full fit follows
+            warm_err = f"{type(err).__name__}: {err}"[:200]
+    if gp is None:
+        try:
+            gp, info = gp_model.fit(train_x, train_y, cat_dims=cats, noise_var=noise_var, seed=seed)
+        except Exception as err:  # noqa: BLE001 - any failure: the BoTorch path serves the step
+            notes.append(
+                f"fast GP fit failed ({type(err).__name__}: {str(err)[:200]}); BoTorch's fit follows"
+            )
+            return None
     fit_s = time.perf_counter() - t0
     lengthscales = gp.lengthscales(space.names)
     low = [
@@ -221,15 +241,17 @@ def _suggest_fast(
         "lengthscales": lengthscales,
         "noise": gp.noise,
         "outputscale": gp.outputscale(),
-        "fit": "full",
+        "fit": kind,
         "fit_steps": info["fit_steps"],
         "engine": "torch",
     }
+    if warm_err:
+        diag["warm_start_failed"] = warm_err
     entry = None
     if keep_state:
         entry = {
             "n": len(train_x),
-            "full_n": len(train_x),
+            "full_n": len(train_x) if kind == "full" else int(start["full_n"]),  # type: ignore[index]
             "signature": _signature(space, noise_var),
             "params": gp.botorch_params(),
         }

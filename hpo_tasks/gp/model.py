@@ -111,6 +111,30 @@ class _Layout:
                 theta[sl] = max(rng.normal(*NOISE_PRIOR), math.log(NOISE_MIN))
         return theta
 
+    def from_botorch(self, params: Mapping[str, Any]) -> np.ndarray:
+        """theta from ``ExactGP.botorch_params``' form (a stored fit); KeyError when it is another
+        model kind's."""
+        flat = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
+        names = _botorch_names(self)
+        if set(flat) != set(names.values()):
+            raise KeyError(
+                f"stored hyperparameters {sorted(flat)} do not match the model's {sorted(names.values())}"
+            )
+        theta = np.zeros(self.size)
+        for key, sl in self.slices().items():
+            raw = flat[names[key]]
+            if raw.size != sl.stop - sl.start:
+                raise KeyError(f"stored {names[key]} has {raw.size} values, the model {sl.stop - sl.start}")
+            if key == "mean":
+                theta[sl] = raw
+            elif key in ("a", "b", "s"):
+                theta[sl] = np.log(np.logaddexp(0.0, raw))  # softplus
+            elif key in ("h1", "h2"):
+                theta[sl] = np.log(np.logaddexp(0.0, raw) + CAT_LENGTHSCALE_MIN)
+            else:  # lengthscales and noise: no transform in BoTorch
+                theta[sl] = np.log(np.maximum(raw, 1e-300))
+        return np.maximum(theta, [lo if lo is not None else -np.inf for lo, _ in self.bounds()])
+
     @property
     def size(self) -> int:
         return max(sl.stop for sl in self.slices().values())
@@ -255,26 +279,41 @@ class ExactGP:
             return u + math.log(-math.expm1(-u))
 
         out: dict[str, Any] = {}
-        if self.layout.learned_noise:
-            out["likelihood.noise_covar.raw_noise"] = p["noise"]
-        out["mean_module.raw_constant"] = p["mean"][0]
-        if not self.layout.mixed:
-            out["covar_module.raw_lengthscale"] = [p["l1"]]
-            return out
-        h = [[softplus_inv(v, CAT_LENGTHSCALE_MIN) for v in p[k]] for k in ("h1", "h2") if k in p]
-        if not self.layout.ordinal:
-            out["covar_module.raw_outputscale"] = softplus_inv(p["a"][0])
-            out["covar_module.base_kernel.raw_lengthscale"] = [h[0]]
-            return out
-        c0, c1 = "covar_module.kernels.0", "covar_module.kernels.1"
-        out[f"{c0}.raw_outputscale"] = softplus_inv(p["a"][0])
-        out[f"{c0}.base_kernel.kernels.0.raw_lengthscale"] = [p["l1"]]
-        out[f"{c0}.base_kernel.kernels.1.raw_outputscale"] = softplus_inv(p["b"][0])
-        out[f"{c0}.base_kernel.kernels.1.base_kernel.raw_lengthscale"] = [h[0]]
-        out[f"{c1}.raw_outputscale"] = softplus_inv(p["s"][0])
-        out[f"{c1}.base_kernel.kernels.0.raw_lengthscale"] = [p["l2"]]
-        out[f"{c1}.base_kernel.kernels.1.raw_lengthscale"] = [h[1]]
+        for key, name in _botorch_names(self.layout).items():
+            if key == "mean":
+                out[name] = p[key][0]
+            elif key == "noise":
+                out[name] = p[key]  # shape (1,)
+            elif key in ("a", "b", "s"):
+                out[name] = softplus_inv(p[key][0])  # shape ()
+            elif key in ("h1", "h2"):
+                out[name] = [[softplus_inv(v, CAT_LENGTHSCALE_MIN) for v in p[key]]]  # (1, c)
+            else:
+                out[name] = [p[key]]  # (1, o)
         return out
+
+
+def _botorch_names(layout: _Layout) -> dict[str, str]:
+    """Each theta slice's raw parameter in the BoTorch model ``engine._make_model`` builds."""
+    out: dict[str, str] = {}
+    if layout.learned_noise:
+        out["noise"] = "likelihood.noise_covar.raw_noise"
+    out["mean"] = "mean_module.raw_constant"
+    if not layout.mixed:
+        out["l1"] = "covar_module.raw_lengthscale"
+    elif not layout.ordinal:
+        out["a"] = "covar_module.raw_outputscale"
+        out["h1"] = "covar_module.base_kernel.raw_lengthscale"
+    else:
+        c0, c1 = "covar_module.kernels.0", "covar_module.kernels.1"
+        out["a"] = f"{c0}.raw_outputscale"
+        out["l1"] = f"{c0}.base_kernel.kernels.0.raw_lengthscale"
+        out["b"] = f"{c0}.base_kernel.kernels.1.raw_outputscale"
+        out["h1"] = f"{c0}.base_kernel.kernels.1.base_kernel.raw_lengthscale"
+        out["s"] = f"{c1}.raw_outputscale"
+        out["l2"] = f"{c1}.base_kernel.kernels.0.raw_lengthscale"
+        out["h2"] = f"{c1}.base_kernel.kernels.1.raw_lengthscale"
+    return out
 
 
 def _unpack(layout: _Layout, theta: Any) -> dict[str, Any]:
@@ -330,6 +369,8 @@ def fit(
     noise_var: float | None = None,
     seed: int = 0,
     maxiter: int = FIT_MAXITER,
+    start: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[ExactGP, dict[str, Any]]:
     """Fit the GP to ``n x d`` points and ``n`` outcomes (larger is better; any scale).
 
@@ -337,6 +378,8 @@ def fit(
         cat_dims: the categorical columns (values are category indices).
         noise_var: a fixed observation noise variance in outcome units, or None: learned.
         seed: the prior samples of a restart (only after an abnormal L-BFGS-B end).
+        start: a stored fit (``ExactGP.botorch_params``' form) to start one L-BFGS-B run from, with
+            ``options`` (scipy's); no restarts: an abnormal end raises (the caller's full fit follows).
 
     Returns the fitted model and ``{"fit_steps": L-BFGS-B iterations, "attempts": runs, "neg_mll": ...}``.
     Raises ``np.linalg.LinAlgError`` or ``RuntimeError`` when every attempt fails (the caller falls back).
@@ -364,12 +407,14 @@ def fit(
     best: tuple[float, np.ndarray] | None = None
     steps = 0
     err: Exception | None = None
-    for attempt in range(1, FIT_ATTEMPTS + 1):
-        theta0 = layout.start() if attempt == 1 else layout.sample(rng)
+    opts = dict(options) if options is not None else {"maxiter": maxiter}
+    for attempt in range(1, FIT_ATTEMPTS + 1 if start is None else 2):
+        if start is not None:
+            theta0 = layout.from_botorch(start)
+        else:
+            theta0 = layout.start() if attempt == 1 else layout.sample(rng)
         try:
-            res = minimize(
-                fun, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(), options={"maxiter": maxiter}
-            )
+            res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(), options=opts)
         except (np.linalg.LinAlgError, RuntimeError, ValueError) as e:
             err = e
             continue
@@ -380,6 +425,8 @@ def fit(
         # success and the iteration cap both stop here.
         if res.success or res.status == 1:
             break
+        if start is not None:
+            raise RuntimeError(f"warm L-BFGS-B run ended abnormally: {res.message}")
     if best is None:
         raise RuntimeError(f"every fit attempt failed: {err}")
     model = ExactGP(layout, best[1], x, y, noise, y_mean, y_std)
