@@ -61,6 +61,15 @@ class _Layout:
     categorical: tuple[int, ...]
     learned_noise: bool
 
+    def index(self) -> tuple[Any, Any]:
+        """The ordinal and categorical columns as index tensors (built once per layout)."""
+        import torch
+
+        if not hasattr(self, "_index"):
+            o = torch.as_tensor(self.ordinal, dtype=torch.long)
+            object.__setattr__(self, "_index", (o, torch.as_tensor(self.categorical, dtype=torch.long)))
+        return self._index  # type: ignore[attr-defined, no-any-return]
+
     @property
     def mixed(self) -> bool:
         return bool(self.categorical)
@@ -153,9 +162,12 @@ def _parts(layout: _Layout, x1: Any, x2: Any) -> tuple[Any, Any]:
     """What the kernel needs of ``... x m x d`` and ``n x d`` points, independent of the
     hyperparameters: squared differences of the ordinal columns ``... x m x n x o`` and mismatches of
     the categorical ones ``... x m x n x c`` (computed once per fit for the training rows)."""
-    o, c = list(layout.ordinal), list(layout.categorical)
-    diff = x1[..., o].unsqueeze(-2) - x2[..., o]  # (..., m, n, o)
-    neq = (x1[..., c].unsqueeze(-2) != x2[..., c]).to(x1.dtype)  # (..., m, n, c)
+    if not layout.categorical:  # every column ordinal: no gather (a copy per call)
+        diff = x1.unsqueeze(-2) - x2  # (..., m, n, d)
+        return diff * diff, None
+    o, c = layout.index()
+    diff = x1.index_select(-1, o).unsqueeze(-2) - x2.index_select(-1, o)  # (..., m, n, o)
+    neq = (x1.index_select(-1, c).unsqueeze(-2) != x2.index_select(-1, c)).to(x1.dtype)  # (..., m, n, c)
     return diff * diff, neq
 
 
