@@ -25,7 +25,7 @@ import numpy as np
 from hpo_tasks.gp.types import SpaceInfo
 
 N_SWEEP = 2048
-ROUNDS = 3  # alternations of continuous and discrete moves
+ROUNDS = 3  # rounds of continuous (and discrete) moves, while a search still moves
 MAX_GRID_SCAN = 256  # wider grids: the 64 evenly spaced values and the current value's 16 neighbours
 CHUNK = 512  # points scored per batch without gradients (memory ~ CHUNK x n x d)
 _MOVED = 1e-9  # an improvement smaller than this is no move
@@ -111,7 +111,9 @@ def _local_search(
             x, v = _continuous_step(acqf, space, x, v, cont, maxiter=maxiter)
         for j, grid in grids.items():
             x, v = _grid_step(acqf, x, v, j, grid)
-        if not grids or not np.any(v > before + _MOVED):
+        # another round while any search moved: a fresh L-BFGS-B from the ends also finishes searches
+        # that the joint run stopped early (its convergence test is on the sum of the R values)
+        if not np.any(v > before + _MOVED):
             break
     return x, v
 

@@ -11,6 +11,13 @@
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
+``acqopt`` compares the two acquisition optimisers on the same fitted model: random designs of n points
+per problem, the plain-torch fit loaded into BoTorch's model, then BoTorch's ``optimize_acqf`` /
+``optimize_acqf_mixed_alternating`` (``engine._optimize``) vs the fast path's sweep + local search
+(``gp.optim.maximize``), both candidates rounded and scored by BoTorch's ``LogExpectedImprovement``:
+
+    python -m hpo_tasks.bench.experiments.engine_speed acqopt --problems branin,hartmann6 --n 10,30
+
 ``latency`` times the ask a fresh suggest task makes on a study that has a stored fit: ``n - 1`` random
 completed Hartmann6 trials, one untimed ask and tell (a full fit, stored), then a fresh sampler (a fresh
 process has no in-memory cache) asks once, timed; GPSampler gets a fresh sampler on the same study. One
@@ -122,12 +129,66 @@ def latency(argv: list[str]) -> int:
     return 0
 
 
+def acqopt(argv: list[str]) -> int:
+    import torch
+    from botorch.acquisition import LogExpectedImprovement
+
+    from hpo_tasks.bench.optimizers import sweep_config
+    from hpo_tasks.bench.problems import PROBLEMS
+    from hpo_tasks.gp import engine
+    from hpo_tasks.gp import model as gp_model
+    from hpo_tasks.gp.acquisition import LogEI
+    from hpo_tasks.gp.optim import maximize
+    from hpo_tasks.gp.types import space_info
+    from hpo_tasks.space import SearchSpace
+
+    ap = argparse.ArgumentParser(prog="engine_speed acqopt")
+    ap.add_argument("--problems", default="branin,hartmann6,linear-breast-nll,dt-wine-nll")
+    ap.add_argument("--n", default="10,30")
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    dev = torch.device("cpu")
+    print("| problem | n | rep | LogEI BoTorch opt | LogEI fast opt | fast - BoTorch | s BoTorch / fast |")
+    print("|---|---|---|---|---|---|---|")
+    for name in a.problems.split(","):
+        problem = PROBLEMS[name]
+        space = SearchSpace.from_config(sweep_config(problem.space, budget=50, seed=0))
+        info = space_info(space)
+        for n in [int(x) for x in a.n.split(",")]:
+            for rep in range(a.reps):
+                rng = np.random.default_rng([n, rep])
+                x = np.stack([space.round_trip(space.from_unit(u)) for u in rng.random((n, space.width))])
+                y = -np.array([problem.true_loss(space.decode(row)) for row in x])  # larger is better
+                gp, _ = gp_model.fit(x, y, cat_dims=sorted(info.cat_dims))
+                X, Y = torch.as_tensor(x), torch.as_tensor(y).unsqueeze(-1)
+                model = engine._make_model(X, Y, info, None)
+                engine._load_params(model, gp.botorch_params())
+                model.eval()
+                mine = LogEI(gp)
+                ref = LogExpectedImprovement(model, best_f=mine.best_f)
+                t0 = time.perf_counter()
+                cb, _ = engine._optimize(ref, "logei", info, dev, num_restarts=8, raw_samples=256)
+                t1 = time.perf_counter()
+                cf, _ = maximize(mine, info, seed=rep)
+                t2 = time.perf_counter()
+                with torch.no_grad():
+                    vb, vf = (
+                        float(ref(torch.as_tensor(space.round_trip(c[0]))[None, None])) for c in (cb, cf)
+                    )
+                secs = f"{t1 - t0:.2f} / {t2 - t1:.2f}"
+                print(f"| {name} | {n} | {rep} | {vb:.4f} | {vf:.4f} | {vf - vb:+.4f} | {secs} |", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("ab", "latency"):
+    commands = {"ab": ab, "latency": latency, "acqopt": acqopt}
+    if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    return ab(argv[1:]) if argv[0] == "ab" else latency(argv[1:])
+    return commands[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":
