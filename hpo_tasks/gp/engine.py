@@ -238,7 +238,9 @@ def _suggest_fast_1(
 
     t0 = time.perf_counter()
     cats = sorted(space.cat_dims)
-    kind, warm_err, gp, info = "full", None, None, {}
+    kind, warm_err = "full", None
+    gp: gp_model.ExactGP | None = None
+    info: dict[str, Any] = {}
     if start is not None:
         try:
             gp, info = gp_model.fit(

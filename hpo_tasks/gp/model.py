@@ -68,7 +68,7 @@ class _Layout:
         if not hasattr(self, "_index"):
             o = torch.as_tensor(self.ordinal, dtype=torch.long)
             object.__setattr__(self, "_index", (o, torch.as_tensor(self.categorical, dtype=torch.long)))
-        return self._index  # type: ignore[attr-defined, no-any-return]
+        return self._index  # type: ignore[attr-defined]
 
     @property
     def mixed(self) -> bool:
