@@ -129,7 +129,8 @@ MIXED = {
 }
 
 
-def test_the_fast_path_serves_q1_logei_reproducibly_and_batches_keep_botorch() -> None:
+def test_the_fast_path_serves_q1_logei_reproducibly_and_batches_keep_botorch(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "FAST_PATH", True)
     ss = space_of(MIXED, direction="maximize")
     info = space_info(ss)
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@
     cold  the BoTorch path, every fit a full fit from the priors' modes (``engine.FAST_PATH`` off)
     warm  the BoTorch path, fits start from the latest fit stored on the trials (GP_STATE_ATTR),
           ``sampler.WARM_FIT_DEFAULT`` set
-    fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH``)
+    fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH`` on)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -17,6 +17,12 @@ per problem, the plain-torch fit loaded into BoTorch's model, then BoTorch's ``o
 (``gp.optim.maximize``), both candidates rounded and scored by BoTorch's ``LogExpectedImprovement``:
 
     python -m hpo_tasks.bench.experiments.engine_speed acqopt --problems branin,hartmann6 --n 10,30
+
+``abreport`` prints the paired table of an ``ab`` run (``--out`` file, plus ``--random`` files with the
+random-search baselines): per problem the seeds both variants finished, scores @20 / @50, the paired
+difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask:
+
+    python -m hpo_tasks.bench.experiments.engine_speed abreport --out ab.jsonl --variants cold,fast
 
 ``latency`` times the ask a fresh suggest task makes on a study that has a stored fit: ``n - 1`` random
 completed Hartmann6 trials, one untimed ask and tell (a full fit, stored), then a fresh sampler (a fresh
@@ -182,9 +188,63 @@ def acqopt(argv: list[str]) -> int:
     return 0
 
 
+def abreport(argv: list[str]) -> int:
+    import json
+    from pathlib import Path
+
+    from hpo_tasks.bench import scoring
+
+    ap = argparse.ArgumentParser(prog="engine_speed abreport")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--random", type=Path, action="append", default=[])
+    ap.add_argument("--variants", default="cold,fast")
+    a = ap.parse_args(argv)
+    base, new = a.variants.split(",")
+    runs: dict[tuple[str, str, int], dict] = {}
+    for path in [a.out, *a.random]:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            runs.setdefault((r.get("variant", r["optimizer"]), r["problem"], r["seed"]), r)  # first wins
+    head = [f"{v} @{t}" for t in (20, 50) for v in (base, new, "diff")]
+    print("| problem | seeds | " + " | ".join(h.replace("diff", "diff [95 %]") for h in head) + " | ask s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for p in sorted({k[1] for k in runs}):
+        seeds = sorted(s for (v, q, s) in runs if v == base and q == p and (new, p, s) in runs)
+        rand = [v for (var, q, _), r in runs.items() if var == "random" and q == p for v in r["true"]]
+        if not seeds or not rand:
+            continue
+        f_best = min(min(r["true"]) for (_, q, _), r in runs.items() if q == p)
+        f_rand = float(np.median(rand))
+        sc: dict[tuple[str, int], list[float]] = {}
+        for v in (base, new):
+            tr = np.stack(
+                [scoring.incumbent_trace(runs[v, p, s]["observed"], runs[v, p, s]["true"]) for s in seeds]
+            )
+            reg = scoring.normalized_regret(tr, f_best=f_best, f_rand=f_rand)
+            for t in (20, 50):
+                sc[v, t] = [scoring.score([x]) for x in reg[:, t - 1]]
+        cells = [p, ",".join(map(str, seeds))]
+        for t in (20, 50):
+            d, lo, hi = scoring.paired_bootstrap(
+                {p: sc[new, t]}, {p: sc[base, t]}, rng=np.random.default_rng(0)
+            )
+            cells += [
+                f"{np.mean(sc[base, t]):.1f}",
+                f"{np.mean(sc[new, t]):.1f}",
+                f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+            ]
+        asks = [
+            statistics.median(a for s in seeds for a in runs[v, p, s]["ask_seconds"][12:])
+            for v in (base, new)
+        ]
+        cells.append(f"{asks[0]:.2f} / {asks[1]:.2f}")
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"ab": ab, "latency": latency, "acqopt": acqopt}
+    commands = {"ab": ab, "latency": latency, "acqopt": acqopt, "abreport": abreport}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
