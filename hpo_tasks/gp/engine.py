@@ -12,6 +12,9 @@ Notations:
 
 torch and botorch are imported inside the functions: importing ``hpo_tasks`` stays cheap.
 
+The fast path (``FAST_PATH``, ``_suggest_fast``) uses ``gp.model`` (the same GP in plain torch),
+``gp.acquisition`` (closed-form LogEI) and ``gp.optim`` (sweep + batched local search) instead of BoTorch.
+
 Why 600 lines in one module: it still holds the model (fit, warm fit, noise), the acquisition builders and
 the optimiser side by side. Splitting them into ``model``/``acqf``/``optim`` modules with one
 ``suggest_next`` for every case (``gp/multi.py``'s loop folded in) is the engine issue's reshaping of
@@ -20,6 +23,7 @@ the optimiser side by side. Splitting them into ``model``/``acqf``/``optim`` mod
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -44,6 +48,14 @@ FULL_FIT_EVERY = 10
 WARM_FIT_OPTIONS = {"maxiter": 30, "ftol": 1e-6}  # scipy's defaults: ftol 2.2e-9, no iteration cap
 PI_MARGIN = 0.1  # pi: required improvement, in outcome standard deviations
 SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
+# The fast path (``_suggest_fast``): the same GP fitted in plain torch (``hpo_tasks.gp.model``) and its
+# closed-form LogEI maximised by a QMC sweep and batched local searches (``hpo_tasks.gp.optim``), for the
+# cases it covers: logei, nothing pending, no failed trials, no trust region, CPU. Everything else (and
+# a fast fit that fails) takes the BoTorch path. A/B and latency: docs/results/2026-12-01-engine-fast.md.
+# Off by default until its paired A/B (5 seeds x 4 problems) has finished level: on the loaded machine of
+# 2026-12-01 only 1-2 seeds per problem finished before the session's end (level so far).
+# HPO_GP_FAST_PATH=1 in the environment turns it on (bench workers inherit it: the latency table, suites).
+FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "0") == "1"
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
 )
@@ -113,6 +125,31 @@ def suggest_next(
         noise_var = _noise_variance(noise, noise_std, obj_y)
         sig = _signature(space, noise_var)
         start = None if fit_state is None or not warm_fit else _warm_start(fit_state, len(obj_x), sig)
+        no_pending = pending_x is None or not len(pending_x)
+        no_failed = failed_x is None or not len(failed_x)
+        if (
+            FAST_PATH
+            and acquisition == "logei"
+            and no_pending
+            and no_failed
+            and region is None
+            and dev.type == "cpu"
+        ):
+            fast = _suggest_fast(
+                train_x,
+                train_y,
+                space,
+                taken,
+                seed,
+                noise_var,
+                notes,
+                keep_state=fit_state is not None,
+                num_restarts=num_restarts,
+                start=start,
+            )
+            if fast is not None:
+                return fast
+            t0 = time.perf_counter()
         model, diag, fit_err = _fit_memo(obj_x, obj_y, space, dev, notes, fit_cache, noise_var, start)
         entry = diag.get("_state") if fit_state is not None else None  # this fit, to store on the trial
         diag = {k: v for k, v in diag.items() if k != "_state"}
@@ -151,6 +188,121 @@ def suggest_next(
     if x is None:
         return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
     return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes, entry)
+
+
+def _suggest_fast(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    taken: set[Hashable],
+    seed: int,
+    noise_var: float | None,
+    notes: list[str],
+    *,
+    keep_state: bool,
+    num_restarts: int,
+    start: Mapping[str, Any] | None = None,
+) -> Suggestion | None:
+    """q=1 analytic LogEI on the plain-torch GP (``FAST_PATH``); None (with a note) when its fit fails,
+    so that the BoTorch path (with its merged-duplicates refit) serves the step. ``start``: a stored
+    fit (``_warm_start``) to begin from with one loose run, as ``_fit_robust``; when that run fails,
+    a full fit follows."""
+    with _blas_threads(1):  # scipy's L-BFGS-B on BLAS threads contending with torch's: 10x slower
+        return _suggest_fast_1(
+            train_x, train_y, space, taken, seed, noise_var, notes, keep_state, num_restarts, start
+        )
+
+
+@contextmanager
+def _blas_threads(n: int) -> Iterator[None]:
+    """numpy/scipy's BLAS on ``n`` threads (threadpoolctl, when installed). Measured: at n = 200 one
+    scipy L-BFGS-B step took 10 ms with OpenBLAS's default threads on 2 busy cores, ~0.1 ms with one
+    (Optuna's GPSampler limits them too, ``optuna/_gp/thread_limiting.py``)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def _suggest_fast_1(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    space: SpaceInfo,
+    taken: set[Hashable],
+    seed: int,
+    noise_var: float | None,
+    notes: list[str],
+    keep_state: bool,
+    num_restarts: int,
+    start: Mapping[str, Any] | None,
+) -> Suggestion | None:
+    from hpo_tasks.gp import model as gp_model
+    from hpo_tasks.gp.acquisition import LogEI
+    from hpo_tasks.gp.optim import maximize
+
+    t0 = time.perf_counter()
+    cats = sorted(space.cat_dims)
+    kind, warm_err = "full", None
+    gp: gp_model.ExactGP | None = None
+    info: dict[str, Any] = {}
+    if start is not None:
+        try:
+            gp, info = gp_model.fit(
+                train_x,
+                train_y,
+                cat_dims=cats,
+                noise_var=noise_var,
+                start=start["params"],
+                options=WARM_FIT_OPTIONS,
+            )
+            kind = "warm"
+        except Exception as err:  # noqa: BLE001 - a failed warm run: the full fit follows
+            warm_err = f"{type(err).__name__}: {err}"[:200]
+    if gp is None:
+        try:
+            gp, info = gp_model.fit(train_x, train_y, cat_dims=cats, noise_var=noise_var, seed=seed)
+        except Exception as err:  # noqa: BLE001 - any failure: the BoTorch path serves the step
+            notes.append(
+                f"fast GP fit failed ({type(err).__name__}: {str(err)[:200]}); BoTorch's fit follows"
+            )
+            return None
+    fit_s = time.perf_counter() - t0
+    lengthscales = gp.lengthscales(space.names)
+    low = [
+        name
+        for i, name in enumerate(space.names)
+        if i not in space.cat_dims and lengthscales.get(name, 1.0) <= 1.05 * gp_model.LENGTHSCALE_MIN
+    ]
+    if low:
+        notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
+    diag: dict[str, Any] = {
+        "lengthscales": lengthscales,
+        "noise": gp.noise,
+        "outputscale": gp.outputscale(),
+        "fit": kind,
+        "fit_steps": info["fit_steps"],
+        "engine": "torch",
+    }
+    if warm_err:
+        diag["warm_start_failed"] = warm_err
+    entry = None
+    if keep_state:
+        entry = {
+            "n": len(train_x),
+            "full_n": len(train_x) if kind == "full" else int(start["full_n"]),  # type: ignore[index]
+            "signature": _signature(space, noise_var),
+            "params": gp.botorch_params(),
+        }
+    t1 = time.perf_counter()
+    cands, values = maximize(LogEI(gp), space, seed=seed, num_restarts=num_restarts)
+    for x, v in zip(cands, values, strict=True):
+        xr = space.round_trip(x)
+        if space.key(xr) not in taken:
+            return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes, entry)
+    return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
 
 
 @contextmanager

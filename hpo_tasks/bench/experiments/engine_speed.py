@@ -4,10 +4,25 @@
     python -m hpo_tasks.bench.experiments.engine_speed latency --n 10,50,100,200
 
 ``ab`` is ``ab_engine`` (same studies, paired seeds, scores) with the variants
-    cold  every fit a full fit from the priors' modes: the default (``sampler.WARM_FIT_DEFAULT``)
-    warm  fits start from the latest fit stored on the trials (GP_STATE_ATTR), ``WARM_FIT_DEFAULT`` set
+    cold  the BoTorch path, every fit a full fit from the priors' modes (``engine.FAST_PATH`` off)
+    warm  the BoTorch path, fits start from the latest fit stored on the trials (GP_STATE_ATTR),
+          ``sampler.WARM_FIT_DEFAULT`` set
+    fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH`` on)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
+
+``acqopt`` compares the two acquisition optimisers on the same fitted model: random designs of n points
+per problem, the plain-torch fit loaded into BoTorch's model, then BoTorch's ``optimize_acqf`` /
+``optimize_acqf_mixed_alternating`` (``engine._optimize``) vs the fast path's sweep + local search
+(``gp.optim.maximize``), both candidates rounded and scored by BoTorch's ``LogExpectedImprovement``:
+
+    python -m hpo_tasks.bench.experiments.engine_speed acqopt --problems branin,hartmann6 --n 10,30
+
+``abreport`` prints the paired table of an ``ab`` run (``--out`` file, plus ``--random`` files with the
+random-search baselines): per problem the seeds both variants finished, scores @20 / @50, the paired
+difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask:
+
+    python -m hpo_tasks.bench.experiments.engine_speed abreport --out ab.jsonl --variants cold,fast
 
 ``latency`` times the ask a fresh suggest task makes on a study that has a stored fit: ``n - 1`` random
 completed Hartmann6 trials, one untimed ask and tell (a full fit, stored), then a fresh sampler (a fresh
@@ -32,11 +47,14 @@ _ORIGINAL: dict[str, Any] = {}
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench.experiments import ab_engine
-    from hpo_tasks.gp import sampler
+    from hpo_tasks.gp import engine, sampler
 
     _ORIGINAL.setdefault("warm", sampler.WARM_FIT_DEFAULT)
-    sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant != "cold" and _ORIGINAL["warm"])
-    base = "new" if variant in ("cold", "warm") else variant
+    _ORIGINAL.setdefault("fast", engine.FAST_PATH)
+    ours = ("cold", "warm", "fast")
+    sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
+    engine.FAST_PATH = variant == "fast" or (variant not in ours and _ORIGINAL["fast"])
+    base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
 
@@ -117,12 +135,120 @@ def latency(argv: list[str]) -> int:
     return 0
 
 
+def acqopt(argv: list[str]) -> int:
+    import torch
+    from botorch.acquisition import LogExpectedImprovement
+
+    from hpo_tasks.bench.optimizers import sweep_config
+    from hpo_tasks.bench.problems import PROBLEMS
+    from hpo_tasks.gp import engine
+    from hpo_tasks.gp import model as gp_model
+    from hpo_tasks.gp.acquisition import LogEI
+    from hpo_tasks.gp.optim import maximize
+    from hpo_tasks.gp.types import space_info
+    from hpo_tasks.space import SearchSpace
+
+    ap = argparse.ArgumentParser(prog="engine_speed acqopt")
+    ap.add_argument("--problems", default="branin,hartmann6,linear-breast-nll,dt-wine-nll")
+    ap.add_argument("--n", default="10,30")
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    dev = torch.device("cpu")
+    print("| problem | n | rep | LogEI BoTorch opt | LogEI fast opt | fast - BoTorch | s BoTorch / fast |")
+    print("|---|---|---|---|---|---|---|")
+    for name in a.problems.split(","):
+        problem = PROBLEMS[name]
+        space = SearchSpace.from_config(sweep_config(problem.space, budget=50, seed=0))
+        info = space_info(space)
+        for n in [int(x) for x in a.n.split(",")]:
+            for rep in range(a.reps):
+                rng = np.random.default_rng([n, rep])
+                x = np.stack([space.round_trip(space.from_unit(u)) for u in rng.random((n, space.width))])
+                y = -np.array([problem.true_loss(space.decode(row)) for row in x])  # larger is better
+                gp, _ = gp_model.fit(x, y, cat_dims=sorted(info.cat_dims))
+                X, Y = torch.as_tensor(x), torch.as_tensor(y).unsqueeze(-1)
+                model = engine._make_model(X, Y, info, None)
+                engine._load_params(model, gp.botorch_params())
+                model.eval()
+                mine = LogEI(gp)
+                ref = LogExpectedImprovement(model, best_f=mine.best_f)
+                t0 = time.perf_counter()
+                cb, _ = engine._optimize(ref, "logei", info, dev, num_restarts=8, raw_samples=256)
+                t1 = time.perf_counter()
+                cf, _ = maximize(mine, info, seed=rep)
+                t2 = time.perf_counter()
+                with torch.no_grad():
+                    vb, vf = (
+                        float(ref(torch.as_tensor(space.round_trip(c[0]))[None, None])) for c in (cb, cf)
+                    )
+                secs = f"{t1 - t0:.2f} / {t2 - t1:.2f}"
+                print(f"| {name} | {n} | {rep} | {vb:.4f} | {vf:.4f} | {vf - vb:+.4f} | {secs} |", flush=True)
+    return 0
+
+
+def abreport(argv: list[str]) -> int:
+    import json
+    from pathlib import Path
+
+    from hpo_tasks.bench import scoring
+
+    ap = argparse.ArgumentParser(prog="engine_speed abreport")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--random", type=Path, action="append", default=[])
+    ap.add_argument("--variants", default="cold,fast")
+    a = ap.parse_args(argv)
+    base, new = a.variants.split(",")
+    runs: dict[tuple[str, str, int], dict] = {}
+    for path in [a.out, *a.random]:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            runs.setdefault((r.get("variant", r["optimizer"]), r["problem"], r["seed"]), r)  # first wins
+    head = [f"{v} @{t}" for t in (20, 50) for v in (base, new, "diff")]
+    print("| problem | seeds | " + " | ".join(h.replace("diff", "diff [95 %]") for h in head) + " | ask s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for p in sorted({k[1] for k in runs}):
+        seeds = sorted(s for (v, q, s) in runs if v == base and q == p and (new, p, s) in runs)
+        rand = [v for (var, q, _), r in runs.items() if var == "random" and q == p for v in r["true"]]
+        if not seeds or not rand:
+            continue
+        f_best = min(min(r["true"]) for (_, q, _), r in runs.items() if q == p)
+        f_rand = float(np.median(rand))
+        sc: dict[tuple[str, int], list[float]] = {}
+        for v in (base, new):
+            tr = np.stack(
+                [scoring.incumbent_trace(runs[v, p, s]["observed"], runs[v, p, s]["true"]) for s in seeds]
+            )
+            reg = scoring.normalized_regret(tr, f_best=f_best, f_rand=f_rand)
+            for t in (20, 50):
+                sc[v, t] = [scoring.score([x]) for x in reg[:, t - 1]]
+        cells = [p, ",".join(map(str, seeds))]
+        for t in (20, 50):
+            d, lo, hi = scoring.paired_bootstrap(
+                {p: sc[new, t]}, {p: sc[base, t]}, rng=np.random.default_rng(0)
+            )
+            cells += [
+                f"{np.mean(sc[base, t]):.1f}",
+                f"{np.mean(sc[new, t]):.1f}",
+                f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+            ]
+        asks = [
+            statistics.median(a for s in seeds for a in runs[v, p, s]["ask_seconds"][12:])
+            for v in (base, new)
+        ]
+        cells.append(f"{asks[0]:.2f} / {asks[1]:.2f}")
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("ab", "latency"):
+    commands = {"ab": ab, "latency": latency, "acqopt": acqopt, "abreport": abreport}
+    if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    return ab(argv[1:]) if argv[0] == "ab" else latency(argv[1:])
+    return commands[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

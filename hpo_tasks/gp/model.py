@@ -1,0 +1,445 @@
+"""The engine's GP in plain torch: the model of ``engine._make_model``, fitted without gpytorch.
+
+The same model as BoTorch's ``SingleTaskGP`` / ``MixedSingleTaskGP`` as ``engine._make_model`` builds them
+(BoTorch 0.18), so a fit here and a fit there reach the same marginal likelihood (``tests/unit/
+test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/linear_operator is gone:
+
+    plain (no categorical column):  k(x, x') = M(x, x'; l)                       (no outputscale)
+    mixed (o ordinal, c categorical columns, o >= 1):
+        k(x, x') = a (M(x_o, x'_o; l1) + b C(x_c, x'_c; h1)) + s M(x_o, x'_o; l2) C(x_c, x'_c; h2)
+    all categorical:                k(x, x') = a C(x, x'; h1)
+
+    M    Matern-5/2 with ARD lengthscales l >= 0.025, prior LogNormal(sqrt 2 + log(o) / 2, sqrt 3)
+         (Hvarfner et al. 2024, BoTorch's ``get_covar_module_with_dim_scaled_prior``)
+    C    BoTorch's ``CategoricalKernel``: exp(-mean_j [x_j != x'_j] / h_j), h >= 1e-6, no prior
+    a, b, s   outputscales, > 0, no prior
+    noise     learned: sigma^2 >= 1e-4, prior LogNormal(-4, 1); fixed: the given variance
+    mean      a constant m, no prior
+
+Outcomes are standardised (mean, sample std with ddof 1, as BoTorch's ``Standardize``); inputs are the
+encoded columns as they are (``hpo_tasks.space``: [0, 1], categoricals as indices). The fit maximises
+(log N(y | m, K + sigma^2 I) + log priors) / n, as gpytorch's ``ExactMarginalLogLikelihood``, with scipy's
+L-BFGS-B from the priors' modes (BoTorch's start), over log-parameters (the same optimum; the log scale is
+better conditioned), retried from prior samples when L-BFGS-B ends abnormally (as ``fit_gpytorch_mll``).
+
+Notations:
+    n  training rows, d columns; o ordinal (continuous and integer) columns, c categorical columns
+    m  query points
+    theta  the log-parameter vector L-BFGS-B moves (``_Layout`` names its slices)
+
+torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LENGTHSCALE_MIN = 2.5e-2  # BoTorch's Matern lengthscale bound
+CAT_LENGTHSCALE_MIN = 1e-6  # BoTorch's CategoricalKernel bound
+NOISE_MIN = 1e-4  # BoTorch's MIN_INFERRED_NOISE_LEVEL
+NOISE_PRIOR = (-4.0, 1.0)  # LogNormal(loc, scale) of the learned noise
+FIT_MAXITER = 100  # as engine.FIT_MAXITER
+FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
+_LN2 = math.log(2.0)  # softplus(0): gpytorch's initial outputscale and categorical lengthscale
+
+
+def lengthscale_prior(o: int) -> tuple[float, float]:
+    """(loc, scale) of the LogNormal lengthscale prior for ``o`` ordinal columns."""
+    return math.sqrt(2.0) + 0.5 * math.log(o), math.sqrt(3.0)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each hyperparameter sits in theta (slices), for one model kind."""
+
+    ordinal: tuple[int, ...]
+    categorical: tuple[int, ...]
+    learned_noise: bool
+
+    def index(self) -> tuple[Any, Any]:
+        """The ordinal and categorical columns as index tensors (built once per layout)."""
+        import torch
+
+        if not hasattr(self, "_index"):
+            o = torch.as_tensor(self.ordinal, dtype=torch.long)
+            object.__setattr__(self, "_index", (o, torch.as_tensor(self.categorical, dtype=torch.long)))
+        return self._index  # type: ignore[attr-defined]
+
+    @property
+    def mixed(self) -> bool:
+        return bool(self.categorical)
+
+    def slices(self) -> dict[str, slice]:
+        o, c = len(self.ordinal), len(self.categorical)
+        sizes: list[tuple[str, int]]
+        if not self.mixed:
+            sizes = [("l1", o)]
+        elif not o:
+            sizes = [("a", 1), ("h1", c)]
+        else:
+            sizes = [("a", 1), ("l1", o), ("b", 1), ("h1", c), ("s", 1), ("l2", o), ("h2", c)]
+        if self.learned_noise:
+            sizes.append(("noise", 1))
+        sizes.append(("mean", 1))
+        out, at = {}, 0
+        for name, k in sizes:
+            out[name] = slice(at, at + k)
+            at += k
+        return out
+
+    def start(self) -> np.ndarray:
+        """BoTorch's initial values: the priors' modes, softplus(0) for outputscales and categorical
+        lengthscales, the noise prior's mode, mean 0 (theta: logs, the mean as it is)."""
+        loc, scale = lengthscale_prior(max(len(self.ordinal), 1))
+        theta = np.zeros(self.size)
+        for name, sl in self.slices().items():
+            if name in ("l1", "l2"):
+                theta[sl] = loc - scale**2
+            elif name in ("a", "b", "s"):
+                theta[sl] = math.log(_LN2)
+            elif name in ("h1", "h2"):
+                theta[sl] = math.log(_LN2 + CAT_LENGTHSCALE_MIN)
+            elif name == "noise":
+                theta[sl] = NOISE_PRIOR[0] - NOISE_PRIOR[1] ** 2
+        return theta
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A restart: lengthscales and noise drawn from their priors, the rest at ``start`` (as
+        BoTorch's ``sample_all_priors`` after a rollback)."""
+        theta = self.start()
+        loc, scale = lengthscale_prior(max(len(self.ordinal), 1))
+        for name, sl in self.slices().items():
+            if name in ("l1", "l2"):
+                theta[sl] = np.maximum(rng.normal(loc, scale, sl.stop - sl.start), math.log(LENGTHSCALE_MIN))
+            elif name == "noise":
+                theta[sl] = max(rng.normal(*NOISE_PRIOR), math.log(NOISE_MIN))
+        return theta
+
+    def from_botorch(self, params: Mapping[str, Any]) -> np.ndarray:
+        """theta from ``ExactGP.botorch_params``' form (a stored fit); KeyError when it is another
+        model kind's."""
+        flat = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
+        names = _botorch_names(self)
+        if set(flat) != set(names.values()):
+            raise KeyError(
+                f"stored hyperparameters {sorted(flat)} do not match the model's {sorted(names.values())}"
+            )
+        theta = np.zeros(self.size)
+        for key, sl in self.slices().items():
+            raw = flat[names[key]]
+            if raw.size != sl.stop - sl.start:
+                raise KeyError(f"stored {names[key]} has {raw.size} values, the model {sl.stop - sl.start}")
+            if key == "mean":
+                theta[sl] = raw
+            elif key in ("a", "b", "s"):
+                theta[sl] = np.log(np.logaddexp(0.0, raw))  # softplus
+            elif key in ("h1", "h2"):
+                theta[sl] = np.log(np.logaddexp(0.0, raw) + CAT_LENGTHSCALE_MIN)
+            else:  # lengthscales and noise: no transform in BoTorch
+                theta[sl] = np.log(np.maximum(raw, 1e-300))
+        return np.maximum(theta, [lo if lo is not None else -np.inf for lo, _ in self.bounds()])
+
+    @property
+    def size(self) -> int:
+        return max(sl.stop for sl in self.slices().values())
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        out: list[tuple[float | None, float | None]] = [(None, None)] * self.size
+        for name, sl in self.slices().items():
+            low = {"l1": LENGTHSCALE_MIN, "l2": LENGTHSCALE_MIN, "noise": NOISE_MIN}.get(name)
+            low = CAT_LENGTHSCALE_MIN if name in ("h1", "h2") else low
+            for i in range(sl.start, sl.stop):
+                out[i] = (math.log(low) if low is not None else None, None)
+        return out
+
+
+def _parts(layout: _Layout, x1: Any, x2: Any) -> tuple[Any, Any]:
+    """What the kernel needs of ``... x m x d`` and ``n x d`` points, independent of the
+    hyperparameters: squared differences of the ordinal columns ``... x m x n x o`` and mismatches of
+    the categorical ones ``... x m x n x c`` (computed once per fit for the training rows)."""
+    if not layout.categorical:  # every column ordinal: no gather (a copy per call)
+        diff = x1.unsqueeze(-2) - x2  # (..., m, n, d)
+        return diff * diff, None
+    o, c = layout.index()
+    diff = x1.index_select(-1, o).unsqueeze(-2) - x2.index_select(-1, o)  # (..., m, n, o)
+    neq = (x1.index_select(-1, c).unsqueeze(-2) != x2.index_select(-1, c)).to(x1.dtype)  # (..., m, n, c)
+    return diff * diff, neq
+
+
+def _matern52(sq: Any, ls: Any) -> Any:
+    """Matern-5/2 from squared differences ``... x o`` and lengthscales ``o``: ``...``."""
+    import torch
+
+    r2 = (sq @ (1.0 / (ls * ls))).clamp_min(1e-30)
+    r = torch.sqrt(5.0 * r2)
+    return (1.0 + r + (5.0 / 3.0) * r2) * torch.exp(-r)
+
+
+def _categorical(neq: Any, h: Any) -> Any:
+    """BoTorch's CategoricalKernel from mismatches ``... x c`` and lengthscales ``c``: ``...``."""
+    import torch
+
+    return torch.exp(-(neq @ (1.0 / h)) / h.shape[-1])
+
+
+def _kernel_of(layout: _Layout, p: Mapping[str, Any], sq: Any, neq: Any) -> Any:
+    """k from ``_parts``: ``... x m x n``."""
+    if not layout.mixed:
+        return _matern52(sq, p["l1"])
+    c1 = _categorical(neq, p["h1"])
+    if not layout.ordinal:
+        return p["a"] * c1
+    c2 = _categorical(neq, p["h2"])
+    return p["a"] * (_matern52(sq, p["l1"]) + p["b"] * c1) + p["s"] * _matern52(sq, p["l2"]) * c2
+
+
+def _kernel(layout: _Layout, p: Mapping[str, Any], x1: Any, x2: Any) -> Any:
+    """k(x1, x2) for ``... x m x d`` and ``n x d``: ``... x m x n``."""
+    return _kernel_of(layout, p, *_parts(layout, x1, x2))
+
+
+def _prior_variance(layout: _Layout, p: Mapping[str, Any]) -> Any:
+    """k(x, x), the same at every x."""
+    if not layout.mixed:
+        return 1.0
+    if not layout.ordinal:
+        return p["a"]
+    return p["a"] * (1.0 + p["b"]) + p["s"]
+
+
+def _lognormal_logpdf(x_log: Any, loc: float, scale: float) -> Any:
+    """Sum of log LogNormal(loc, scale) densities at x = exp(x_log) (the density in x, as gpytorch)."""
+    return (
+        -x_log - math.log(scale) - 0.5 * math.log(2 * math.pi) - (x_log - loc) ** 2 / (2 * scale**2)
+    ).sum()
+
+
+def _cholesky(a: Any) -> Any:
+    """Cholesky with gpytorch's jitter schedule (1e-8, 1e-7, 1e-6 added on failure)."""
+    import torch
+
+    chol, info = torch.linalg.cholesky_ex(a)
+    jitter = 1e-8
+    eye = torch.eye(a.shape[-1], dtype=a.dtype)
+    while int(info) and jitter <= 1e-6:
+        chol, info = torch.linalg.cholesky_ex(a + jitter * eye)
+        jitter *= 10
+    if int(info):
+        raise np.linalg.LinAlgError("kernel matrix not positive definite, even with jitter")
+    return chol
+
+
+class ExactGP:
+    """A fitted GP: hyperparameters, the Cholesky factor and the weights, for a closed-form posterior.
+
+    Build it with ``fit``. ``posterior`` is differentiable in its input (the acquisition's local search).
+    """
+
+    def __init__(
+        self, layout: _Layout, theta: np.ndarray, x: Any, y: Any, noise: Any, y_mean: float, y_std: float
+    ) -> None:
+        import torch
+
+        self.layout, self.theta = layout, theta
+        self.y_mean, self.y_std = y_mean, y_std
+        self.x = x  # (n, d)
+        t = torch.as_tensor(theta, dtype=torch.float64)
+        self.p = _unpack(layout, t)
+        var = self.p["noise"] if layout.learned_noise else noise  # () or (n,) standardised
+        k = _kernel(layout, self.p, x, x) + torch.diag(torch.broadcast_to(var, (len(x),)))  # (n, n)
+        self.chol = _cholesky(k)  # (n, n)
+        self.alpha = torch.cholesky_solve((y - self.p["mean"]).unsqueeze(-1), self.chol).squeeze(-1)  # (n,)
+        self.noise = float(var.mean()) if hasattr(var, "mean") else float(var)
+        self.train_y = y * y_std + y_mean  # (n,) original scale
+
+    def posterior(self, x: Any) -> tuple[Any, Any]:
+        """Mean and variance (no observation noise) on the outcome's scale at ``... x m x d``: two
+        ``... x m`` tensors."""
+        import torch
+
+        ks = _kernel(self.layout, self.p, x, self.x)  # (..., m, n)
+        mean = self.p["mean"] + ks @ self.alpha  # (..., m)
+        flat = ks.reshape(-1, ks.shape[-1])  # (M, n), M = all query points
+        v = torch.linalg.solve_triangular(self.chol, flat.T, upper=False)  # (n, M): one solve, M columns
+        var = (_prior_variance(self.layout, self.p) - (v * v).sum(0)).reshape(mean.shape).clamp_min(0.0)
+        return mean * self.y_std + self.y_mean, var * self.y_std**2
+
+    def lengthscales(self, names: Sequence[str]) -> dict[str, float]:
+        """The first kernel's lengthscale per column name (as ``engine._diagnostics``)."""
+        out: dict[str, float] = {}
+        for key, dims in (("l1", self.layout.ordinal), ("h1", self.layout.categorical)):
+            if key in self.p:
+                for dim, v in zip(dims, self.p[key].reshape(-1).tolist(), strict=True):
+                    out[names[dim]] = round(float(v), 5)
+        return {names[i]: out[names[i]] for i in range(len(names)) if names[i] in out}
+
+    def outputscale(self) -> float:
+        return float(self.p["a"]) if "a" in self.p else 1.0
+
+    def botorch_params(self) -> dict[str, list[float] | float]:
+        """This fit as the raw parameters of the BoTorch model ``engine._make_model`` builds (names and
+        shapes of its ``named_parameters``), for ``engine._load_params`` and the stored fit history."""
+        p = {k: v.detach().reshape(-1).tolist() for k, v in self.p.items()}
+
+        def softplus_inv(v: float, low: float = 0.0) -> float:
+            u = v - low
+            return u + math.log(-math.expm1(-u))
+
+        out: dict[str, Any] = {}
+        for key, name in _botorch_names(self.layout).items():
+            if key == "mean":
+                out[name] = p[key][0]
+            elif key == "noise":
+                out[name] = p[key]  # shape (1,)
+            elif key in ("a", "b", "s"):
+                out[name] = softplus_inv(p[key][0])  # shape ()
+            elif key in ("h1", "h2"):
+                out[name] = [[softplus_inv(v, CAT_LENGTHSCALE_MIN) for v in p[key]]]  # (1, c)
+            else:
+                out[name] = [p[key]]  # (1, o)
+        return out
+
+
+def _botorch_names(layout: _Layout) -> dict[str, str]:
+    """Each theta slice's raw parameter in the BoTorch model ``engine._make_model`` builds."""
+    out: dict[str, str] = {}
+    if layout.learned_noise:
+        out["noise"] = "likelihood.noise_covar.raw_noise"
+    out["mean"] = "mean_module.raw_constant"
+    if not layout.mixed:
+        out["l1"] = "covar_module.raw_lengthscale"
+    elif not layout.ordinal:
+        out["a"] = "covar_module.raw_outputscale"
+        out["h1"] = "covar_module.base_kernel.raw_lengthscale"
+    else:
+        c0, c1 = "covar_module.kernels.0", "covar_module.kernels.1"
+        out["a"] = f"{c0}.raw_outputscale"
+        out["l1"] = f"{c0}.base_kernel.kernels.0.raw_lengthscale"
+        out["b"] = f"{c0}.base_kernel.kernels.1.raw_outputscale"
+        out["h1"] = f"{c0}.base_kernel.kernels.1.base_kernel.raw_lengthscale"
+        out["s"] = f"{c1}.raw_outputscale"
+        out["l2"] = f"{c1}.base_kernel.kernels.0.raw_lengthscale"
+        out["h2"] = f"{c1}.base_kernel.kernels.1.raw_lengthscale"
+    return out
+
+
+def _unpack(layout: _Layout, theta: Any) -> dict[str, Any]:
+    """theta -> hyperparameters on their own scale (exp of the logs; the mean as it is)."""
+    out = {}
+    for name, sl in layout.slices().items():
+        v = theta[sl]
+        if name == "mean":
+            out[name] = v[0]
+        elif name in ("a", "b", "s", "noise"):
+            out[name] = v[0].exp()
+        else:
+            out[name] = v.exp()
+    return out
+
+
+def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: Any) -> Any:
+    """-(log N(y | m, K + sigma^2 I) + log priors) / n at ``theta`` (a torch vector); ``parts``: the
+    training rows' ``_parts``."""
+    import torch
+
+    p = _unpack(layout, theta)
+    n = len(y)
+    var = p["noise"] if layout.learned_noise else noise
+    k = _kernel_of(layout, p, *parts) + torch.diag(torch.broadcast_to(var, (n,)))  # (n, n)
+    chol = _cholesky(k)  # (n, n)
+    r = (y - p["mean"]).unsqueeze(-1)  # (n, 1)
+    z = torch.linalg.solve_triangular(chol, r, upper=False)  # (n, 1)
+    loglik = -0.5 * (z * z).sum() - torch.log(torch.diagonal(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
+    slices = layout.slices()
+    loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
+    logprior = theta.new_zeros(())
+    for name in ("l1", "l2"):
+        if name in slices and layout.ordinal:
+            logprior = logprior + _lognormal_logpdf(theta[slices[name]], loc, scale)
+    if layout.learned_noise:
+        logprior = logprior + _lognormal_logpdf(theta[slices["noise"]], *NOISE_PRIOR)
+    return -(loglik + logprior) / n
+
+
+def standardize(train_y: np.ndarray) -> tuple[float, float]:
+    """BoTorch's ``Standardize``: the mean and the sample std (ddof 1), std 1 when under 1e-8 or n = 1."""
+    mean = float(np.mean(train_y))
+    std = float(np.std(train_y, ddof=1)) if len(train_y) > 1 else float("nan")
+    return mean, std if std >= 1e-8 else 1.0
+
+
+def fit(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    *,
+    cat_dims: Sequence[int],
+    noise_var: float | None = None,
+    seed: int = 0,
+    maxiter: int = FIT_MAXITER,
+    start: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[ExactGP, dict[str, Any]]:
+    """Fit the GP to ``n x d`` points and ``n`` outcomes (larger is better; any scale).
+
+    Args:
+        cat_dims: the categorical columns (values are category indices).
+        noise_var: a fixed observation noise variance in outcome units, or None: learned.
+        seed: the prior samples of a restart (only after an abnormal L-BFGS-B end).
+        start: a stored fit (``ExactGP.botorch_params``' form) to start one L-BFGS-B run from, with
+            ``options`` (scipy's); no restarts: an abnormal end raises (the caller's full fit follows).
+
+    Returns the fitted model and ``{"fit_steps": L-BFGS-B iterations, "attempts": runs, "neg_mll": ...}``.
+    Raises ``np.linalg.LinAlgError`` or ``RuntimeError`` when every attempt fails (the caller falls back).
+    """
+    import torch
+    from scipy.optimize import minimize
+
+    d = train_x.shape[1]
+    cats = tuple(sorted(int(i) for i in cat_dims))
+    layout = _Layout(tuple(i for i in range(d) if i not in cats), cats, noise_var is None)
+    y_mean, y_std = standardize(train_y)
+    x = torch.as_tensor(train_x, dtype=torch.float64)  # (n, d)
+    y = torch.as_tensor((train_y - y_mean) / y_std, dtype=torch.float64)  # (n,)
+    noise = torch.as_tensor(0.0 if noise_var is None else noise_var / y_std**2, dtype=torch.float64)
+
+    parts = _parts(layout, x, x)  # (n, n, o), (n, n, c)
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        loss = neg_mll(layout, t, parts, y, noise)
+        (grad,) = torch.autograd.grad(loss, t)
+        return loss.item(), grad.numpy().copy()
+
+    rng = np.random.default_rng(seed)
+    best: tuple[float, np.ndarray] | None = None
+    steps = 0
+    err: Exception | None = None
+    opts = dict(options) if options is not None else {"maxiter": maxiter}
+    for attempt in range(1, FIT_ATTEMPTS + 1 if start is None else 2):
+        if start is not None:
+            theta0 = layout.from_botorch(start)
+        else:
+            theta0 = layout.start() if attempt == 1 else layout.sample(rng)
+        try:
+            res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(), options=opts)
+        except (np.linalg.LinAlgError, RuntimeError, ValueError) as e:
+            err = e
+            continue
+        steps += int(res.nit)
+        if np.isfinite(res.fun) and (best is None or res.fun < best[0]):
+            best = (float(res.fun), res.x)
+        # scipy's "ABNORMAL" line-search end is what makes fit_gpytorch_mll restart from the priors;
+        # success and the iteration cap both stop here.
+        if res.success or res.status == 1:
+            break
+        if start is not None:
+            raise RuntimeError(f"warm L-BFGS-B run ended abnormally: {res.message}")
+    if best is None:
+        raise RuntimeError(f"every fit attempt failed: {err}")
+    model = ExactGP(layout, best[1], x, y, noise, y_mean, y_std)
+    return model, {"fit_steps": steps, "attempts": attempt, "neg_mll": best[0]}

@@ -1,0 +1,152 @@
+"""``hpo_tasks.gp.model`` / ``acquisition`` / ``optim``: the plain-torch GP is BoTorch's model, and the
+fast path serves the cases it covers (q=1 logei, nothing pending) reproducibly, on mixed spaces too."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from hpo_tasks.gp import engine
+from hpo_tasks.gp import model as gp_model
+from hpo_tasks.gp.acquisition import LogEI
+from hpo_tasks.gp.optim import maximize
+from hpo_tasks.gp.sampler import space_info
+from tests.helpers import space_of
+
+# (rows, width, categorical columns with their number of values, fixed noise variance or None: learned)
+DATASETS = [(20, 3, {}, None), (16, 3, {2: 3}, None), (16, 2, {}, 0.01), (18, 2, {0: 2, 1: 3}, None)]
+
+
+def _data(n: int, d: int, cats: dict[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, d))  # (n, d)
+    for j, k in cats.items():
+        x[:, j] = rng.integers(0, k, n)
+    y = np.sin(3 * x).sum(1) + 0.05 * rng.standard_normal(n)  # (n,)
+    return x, y
+
+
+def _botorch_model(x: np.ndarray, y: np.ndarray, cats: dict[int, int], noise_var: float | None) -> object:
+    hi = [float(cats[j] - 1) if j in cats else 1.0 for j in range(x.shape[1])]
+    info = engine.SpaceInfo(
+        np.array([[0.0] * x.shape[1], hi]),
+        {j: [float(i) for i in range(k)] for j, k in cats.items()},
+        {},
+        [f"p{j}" for j in range(x.shape[1])],
+        lambda v: v,
+        lambda u: u,
+        lambda v: tuple(v),
+    )
+    X, Y = torch.as_tensor(x), torch.as_tensor(y).unsqueeze(-1)  # (n, d), (n, 1)
+    return engine._make_model(X, Y, info, None, noise_var)
+
+
+def _botorch_mll(model: object) -> float:
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    model.train()  # type: ignore[attr-defined]
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)  # type: ignore[attr-defined]
+    with torch.no_grad():
+        return float(mll(model(*model.train_inputs), model.train_targets))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("n,d,cats,noise_var", DATASETS)
+def test_the_fast_fit_reaches_botorchs_likelihood_on_botorchs_own_model(n, d, cats, noise_var) -> None:
+    from botorch.fit import fit_gpytorch_mll
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    x, y = _data(n, d, cats)
+    ref = _botorch_model(x, y, cats, noise_var)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_gpytorch_mll(
+            ExactMarginalLogLikelihood(ref.likelihood, ref),  # type: ignore[attr-defined]
+            optimizer_kwargs={"options": {"maxiter": engine.FIT_MAXITER}},
+        )
+    gp, info = gp_model.fit(x, y, cat_dims=sorted(cats), noise_var=noise_var)
+
+    # The fast fit's hyperparameters, loaded into BoTorch's model: BoTorch computes the same objective
+    # (same kernel, priors, noise, standardisation) and it is no worse than BoTorch's own optimum.
+    mine = _botorch_model(x, y, cats, noise_var)
+    engine._load_params(mine, gp.botorch_params())
+    assert _botorch_mll(mine) == pytest.approx(-info["neg_mll"], abs=1e-6)
+    assert _botorch_mll(mine) >= _botorch_mll(ref) - 1e-4
+
+    # ... and the same posterior at the training rows and elsewhere.
+    q = np.concatenate([x[:3], _data(5, d, cats, seed=1)[0]])  # (8, d)
+    mine.eval()  # type: ignore[attr-defined]
+    with torch.no_grad():
+        post = mine.posterior(torch.as_tensor(q))  # type: ignore[attr-defined]
+        mu, var = gp.posterior(torch.as_tensor(q))
+    assert np.allclose(post.mean.reshape(-1).numpy(), mu.numpy(), atol=1e-9)
+    assert np.allclose(post.variance.reshape(-1).numpy(), var.numpy(), atol=1e-9)
+
+
+def test_log_ei_is_botorchs_analytic_log_ei() -> None:
+    from botorch.acquisition import LogExpectedImprovement
+
+    x, y = _data(15, 2, {})
+    gp, _ = gp_model.fit(x, y, cat_dims=[])
+    ref = _botorch_model(x, y, {}, None)
+    engine._load_params(ref, gp.botorch_params())
+    ref.eval()  # type: ignore[attr-defined]
+    acq = LogEI(gp)
+    q = torch.as_tensor(
+        np.concatenate([np.random.default_rng(3).random((50, 2)), x[:2] + 5.0])
+    )  # far: tiny EI
+    with torch.no_grad():
+        expected = LogExpectedImprovement(ref, best_f=acq.best_f)(q.unsqueeze(1))
+        assert np.allclose(acq(q).numpy(), expected.numpy(), atol=1e-7)
+
+
+def test_the_local_search_finds_a_mixed_optimum() -> None:
+    ss = space_of(
+        {
+            "a": {"type": "float", "low": 0, "high": 1},
+            "k": {"type": "int", "low": 1, "high": 20},
+            "c": {"type": "categorical", "choices": ["x", "y", "z"]},
+        },
+        direction="maximize",
+    )
+    info = space_info(ss)
+    k_target = float(info.discrete_dims[1][13])
+
+    def acqf(x: torch.Tensor) -> torch.Tensor:  # best at a = 0.37, k on its grid's 14th value, c = z
+        return -((x[..., 0] - 0.37) ** 2) - (x[..., 1] - k_target) ** 2 - 0.5 * (x[..., 2] != 2.0).double()
+
+    cands, values = maximize(acqf, info, seed=0)
+    assert cands[0] == pytest.approx([0.37, k_target, 2.0], abs=1e-4)
+    assert values[0] == pytest.approx(0.0, abs=1e-6) and np.all(np.diff(values[: len(values)]) <= 1e-12)
+
+
+MIXED = {
+    "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "depth": {"type": "int", "low": 2, "high": 12},
+    "opt": {"type": "categorical", "choices": ["adam", "sgd", "rms"]},
+}
+
+
+def test_the_fast_path_serves_q1_logei_reproducibly_and_batches_keep_botorch(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "FAST_PATH", True)
+    ss = space_of(MIXED, direction="maximize")
+    info = space_info(ss)
+    rng = np.random.default_rng(0)
+    x = np.stack([ss.round_trip(ss.from_unit(u)) for u in rng.random((12, 3))])  # (12, d)
+    y = -((x[:, 0] - 0.3) ** 2) + 0.1 * x[:, 2]
+    taken = {info.key(row) for row in x}
+    runs = [suggest_next_q1(x, y, info, taken) for _ in range(2)]
+    assert runs[0].diagnostics["engine"] == "torch" and runs[0].phase == "gp"
+    assert np.array_equal(runs[0].x, runs[1].x) and runs[0].acq_value == runs[1].acq_value
+    assert np.array_equal(runs[0].x, ss.round_trip(runs[0].x)) and info.key(runs[0].x) not in taken
+    # the stored fit is BoTorch's parameter set: a BoTorch-path fit can start from it
+    assert runs[0].fit_state is not None and "mean_module.raw_constant" in runs[0].fit_state["params"]
+
+    pending = engine.suggest_next(x, y, space=info, pending_x=runs[0].x[None], taken=taken, seed=1)
+    assert pending.phase == "gp" and "engine" not in pending.diagnostics  # qLogNEI: the BoTorch path
+
+
+def suggest_next_q1(x: np.ndarray, y: np.ndarray, info: engine.SpaceInfo, taken: set) -> engine.Suggestion:
+    return engine.suggest_next(x, y, space=info, pending_x=None, taken=taken, seed=7, fit_state=[])
