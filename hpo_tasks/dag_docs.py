@@ -69,5 +69,5 @@ def asset_uri(cfg: SweepConfig) -> str:
 
 def _schedule(b: BudgetConfig) -> str:
     if b.mode == "async":
-        return f"asynchronous: {b.batch_size} lanes, each asks its next trial when its last ends"
+        return f"asynchronous: {b.batch_size} lanes, each asks its next trial while its last one runs"
     return f"rounds of {b.batch_size}"

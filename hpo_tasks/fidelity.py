@@ -10,7 +10,7 @@ Notation:
 Models (docs/features/multi-fidelity.md):
 
 ``standin`` (default, unchanged): COMPLETE trials at their final value, each PRUNED trial at a stand-in
-final value by quantile mapping at its last step (``hpo_tasks.gp.sampler.pruned_values``).
+final value by quantile mapping at its last step (``pruned_values`` below).
 
 ``rungs`` (BOHB's rule, Falkner et al., ICML 2018): the GP is fitted at one resource level, the level
 L = max{s : n(s) >= m} (R once m trials are COMPLETE; the most observed level while no level has m).
@@ -104,7 +104,6 @@ def training_rule(
 def standin_data(
     complete: Sequence[FrozenTrial], pruned: Sequence[FrozenTrial], *, sign: float
 ) -> TrainingData:
-    from hpo_tasks.gp.sampler import pruned_values
 
     finals = [sign * float(t.value) for t in complete if t.value is not None]
     y = np.concatenate([finals, pruned_values(list(pruned), list(complete), sign=sign)])  # (n + n_pruned,)
@@ -198,3 +197,25 @@ def compute_figures(trials: Sequence[FrozenTrial], max_resource: int | None) -> 
 def sha_rung(t: FrozenTrial) -> int:
     """The successive-halving rungs trial t passed (Optuna's ``completed_rung_<i>`` system attrs)."""
     return sum(1 for k in t.system_attrs if k.startswith("completed_rung_"))
+
+
+def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:
+    """Stand-in final values of pruned trials for the GP, in the maximised sign (``sign * value``).
+
+    A trial pruned at step s with value v: q = the share of completed trials whose value at step s is no
+    better than v (quantile mapping between fidelities), capped at 0.5; its stand-in is the q-quantile of
+    the completed trials' final values. Without a completed trial that reported step s (or without any
+    reported value): the worst completed value.
+    """
+    finals = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
+    out = []
+    for t in pruned:
+        s = t.last_step
+        y = sign * t.intermediate_values[s] if s is not None else math.nan
+        peers = np.array([sign * c.intermediate_values[s] for c in complete if s in c.intermediate_values])
+        if peers.size == 0 or not math.isfinite(y):  # (m,) values of completed trials at step s
+            out.append(float(finals.min()))
+            continue
+        q = min(float(np.mean(peers <= y)), 0.5)
+        out.append(float(np.quantile(finals, q)))
+    return np.array(out, dtype=float)  # (n_pruned,)

@@ -30,7 +30,7 @@ from hpo_tasks.space import SearchSpace
 if TYPE_CHECKING:
     from hpo_tasks.gp.turbo import Region
 
-__all__ = ["SUGGEST_ATTR", "GPBatchSampler", "pruned_values", "space_info"]
+__all__ = ["SUGGEST_ATTR", "GPBatchSampler", "space_info"]
 
 log = logging.getLogger(__name__)
 
@@ -313,25 +313,3 @@ def _stored_fits(study: optuna.Study) -> list[dict[str, Any]]:
     """The fits stored on the study's trials (``GP_STATE_ATTR``), in trial order."""
     trials = study._get_trials(deepcopy=False, use_cache=False)
     return [e for t in trials if isinstance(e := t.system_attrs.get(GP_STATE_ATTR), dict)]
-
-
-def pruned_values(pruned: list[FrozenTrial], complete: list[FrozenTrial], *, sign: float) -> np.ndarray:
-    """Stand-in final values of pruned trials for the GP, in the maximised sign (``sign * value``).
-
-    A trial pruned at step s with value v: q = the share of completed trials whose value at step s is no
-    better than v (quantile mapping between fidelities), capped at 0.5; its stand-in is the q-quantile of
-    the completed trials' final values. Without a completed trial that reported step s (or without any
-    reported value): the worst completed value.
-    """
-    finals = np.array([sign * float(t.value) for t in complete if t.value is not None])  # (n,)
-    out = []
-    for t in pruned:
-        s = t.last_step
-        y = sign * t.intermediate_values[s] if s is not None else math.nan
-        peers = np.array([sign * c.intermediate_values[s] for c in complete if s in c.intermediate_values])
-        if peers.size == 0 or not math.isfinite(y):  # (m,) values of completed trials at step s
-            out.append(float(finals.min()))
-            continue
-        q = min(float(np.mean(peers <= y)), 0.5)
-        out.append(float(np.quantile(finals, q)))
-    return np.array(out, dtype=float)  # (n_pruned,)

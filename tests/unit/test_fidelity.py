@@ -12,8 +12,9 @@ from optuna.trial import TrialState
 
 from hpo_tasks import fidelity
 from hpo_tasks.config import parse_sweep
+from hpo_tasks.fidelity import pruned_values
 from hpo_tasks.gp import engine
-from hpo_tasks.gp.sampler import GPBatchSampler, pruned_values
+from hpo_tasks.gp.sampler import GPBatchSampler
 from hpo_tasks.record import suggest_info
 from hpo_tasks.samplers import make_sampler
 from hpo_tasks.space import SearchSpace

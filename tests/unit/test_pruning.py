@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, parse_sweep
 from hpo_tasks.config.overrides import form_fields, with_overrides
-from hpo_tasks.gp.sampler import GPBatchSampler, pruned_values
+from hpo_tasks.fidelity import pruned_values
+from hpo_tasks.gp.sampler import GPBatchSampler
 from hpo_tasks.pruning import Reporter, accepts_report, config_warnings
 from hpo_tasks.record import make_pruner, suggest_info
 from hpo_tasks.space import SearchSpace
