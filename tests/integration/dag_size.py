@@ -1,7 +1,7 @@
 """Where the DAG-size cost grows (issue 15): tasks per DAG, the DAG file's parse seconds and the scheduler's
 loop seconds with one active run, for ``max_trials`` 40, 200 and 1000 in both ``budget.mode`` values.
 
-    PYTHONPATH=. python -m hpo_tasks.bench.experiments.dag_size [--repo PATH] [--out DIR]
+    PYTHONPATH=. python -m tests.integration.dag_size [--repo PATH] [--out DIR]
 
 ``--repo`` is the checkout whose ``dags/`` and ``hpo_tasks`` are measured (default: this one), so the same
 command measures another branch's DAG shape. Per (mode, max_trials) it writes one sweep file (q = 4,
@@ -21,8 +21,9 @@ command measures another branch's DAG shape. Per (mode, max_trials) it writes on
   instance, which is the part that grows with the DAG, and nothing else changes between loops. The
   first loop (it starts the run) is reported apart (``first_loop_s``); ``loop_s`` is the median of the rest.
 
-Everything Airflow runs in child processes (this package never imports airflow). Writes ``results.json``
-under ``--out`` (default: a new temp folder) and prints one JSON line per (mode, max_trials).
+It lives under tests/ beside the other Airflow harnesses (hpo_tasks never imports airflow); Airflow runs
+in child processes. Writes ``results.json`` under ``--out`` (default: a new temp folder) and prints one
+JSON line per (mode, max_trials).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def loop_figures(env: dict[str, str], dag_id: str, loops: int) -> dict[str, Any]
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    here = Path(__file__).resolve().parents[3]
+    here = Path(__file__).resolve().parents[2]
     ap.add_argument("--repo", type=Path, default=here, help="checkout whose dags/ and hpo_tasks to measure")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--modes", nargs="+", default=list(MODES))
