@@ -190,6 +190,21 @@ def suggest_next(
     return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes, entry)
 
 
+@contextmanager
+def _blas_threads(n: int) -> Iterator[None]:
+    """numpy/scipy's BLAS on ``n`` threads (threadpoolctl, when installed). Measured: at n = 200 one
+    scipy L-BFGS-B step took 10 ms with OpenBLAS's default threads on 2 busy cores, ~0.1 ms with one
+    (Optuna's GPSampler limits them too, ``optuna/_gp/thread_limiting.py``)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+@_blas_threads(1)  # scipy's L-BFGS-B on BLAS threads contending with torch's: 10x slower
 def _suggest_fast(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -207,38 +222,6 @@ def _suggest_fast(
     so that the BoTorch path (with its merged-duplicates refit) serves the step. ``start``: a stored
     fit (``_warm_start``) to begin from with one loose run, as ``_fit_robust``; when that run fails,
     a full fit follows."""
-    with _blas_threads(1):  # scipy's L-BFGS-B on BLAS threads contending with torch's: 10x slower
-        return _suggest_fast_1(
-            train_x, train_y, space, taken, seed, noise_var, notes, keep_state, num_restarts, start
-        )
-
-
-@contextmanager
-def _blas_threads(n: int) -> Iterator[None]:
-    """numpy/scipy's BLAS on ``n`` threads (threadpoolctl, when installed). Measured: at n = 200 one
-    scipy L-BFGS-B step took 10 ms with OpenBLAS's default threads on 2 busy cores, ~0.1 ms with one
-    (Optuna's GPSampler limits them too, ``optuna/_gp/thread_limiting.py``)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
-
-
-def _suggest_fast_1(
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    space: SpaceInfo,
-    taken: set[Hashable],
-    seed: int,
-    noise_var: float | None,
-    notes: list[str],
-    keep_state: bool,
-    num_restarts: int,
-    start: Mapping[str, Any] | None,
-) -> Suggestion | None:
     from hpo_tasks.gp import model as gp_model
     from hpo_tasks.gp.acquisition import LogEI
     from hpo_tasks.gp.optim import maximize
