@@ -186,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="folder for the stack and results.json")
     ap.add_argument("--dag-size", action="store_true", help="only tasks per DAG and parse time")
     ap.add_argument("--concurrent", action="store_true", help="the modes of a seed run at once")
+    ap.add_argument(
+        "--preload",
+        choices=["executor", "forkserver", "off"],
+        default="executor",
+        help="hpo_tasks.preload done by the executor, by Airflow's forkserver, or not done",
+    )
     args = ap.parse_args(argv)
     if args.dag_size:
         dag_size()
@@ -213,6 +219,15 @@ def main(argv: list[str] | None = None) -> None:
             # one DAG file builds every sweep's DAG: on a loaded machine that outlasts the default 30 s
             # timeout, and re-parsing it every 30 s would take a core from the runs measured
             extra |= {f"AIRFLOW__{k}": "600" for k in PARSE_SETTINGS}
+            if args.preload != "executor":
+                extra["HPO_PRELOAD"] = "0"
+            if args.preload == "forkserver":
+                from hpo_tasks import preload
+
+                extra["AIRFLOW__SCHEDULER__MP_START_METHOD"] = "forkserver"
+                airflow = ("airflow.executors.local_executor", "airflow.sdk.execution_time.supervisor")
+                modules = (*airflow, *preload.MODULES, *preload.OPTIONAL)
+                extra["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"] = ",".join(modules)
             return {**super().env(), **extra}
 
     stack = Stack(root, sweeps)
