@@ -177,6 +177,18 @@ def _retry(call: Any, *args: Any, attempts: int = 30) -> Any:
     return None
 
 
+def _task_instances(stack: Any, dag_id: str, run_id: str, page: int = 100) -> list[dict[str, Any]]:
+    """Every task instance of the run: the REST API returns at most 100 a page (a 40-trial async run has
+    about 170)."""
+    out: list[dict[str, Any]] = []
+    while True:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit={page}&offset={len(out)}"
+        got = _retry(stack.api, "GET", path)["task_instances"]
+        out += got
+        if len(got) < page:
+            return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -250,9 +262,8 @@ def main(argv: list[str] | None = None) -> None:
                     if state not in ("success", "failed"):
                         continue
                     del runs[mode, seed]
-                    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
-                    tis = _retry(stack.api, "GET", path)
-                    (root / f"tis_{mode}_{seed}.json").write_text(json.dumps(tis["task_instances"], indent=1))
+                    tis = _task_instances(stack, dag_id, run_id)
+                    (root / f"tis_{mode}_{seed}.json").write_text(json.dumps(tis, indent=1))
                     study = optuna.load_study(
                         study_name=f"{names[mode, seed]}:{run_id}",
                         storage=f"sqlite:///{stack.state / 'optuna.db'}",
@@ -266,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
                         "mode": mode,
                         "seed": seed,
                         "state": state,
-                        **measure(tis["task_instances"], trials, mode=mode, q=args.q),
+                        **measure(tis, trials, mode=mode, q=args.q),
                     }
                     results.append(row)
                     print(json.dumps(row), flush=True)
