@@ -194,7 +194,9 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
                             lane_trials[-2] >> spec
                         asks.append(spec)
                         lane_trials.append(trial)
-                ends.append(lane_trials[-1])
+                ends.extend(lane_trials)
+            # every trial task, not a lane's last: a suggest that says stop skips the rest of its lane at
+            # once, while the lane's trial before it (and other lanes' trials) may still be running
             previous = record_lanes(name)
             ends >> previous
         for r in range(0 if lanes else n_rounds):

@@ -16,6 +16,9 @@ Local Airflow (``make airflow``, ``hpo dag-run``, the tests) is sized here, once
   its fault tests short; docker compose (``docker/docker-compose.yaml``) 120 s, which rides out an API-server
   restart without failing running trials. The task's own ``resources.retry_delay_seconds`` comes on top.
 - ``[core] parallelism`` (LocalExecutor worker processes, Airflow's default 32): ``local_parallelism()``.
+- ``[core] executor``: ``LOCAL_EXECUTOR``, Airflow's LocalExecutor that imports the task libraries once in
+  the scheduler before it forks its workers (``plugins/hpo_executor.py``, ``hpo_tasks.preload``); with
+  ``HPO_PRELOAD=0``, Airflow's plain ``LocalExecutor``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ LOCAL_HEARTBEAT_TIMEOUT_S = 30
 LOCAL_HEARTBEAT_DETECTION_INTERVAL_S = 5
 # The gate, suggest and record tasks of a round and a sweep's init/finalize run beside its trials.
 ORCHESTRATION_SLOTS = 2
+LOCAL_EXECUTOR = "hpo_executor.PreloadingLocalExecutor"  # plugins/ is on the scheduler's sys.path
 
 
 def state_dir() -> Path:
@@ -101,8 +105,11 @@ def local_parallelism(sweeps: Path | None = None, *, cpus: int | None = None) ->
 
 
 def local_airflow_sizing(sweeps: Path | None = None) -> dict[str, str]:
-    """The ``AIRFLOW__*`` settings that size a local Airflow (see the module docstring)."""
+    """The ``AIRFLOW__*`` settings of a local Airflow: executor and sizing (see the module docstring)."""
+    from hpo_tasks import preload
+
     return {
+        "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR if preload.enabled() else "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(local_parallelism(sweeps)),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(LOCAL_HEARTBEAT_TIMEOUT_S),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": str(

@@ -179,6 +179,7 @@ class Cluster:
             AIRFLOW__API__PORT=str(self.api_port),
             AIRFLOW__API__WORKERS="1",
             AIRFLOW__CELERY__BROKER_URL=REDIS_URL,
+            AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="hpo_celery.CELERY_CONFIG",  # the task libraries preloaded
             AIRFLOW__CELERY__RESULT_BACKEND=self.db_url("airflow", "db+postgresql+psycopg2"),
             AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX=f"hpo-{self.tag}-",
             AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT="3600",

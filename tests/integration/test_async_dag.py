@@ -123,6 +123,9 @@ def test_a_task_process_builds_only_its_dag_with_the_lanes_shape(
     assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000"}  # asks while trial 0 runs
     assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_003"}
     assert up["lane_1.trial_005"] == {"lane_1.suggest_005", "lane_1.trial_004"}  # no task in between
+    # a stop skips the rest of a lane while its previous trial runs: record_lanes waits for every trial
+    every_trial = {f"lane_{i}.trial_{k:03d}" for i in range(3) for k in range(8)}
+    assert up["record_lanes"] - {"init_study"} == every_trial
     rules = {t.task_id: t.trigger_rule for t in dag.tasks}
     assert rules["lane_1.trial_005"] == rules["lane_1.suggest_005"] == "all_done_min_one_success"
     assert dag.task_dict["lane_1.trial_005"].pool == "default_pool"

@@ -1,4 +1,5 @@
-"""Local Airflow sizing: worker slots from the machine and the sweep files, the local heartbeat timeout."""
+"""Local Airflow settings: worker slots from the machine and the sweep files, the local heartbeat timeout,
+the preloading executor."""
 
 from __future__ import annotations
 
@@ -65,7 +66,25 @@ def test_the_makefile_helper_prints_only_what_the_caller_did_not_export(tmp_path
         [sys.executable, "-m", "hpo_tasks.settings"], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [
+        f"AIRFLOW__CORE__EXECUTOR={settings.LOCAL_EXECUTOR}",
         f"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT={settings.LOCAL_HEARTBEAT_TIMEOUT_S}",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="
         f"{settings.LOCAL_HEARTBEAT_DETECTION_INTERVAL_S}",
     ]
+
+
+@pytest.mark.parametrize(("value", "executor"), [("1", settings.LOCAL_EXECUTOR), ("0", "LocalExecutor")])
+def test_hpo_preload_chooses_the_executor(monkeypatch: pytest.MonkeyPatch, value: str, executor: str) -> None:
+    monkeypatch.setenv("HPO_PRELOAD", value)
+    assert settings.local_airflow_sizing()["AIRFLOW__CORE__EXECUTOR"] == executor
+
+
+def test_the_preloading_executor_is_importable_where_the_scheduler_looks() -> None:
+    """``[core] executor`` names ``module.Class`` on the scheduler's sys.path (the plugins folder)."""
+    module, _, cls = settings.LOCAL_EXECUTOR.rpartition(".")
+    plugins = str(REPO / "plugins")
+    code = f"import sys; sys.path.append({plugins!r}); import {module}; print({module}.{cls}.is_local)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "True"

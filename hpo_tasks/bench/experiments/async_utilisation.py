@@ -177,6 +177,18 @@ def _retry(call: Any, *args: Any, attempts: int = 30) -> Any:
     return None
 
 
+def _task_instances(stack: Any, dag_id: str, run_id: str, page: int = 100) -> list[dict[str, Any]]:
+    """Every task instance of the run: the REST API returns at most 100 a page (a 40-trial async run has
+    about 170)."""
+    out: list[dict[str, Any]] = []
+    while True:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit={page}&offset={len(out)}"
+        got = _retry(stack.api, "GET", path)["task_instances"]
+        out += got
+        if len(got) < page:
+            return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -186,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="folder for the stack and results.json")
     ap.add_argument("--dag-size", action="store_true", help="only tasks per DAG and parse time")
     ap.add_argument("--concurrent", action="store_true", help="the modes of a seed run at once")
+    ap.add_argument(
+        "--preload",
+        choices=["executor", "forkserver", "off"],
+        default="executor",
+        help="hpo_tasks.preload done by the executor, by Airflow's forkserver, or not done",
+    )
     args = ap.parse_args(argv)
     if args.dag_size:
         dag_size()
@@ -213,6 +231,15 @@ def main(argv: list[str] | None = None) -> None:
             # one DAG file builds every sweep's DAG: on a loaded machine that outlasts the default 30 s
             # timeout, and re-parsing it every 30 s would take a core from the runs measured
             extra |= {f"AIRFLOW__{k}": "600" for k in PARSE_SETTINGS}
+            if args.preload != "executor":
+                extra["HPO_PRELOAD"] = "0"
+            if args.preload == "forkserver":
+                from hpo_tasks import preload
+
+                extra["AIRFLOW__SCHEDULER__MP_START_METHOD"] = "forkserver"
+                airflow = ("airflow.executors.local_executor", "airflow.sdk.execution_time.supervisor")
+                modules = (*airflow, *preload.MODULES, *preload.OPTIONAL)
+                extra["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"] = ",".join(modules)
             return {**super().env(), **extra}
 
     stack = Stack(root, sweeps)
@@ -235,9 +262,8 @@ def main(argv: list[str] | None = None) -> None:
                     if state not in ("success", "failed"):
                         continue
                     del runs[mode, seed]
-                    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
-                    tis = _retry(stack.api, "GET", path)
-                    (root / f"tis_{mode}_{seed}.json").write_text(json.dumps(tis["task_instances"], indent=1))
+                    tis = _task_instances(stack, dag_id, run_id)
+                    (root / f"tis_{mode}_{seed}.json").write_text(json.dumps(tis, indent=1))
                     study = optuna.load_study(
                         study_name=f"{names[mode, seed]}:{run_id}",
                         storage=f"sqlite:///{stack.state / 'optuna.db'}",
@@ -251,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
                         "mode": mode,
                         "seed": seed,
                         "state": state,
-                        **measure(tis["task_instances"], trials, mode=mode, q=args.q),
+                        **measure(tis, trials, mode=mode, q=args.q),
                     }
                     results.append(row)
                     print(json.dumps(row), flush=True)
