@@ -7,7 +7,8 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 SWEEP ?= xgb_breast_cancer
 # pytest-xdist workers for `make test` (auto: one per CPU); each test file stays on one worker, so a
-# module's fixture (the Celery cluster, the UI stack) starts once. TEST_WORKERS=0 runs in one process.
+# module's fixture (the Celery cluster, the UI stack) starts once, except the independent long ones
+# (tests/conftest.py SPREAD). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= auto
 BIN := $(abspath $(VENV))/bin
 # Ports of `make airflow` and `make mlflow` (the tests run both on free ports): `make airflow AIRFLOW_PORT=8090`.
@@ -37,7 +38,7 @@ sweep: install  ## a real XGBoost sweep through Airflow (SQLite metadata + Optun
 
 test: install  ## lint + the whole test suite (unit and integration, PostgreSQL included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

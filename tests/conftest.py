@@ -11,6 +11,18 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hpo-test-airflow-
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 REPO = Path(__file__).resolve().parent.parent
+# Modules whose tests are independent (no module-scoped fixture) and long: spread over the workers one by one.
+SPREAD = {"tests/quality/test_acquisition_regret.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs ``--dist loadgroup``: a module's tests share one worker (its module fixtures, a
+    Celery cluster or a UI stack, start once), except ``SPREAD``'s, which go to whichever worker is free."""
+    for item in items:
+        path = item.path.relative_to(REPO).as_posix()
+        if path not in SPREAD and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(path))
 
 
 @pytest.fixture

@@ -1,5 +1,10 @@
 """Quality: every acquisition beats random search on Branin and Hartmann6 (mean over seeds), and qLogNEHVI
-beats it on Branin-Currin's hypervolume."""
+beats it on Branin-Currin's hypervolume.
+
+Knowledge gradient runs on Branin only: its one-shot optimisation (32 fantasies) made the Hartmann6 case
+the suite's longest test (8 minutes of a CI run for 42 asks). KG on Hartmann6 is measured by
+``python -m hpo_tasks.bench.experiments.acquisitions --trials 22 --seeds 3 --problems hartmann6
+--acquisitions random,kg`` (docs/results/2026-12-01-test-suite-time.md)."""
 
 from __future__ import annotations
 
@@ -39,8 +44,10 @@ def _regret(problem: str, sampler: optuna.samplers.BaseSampler) -> float:
     return study.best_value - optimum
 
 
-@pytest.mark.parametrize("problem", list(PROBLEMS))
-@pytest.mark.parametrize("acquisition", ACQUISITIONS)
+CASES = [(a, p) for a in ACQUISITIONS for p in PROBLEMS if (a, p) != ("kg", "hartmann6")]
+
+
+@pytest.mark.parametrize(("acquisition", "problem"), CASES)
 def test_acquisition_beats_random_search(acquisition: str, problem: str) -> None:
     """Mean simple regret over the seeds, ours at most 3/4 of random search's.
 
