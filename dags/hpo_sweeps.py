@@ -176,10 +176,12 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
                 with TaskGroup(group_id=f"lane_{lane}"):
                     asks: list = []
                     lane_trials: list = []
+                    ended = 2 if cfg.budget.ask_ahead else 1
                     for k in range(n_steps):
-                        # suggest k asks while trial k-1 runs (after suggest k-1, and trial k-2 ended, failed
-                        # or not); trial k runs after suggest k and trial k-1. A skipped upstream (a suggest
-                        # that said stop) skips the step, so the rest of the lane skips.
+                        # suggest k asks after suggest k-1 and trial k-1 ended, failed or not (ask_ahead:
+                        # trial k-2, so it asks while trial k-1 runs); trial k runs after suggest k and
+                        # trial k-1. A skipped upstream (a suggest that said stop) skips the step, so the
+                        # rest of the lane skips.
                         rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS if k else TriggerRule.ALL_SUCCESS
                         spec = suggest_one.override(task_id=f"suggest_{k:03d}", trigger_rule=rule)(
                             name, lane, k
@@ -190,8 +192,8 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
                         if k:
                             asks[-1] >> spec
                             lane_trials[-1] >> trial
-                        if k >= 2:
-                            lane_trials[-2] >> spec
+                        if k >= ended:
+                            lane_trials[-ended] >> spec
                         asks.append(spec)
                         lane_trials.append(trial)
                 ends.extend(lane_trials)

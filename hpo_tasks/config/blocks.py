@@ -113,6 +113,11 @@ class BudgetConfig(_Frozen):
     # rounds: q trials per round, the next round after the slowest; async: q lanes, each asks its next
     # trial as soon as its last one finished (docs/features/async.md).
     mode: BudgetMode = Field(default="rounds", description="rounds (synchronous batches) or async (lanes).")
+    ask_ahead: bool = Field(
+        default=False,
+        description="async: a lane asks its next trial while its current one runs (no suggest between two "
+        "trials, one more pending point per lane) instead of when it has finished.",
+    )
     max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget.")
     patience: int | None = Field(
         default=None, ge=1, description="Stop after this many completed trials without improvement."

@@ -1,7 +1,7 @@
 """The steps of an async sweep (``budget.mode: async``): q lanes, each a chain of ``suggest -> trial``
-steps; a lane asks each trial one step ahead (while the lane's previous trial runs), with every running
-trial of the other lanes, and its own, as pending points. No lane waits for another, and no task starts
-between two trials of a lane (docs/features/async.md).
+steps; a lane asks its next trial when its previous one has finished (with ``budget.ask_ahead``: one step
+ahead, while the previous one runs), with every running trial of the other lanes (and, asking ahead, its
+own) as pending points. No lane waits for another (docs/features/async.md).
 
 One task per step asks (``suggest_one``): the gate is folded into it, so the step either returns the
 trial's spec or ``[]`` when the stop rules say stop (the DAG's short circuit then skips the rest of the
@@ -27,8 +27,12 @@ from hpo_tasks.steps.record import fail_lost, record_outcomes
 from hpo_tasks.steps.suggest import check_stop, trial_spec
 
 log = logging.getLogger(__name__)
-# Step k asks while the lane's trial k-1 runs, after trial k-2 ended (the DAG's dependencies).
-LOOKAHEAD = 1
+
+
+def lookahead(cfg: Any) -> int:
+    """Steps a lane asks ahead: 1 with ``budget.ask_ahead`` (step k asks while the lane's trial k-1 runs,
+    after trial k-2 ended), else 0 (step k asks after trial k-1 ended). The DAG's dependencies follow it."""
+    return 1 if cfg.budget.ask_ahead else 0
 
 
 def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
@@ -36,14 +40,14 @@ def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
     ``[]`` when the lane stops here (the sweep has stopped, the budget is spent or held by running
     trials, or the lane is above the run's ``batch_size``). A retry returns the trial this step asked.
 
-    Runs after the lane's step ``step - 1`` asked and its trial ``step - 2`` ended (so it asks while
-    trial ``step - 1`` runs): closes that ended trial first (still RUNNING means its task was lost) and
-    logs the best so far."""
+    Runs after the lane's step ``step - 1`` asked and its trial ``step - 1`` ended (asking ahead: trial
+    ``step - 2``, so it asks while trial ``step - 1`` runs): closes that ended trial first (still RUNNING
+    means its task was lost) and logs the best so far."""
     study, cfg = record.load(study_name)
     if lane >= cfg.budget.batch_size:
         log.info("lane %d idle: this run has %d lane(s)", lane, cfg.budget.batch_size)
         return []
-    ended = step - 1 - LOOKAHEAD
+    ended = step - 1 - lookahead(cfg)
     if ended >= 0:
         previous = record.lane_trial(study, lane, ended)
         if previous is not None:

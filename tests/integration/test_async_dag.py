@@ -105,13 +105,15 @@ def test_async_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
     assert sorted(label for (label,) in labels) == sorted(f"trial {n}" for n in range(10))
 
 
+@pytest.mark.parametrize("ahead", [False, True])
 def test_a_task_process_builds_only_its_dag_with_the_lanes_shape(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ahead: bool
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
+    text = ASYNC_BRANIN.replace("mode: async}", "mode: async, ask_ahead: true}") if ahead else ASYNC_BRANIN
     for name in ("it_async", "other"):
-        write_sweep(tmp_path, name, ASYNC_BRANIN.format(name=name))
+        write_sweep(tmp_path, name, text.format(name=name))
     monkeypatch.setenv("HPO_SWEEPS_DIR", str(tmp_path))
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "hpo__it_async")  # as Airflow's task runner sets it
     bag = DagBag(dag_folder=str(REPO / "dags"))
@@ -120,8 +122,12 @@ def test_a_task_process_builds_only_its_dag_with_the_lanes_shape(
     assert len(dag.tasks) == 2 * 3 * 8 + 3  # 2 tasks a step: no gate tasks
     up = {t.task_id: t.upstream_task_ids for t in dag.tasks}
     assert up["lane_1.suggest_000"] == {"init_study"}
-    assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000"}  # asks while trial 0 runs
-    assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_003"}
+    if ahead:  # asks while the lane's previous trial runs, after the one before it ended
+        assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000"}
+        assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_003"}
+    else:  # asks when the lane's previous trial has ended
+        assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000", "lane_1.trial_000"}
+        assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_004"}
     assert up["lane_1.trial_005"] == {"lane_1.suggest_005", "lane_1.trial_004"}  # no task in between
     # a stop skips the rest of a lane while its previous trial runs: record_lanes waits for every trial
     every_trial = {f"lane_{i}.trial_{k:03d}" for i in range(3) for k in range(8)}

@@ -1,6 +1,8 @@
 """budget.mode async: the lanes rule, the config and form, and the lane steps (suggest_one, the gate
-folded in, and record_lanes) driven in-process with lanes interleaved as the DAG runs them (each lane
-asks one step ahead), so every trial is asked with the other lanes' trials pending."""
+folded in, and record_lanes) driven in-process with lanes interleaved as the DAG runs them, so every
+trial is asked with the other lanes' trials pending. Most tests run with ``budget.ask_ahead`` (each lane
+asks one step ahead: the harder case, two asked trials per lane); the default asks after a lane's trial
+ended."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from tests.helpers import branin_sweep
 
 BRANIN: dict[str, Any] = branin_sweep(
     "asy",
-    budget={"max_trials": 7, "n_init": 3, "batch_size": 3, "mode": "async"},
+    budget={"max_trials": 7, "n_init": 3, "batch_size": 3, "mode": "async", "ask_ahead": True},
     sampler={"name": "random"},
     seed=5,
 )
@@ -144,10 +146,12 @@ def test_a_retried_suggest_returns_the_same_trial_and_lanes_get_distinct_ones(st
     assert len(by_number) == 4
 
 
-def _drive(name: str, order: Callable[[list[int]], int], *, lanes: int, steps_per_lane: int) -> None:
-    """Run the lanes in-process as the DAG does: every lane asks its step 0 and, one ahead, its step 1;
+def _drive(
+    name: str, order: Callable[[list[int]], int], *, lanes: int, steps_per_lane: int, ahead: bool = True
+) -> None:
+    """Run the lanes in-process as the DAG does: every lane asks its step 0 and, ``ahead``, its step 1;
     then repeatedly the lane ``order`` picks (of those with an asked trial) runs its oldest asked trial,
-    after which that lane asks its next step (suggest k runs once trial k-2 has ended)."""
+    after which that lane asks its next step (suggest k runs once trial k-2, or k-1, has ended)."""
     asked: dict[int, list[dict[str, Any]]] = {lane: [] for lane in range(lanes)}
     nxt = dict.fromkeys(range(lanes), 0)
     stopped: set[int] = set()
@@ -162,7 +166,7 @@ def _drive(name: str, order: Callable[[list[int]], int], *, lanes: int, steps_pe
         else:
             stopped.add(lane)  # the DAG skips the rest of the lane
 
-    for lane in list(range(lanes)) * 2:
+    for lane in list(range(lanes)) * (2 if ahead else 1):
         ask(lane)
     while any(asked.values()):
         lane = order(sorted(x for x, a in asked.items() if a))
@@ -193,6 +197,28 @@ def test_lanes_share_the_budget_and_a_fast_lane_takes_more(state_dir: Path) -> N
     assert steps.suggest_one(name, 1, 1)[0]["trial_number"] == lane_1  # a retry after the stop: its trial
     summary = steps.finalize(name, promote=False)
     assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 20
+
+
+def test_by_default_a_lane_asks_after_its_trial_ended_with_the_other_lanes_pending(state_dir: Path) -> None:
+    data = _cfg(max_trials=12)
+    data["budget"]["ask_ahead"] = False
+    data["sampler"] = {"name": "gp"}
+    n_lanes, n_steps = unrolled_lanes(parse_sweep(data))
+    name = _init(data)
+    lost = steps.suggest_one(name, 0, 0)[0]  # its task dies without telling
+    assert steps.suggest_one(name, 0, 1)  # runs once the lane's step-0 trial task has ended
+    study, _ = record.load(name)
+    t = study.get_trials()[lost["trial_number"]]
+    assert t.state == TrialState.FAIL and t.user_attrs[record.ERROR_ATTR].startswith("trial task did not")
+    steps.run_trial(
+        record.TrialSpec.from_json(steps.suggest_one(name, 0, 1)[0]).to_json()
+    )  # the retry's trial
+    _drive(name, lambda flying: flying[-1], lanes=n_lanes, steps_per_lane=n_steps, ahead=False)
+    study, _ = record.load(name)
+    trials = study.get_trials()
+    assert len(trials) == 12 and sum(t.state == TrialState.COMPLETE for t in trials) == 11
+    gp_asks = [record.suggest_info(t) for t in trials if record.suggest_info(t).get("n_pending") is not None]
+    assert gp_asks and max(i["n_pending"] for i in gp_asks) <= n_lanes - 1  # one in flight per other lane
 
 
 def test_a_lost_trial_is_failed_when_its_lane_asks_two_steps_on(state_dir: Path) -> None:
