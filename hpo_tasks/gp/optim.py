@@ -1,11 +1,11 @@
 """Maximise a torch acquisition over a mixed encoded space: a QMC sweep, then batched local searches.
 
 As Optuna's ``_gp/optim_mixed.py`` (and BoTorch's ``optimize_acqf_mixed_alternating`` for the discrete
-part): score ``n_sweep`` scrambled-Sobol points without gradients; start ``R`` local searches from the
-best of them and from points drawn by a roulette on exp(acq - max acq); each search alternates one
-batched L-BFGS-B over the continuous columns (the R searches in one call, their sum as objective, as
-BoTorch's batched restarts) with a coordinate pass over every discrete or categorical column (all its
-values scored, the best kept), until no search moves.
+part; the sweep is BoTorch's 256 raw samples): score ``n_sweep`` scrambled-Sobol points without
+gradients; start ``R`` local searches from the best of them and from points drawn by a roulette on
+exp(acq - max acq); each search alternates one batched L-BFGS-B over the continuous columns (the R
+searches in one call, their sum as objective, as BoTorch's batched restarts) with a coordinate pass over
+every discrete or categorical column (all its values scored, the best kept), until no search moves.
 
 Notations:
     d  columns; R local searches; N swept points
@@ -24,7 +24,9 @@ import numpy as np
 
 from hpo_tasks.gp.types import SpaceInfo
 
-N_SWEEP = 2048
+# Swept points: BoTorch's raw_samples (engine._optimize). 2048 (Optuna's) found higher LogEI optima, the
+# same A/B scores within noise, at 3x the ask (docs/results/2026-12-01-engine-fast-ab.md).
+N_SWEEP = 256
 ROUNDS = 3  # rounds of continuous (and discrete) moves, while a search still moves
 MAX_GRID_SCAN = 256  # wider grids: the 64 evenly spaced values and the current value's 16 neighbours
 CHUNK = 512  # points scored per batch without gradients (memory ~ CHUNK x n x d)
