@@ -25,7 +25,7 @@ import numpy as np
 from hpo_tasks.gp.types import SpaceInfo
 
 # Swept points: BoTorch's raw_samples (engine._optimize). 2048 (Optuna's) found higher LogEI optima, the
-# same A/B scores within noise, at 3x the ask (docs/results/2026-12-01-engine-fast-ab.md).
+# same A/B scores within noise, at 1.2-3x the ask (docs/results/2026-12-01-engine-fast-ab.md).
 N_SWEEP = 256
 ROUNDS = 3  # rounds of continuous (and discrete) moves, while a search still moves
 MAX_GRID_SCAN = 256  # wider grids: the 64 evenly spaced values and the current value's 16 neighbours
