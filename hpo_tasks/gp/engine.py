@@ -52,15 +52,10 @@ SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 # closed-form LogEI maximised by a QMC sweep and batched local searches (``hpo_tasks.gp.optim``), for the
 # cases it covers: logei, nothing pending, no failed trials, no trust region, CPU. Everything else (and
 # a fast fit that fails) takes the BoTorch path. Latency: docs/results/2026-12-01-engine-fast.md.
-# On by default since its paired A/B (6 problems, 5-9 seeds, a 256-point sweep: no problem worse beyond
-# noise @20 or @50; docs/results/2026-12-01-engine-fast-ab.md). HPO_GP_FAST_PATH=0 in the environment
-# turns it off (bench workers inherit it); so does this flag.
+# On by default since its paired A/B (6 problems, 5-9 seeds, the fit on BoTorch's raw parameters: no
+# problem worse beyond noise @20 or @50; docs/results/2026-12-01-engine-fast-ab.md). HPO_GP_FAST_PATH=0
+# in the environment turns it off (bench workers inherit it); so does this flag.
 FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "1") == "1"
-# Spaces with categorical columns keep the BoTorch path: there the converged plain-torch fit drives
-# categorical lengthscales to their bound or to 1e16+ where BoTorch's fit stops at its step cap at O(1)
-# values, and the picks differ at most steps (same page). Its A/B on one such problem was level; the
-# mechanism is not fixed, so this waits for the fix's A/B.
-FAST_PATH_CATEGORICAL = False
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
 )
@@ -139,7 +134,6 @@ def suggest_next(
             and no_failed
             and region is None
             and dev.type == "cpu"
-            and (FAST_PATH_CATEGORICAL or not space.cat_dims)
         ):
             fast = _suggest_fast(
                 train_x,

@@ -19,8 +19,9 @@ test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/line
 Outcomes are standardised (mean, sample std with ddof 1, as BoTorch's ``Standardize``); inputs are the
 encoded columns as they are (``hpo_tasks.space``: [0, 1], categoricals as indices). The fit maximises
 (log N(y | m, K + sigma^2 I) + log priors) / n, as gpytorch's ``ExactMarginalLogLikelihood``, with scipy's
-L-BFGS-B from the priors' modes (BoTorch's start), over log-parameters (the same optimum; the log scale is
-better conditioned), retried from prior samples when L-BFGS-B ends abnormally (as ``fit_gpytorch_mll``).
+L-BFGS-B from the priors' modes (BoTorch's start) over BoTorch's raw parameters with its bounds and step
+cap (``FIT_SPACE``), so the fit takes BoTorch's steps, retried from prior samples when L-BFGS-B ends
+abnormally (as ``fit_gpytorch_mll``); theta (log-parameters) is what the model is evaluated on.
 
 Notations:
     n  training rows, d columns; o ordinal (continuous and integer) columns, c categorical columns
@@ -45,11 +46,12 @@ NOISE_MIN = 1e-4  # BoTorch's MIN_INFERRED_NOISE_LEVEL
 NOISE_PRIOR = (-4.0, 1.0)  # LogNormal(loc, scale) of the learned noise
 FIT_MAXITER = 100  # as engine.FIT_MAXITER
 FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
-# What L-BFGS-B moves: "log", the log-parameters (theta; better conditioned, converges in ~15 steps), or
-# "raw", BoTorch's raw parameters (``_Layout.raw_bounds``): the objective, start, bounds and step cap of
-# ``fit_gpytorch_mll``, so a fit stopped by FIT_MAXITER stops about where BoTorch's does (on mixed spaces
-# BoTorch's fit ends at the cap at small n). A/B: docs/results/2026-12-01-engine-fast-ab.md.
-FIT_SPACE = "log"
+# What L-BFGS-B moves: "raw", BoTorch's raw parameters (``_Layout.raw_bounds``): the objective, start,
+# bounds and step cap of ``fit_gpytorch_mll``, so the fit takes BoTorch's steps (its iterates where it
+# converges; on mixed spaces BoTorch's fit ends at the cap at small n, and so does this one, near it); or
+# "log", the log-parameters (theta; ~15 steps to the optimum, but on mixed spaces it runs categorical
+# lengthscales to 1e-6 or 1e16+ and chose worse points: docs/results/2026-12-01-engine-fast-ab.md).
+FIT_SPACE = "raw"
 _LN2 = math.log(2.0)  # softplus(0): gpytorch's initial outputscale and categorical lengthscale
 
 

@@ -1,7 +1,7 @@
 """Maximise a torch acquisition over a mixed encoded space: a QMC sweep, then batched local searches.
 
 As Optuna's ``_gp/optim_mixed.py`` (and BoTorch's ``optimize_acqf_mixed_alternating`` for the discrete
-part; the sweep is BoTorch's 256 raw samples): score ``n_sweep`` scrambled-Sobol points without
+part): score ``n_sweep`` scrambled-Sobol points without
 gradients; start ``R`` local searches from the best of them and from points drawn by a roulette on
 exp(acq - max acq); each search alternates one batched L-BFGS-B over the continuous columns (the R
 searches in one call, their sum as objective, as BoTorch's batched restarts) with a coordinate pass over
@@ -24,9 +24,7 @@ import numpy as np
 
 from hpo_tasks.gp.types import SpaceInfo
 
-# Swept points: BoTorch's raw_samples (engine._optimize). 2048 (Optuna's) found higher LogEI optima, the
-# same A/B scores within noise, at 1.2-3x the ask (docs/results/2026-12-01-engine-fast-ab.md).
-N_SWEEP = 256
+N_SWEEP = 2048  # Optuna's; 256 (BoTorch's raw_samples) scored the same: results/2026-12-01-engine-fast-ab.md
 ROUNDS = 3  # rounds of continuous (and discrete) moves, while a search still moves
 MAX_GRID_SCAN = 256  # wider grids: the 64 evenly spaced values and the current value's 16 neighbours
 CHUNK = 512  # points scored per batch without gradients (memory ~ CHUNK x n x d)

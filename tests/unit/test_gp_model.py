@@ -131,7 +131,6 @@ MIXED = {
 
 def test_the_fast_path_serves_q1_logei_reproducibly_and_batches_keep_botorch(monkeypatch) -> None:
     monkeypatch.setattr(engine, "FAST_PATH", True)
-    monkeypatch.setattr(engine, "FAST_PATH_CATEGORICAL", True)
     ss = space_of(MIXED, direction="maximize")
     info = space_info(ss)
     rng = np.random.default_rng(0)
@@ -147,9 +146,6 @@ def test_the_fast_path_serves_q1_logei_reproducibly_and_batches_keep_botorch(mon
 
     pending = engine.suggest_next(x, y, space=info, pending_x=runs[0].x[None], taken=taken, seed=1)
     assert pending.phase == "gp" and "engine" not in pending.diagnostics  # qLogNEI: the BoTorch path
-
-    monkeypatch.setattr(engine, "FAST_PATH_CATEGORICAL", False)  # the default: categorical -> BoTorch
-    assert "engine" not in suggest_next_q1(x, y, info, taken).diagnostics
 
 
 def suggest_next_q1(x: np.ndarray, y: np.ndarray, info: engine.SpaceInfo, taken: set) -> engine.Suggestion:

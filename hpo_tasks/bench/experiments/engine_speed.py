@@ -7,11 +7,11 @@
     cold  the BoTorch path, every fit a full fit from the priors' modes (``engine.FAST_PATH`` off)
     warm  the BoTorch path, fits start from the latest fit stored on the trials (GP_STATE_ATTR),
           ``sampler.WARM_FIT_DEFAULT`` set
-    fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH`` on), on
-          categorical spaces too (``engine.FAST_PATH_CATEGORICAL``, off by default)
-    fast-s256 / fast-s2048  fast with a 256- / 2048-point sweep (``gp.optim.N_SWEEP``: 256 since the A/B
-               of 2026-12-01-engine-fast-ab.md, BoTorch's raw_samples; the first fast path swept 2048)
-    fast-raw   fast with the fit on BoTorch's raw parameters (``gp.model.FIT_SPACE``), as fit_gpytorch_mll
+    fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH`` on)
+    fast-s256 / fast-s2048  fast with a 256- / 2048-point sweep (``gp.optim.N_SWEEP``, 2048)
+    fast-raw / fast-log     fast with the fit on BoTorch's raw parameters / on log-parameters
+               (``gp.model.FIT_SPACE``: raw since 2026-12-01-engine-fast-ab.md; the first fast path's
+               was log, that page's ``fast`` rows)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -49,7 +49,7 @@ _ORIGINAL: dict[str, Any] = {}
 # fast-path variants with another sweep size (``gp.optim.N_SWEEP``)
 FAST_SWEEPS = {"fast-s256": 256, "fast-s2048": 2048}
 # fast-path variants with another fit parametrisation (``gp.model.FIT_SPACE``)
-FAST_FITS = {"fast-raw": "raw"}
+FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -66,7 +66,6 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     fast = variant == "fast" or variant in FAST_SWEEPS or variant in FAST_FITS
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
     engine.FAST_PATH = fast or (variant not in ours and _ORIGINAL["fast"])
-    engine.FAST_PATH_CATEGORICAL = fast  # the fast variants as A/B'd: categorical spaces too
     optim.N_SWEEP = FAST_SWEEPS.get(variant, _ORIGINAL["sweep"])
     gp_model.FIT_SPACE = FAST_FITS.get(variant, _ORIGINAL["fit"])
     base = "new" if variant in ours else variant
