@@ -1,11 +1,11 @@
 """Maximise a torch acquisition over a mixed encoded space: a QMC sweep, then batched local searches.
 
 As Optuna's ``_gp/optim_mixed.py`` (and BoTorch's ``optimize_acqf_mixed_alternating`` for the discrete
-part): score ``n_sweep`` scrambled-Sobol points without
-gradients; start ``R`` local searches from the best of them and from points drawn by a roulette on
-exp(acq - max acq); each search alternates one batched L-BFGS-B over the continuous columns (the R
-searches in one call, their sum as objective, as BoTorch's batched restarts) with a coordinate pass over
-every discrete or categorical column (all its values scored, the best kept), until no search moves.
+part): score ``n_sweep`` scrambled-Sobol points without gradients; start ``R`` local searches from the
+best of them and from points drawn by a roulette on exp(acq - max acq); each search alternates one
+batched L-BFGS-B over the continuous columns (the R searches in one call, their sum as objective, as
+BoTorch's batched restarts) with a coordinate pass over every discrete or categorical column (all its
+values scored, the best kept), until no search moves.
 
 Notations:
     d  columns; R local searches; N swept points
