@@ -51,11 +51,11 @@ SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 # The fast path (``_suggest_fast``): the same GP fitted in plain torch (``hpo_tasks.gp.model``) and its
 # closed-form LogEI maximised by a QMC sweep and batched local searches (``hpo_tasks.gp.optim``), for the
 # cases it covers: logei, nothing pending, no failed trials, no trust region, CPU. Everything else (and
-# a fast fit that fails) takes the BoTorch path. A/B and latency: docs/results/2026-12-01-engine-fast.md.
-# Off by default until its paired A/B (5 seeds x 4 problems) has finished level: on the loaded machine of
-# 2026-12-01 only 1-2 seeds per problem finished before the session's end (level so far).
-# HPO_GP_FAST_PATH=1 in the environment turns it on (bench workers inherit it: the latency table, suites).
-FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "0") == "1"
+# a fast fit that fails) takes the BoTorch path. Latency: docs/results/2026-12-01-engine-fast.md.
+# On by default since its paired A/B (6 problems, 5-9 seeds, the fit on BoTorch's raw parameters: no
+# problem worse beyond noise @20 or @50; docs/results/2026-12-01-engine-fast-ab.md). HPO_GP_FAST_PATH=0
+# in the environment turns it off (bench workers inherit it); so does this flag.
+FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "1") == "1"
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
 )

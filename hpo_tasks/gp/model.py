@@ -19,8 +19,9 @@ test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/line
 Outcomes are standardised (mean, sample std with ddof 1, as BoTorch's ``Standardize``); inputs are the
 encoded columns as they are (``hpo_tasks.space``: [0, 1], categoricals as indices). The fit maximises
 (log N(y | m, K + sigma^2 I) + log priors) / n, as gpytorch's ``ExactMarginalLogLikelihood``, with scipy's
-L-BFGS-B from the priors' modes (BoTorch's start), over log-parameters (the same optimum; the log scale is
-better conditioned), retried from prior samples when L-BFGS-B ends abnormally (as ``fit_gpytorch_mll``).
+L-BFGS-B from the priors' modes (BoTorch's start) over BoTorch's raw parameters with its bounds and step
+cap (``FIT_SPACE``), so the fit takes BoTorch's steps, retried from prior samples when L-BFGS-B ends
+abnormally (as ``fit_gpytorch_mll``); theta (log-parameters) is what the model is evaluated on.
 
 Notations:
     n  training rows, d columns; o ordinal (continuous and integer) columns, c categorical columns
@@ -45,6 +46,12 @@ NOISE_MIN = 1e-4  # BoTorch's MIN_INFERRED_NOISE_LEVEL
 NOISE_PRIOR = (-4.0, 1.0)  # LogNormal(loc, scale) of the learned noise
 FIT_MAXITER = 100  # as engine.FIT_MAXITER
 FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
+# What L-BFGS-B moves: "raw", BoTorch's raw parameters (``_Layout.raw_bounds``): the objective, start,
+# bounds and step cap of ``fit_gpytorch_mll``, so the fit takes BoTorch's steps (its iterates where it
+# converges; on mixed spaces BoTorch's fit ends at the cap at small n, and so does this one, near it); or
+# "log", the log-parameters (theta; ~15 steps to the optimum, but on mixed spaces it runs categorical
+# lengthscales to 1e-6 or 1e16+ and chose worse points: docs/results/2026-12-01-engine-fast-ab.md).
+FIT_SPACE = "raw"
 _LN2 = math.log(2.0)  # softplus(0): gpytorch's initial outputscale and categorical lengthscale
 
 
@@ -143,6 +150,41 @@ class _Layout:
             else:  # lengthscales and noise: no transform in BoTorch
                 theta[sl] = np.log(np.maximum(raw, 1e-300))
         return np.maximum(theta, [lo if lo is not None else -np.inf for lo, _ in self.bounds()])
+
+    def to_raw(self, theta: np.ndarray) -> np.ndarray:
+        """theta -> BoTorch's raw parameters (``from_botorch``'s inverse, flat)."""
+        raw = np.array(theta, dtype=float)
+        for key, sl in self.slices().items():
+            v = np.exp(theta[sl])
+            if key in ("a", "b", "s"):
+                raw[sl] = v + np.log(-np.expm1(-v))  # softplus^-1
+            elif key in ("h1", "h2"):
+                u = np.maximum(v - CAT_LENGTHSCALE_MIN, 1e-300)
+                raw[sl] = u + np.log(-np.expm1(-u))
+            elif key != "mean":
+                raw[sl] = v
+        return raw
+
+    def theta_of_raw(self, raw: Any) -> Any:
+        """BoTorch's raw parameters (a torch vector) -> theta, differentiable (``from_botorch`` in torch)."""
+        import torch
+
+        parts = []
+        for key, sl in self.slices().items():
+            v = raw[sl]
+            if key in ("a", "b", "s"):
+                v = torch.nn.functional.softplus(v).log()
+            elif key in ("h1", "h2"):
+                v = (torch.nn.functional.softplus(v) + CAT_LENGTHSCALE_MIN).log()
+            elif key != "mean":
+                v = v.log()
+            parts.append(v)
+        return torch.cat(parts)
+
+    def raw_bounds(self) -> list[tuple[float | None, float | None]]:
+        """L-BFGS-B bounds on the raw parameters: BoTorch's untransformed lower bounds (Matern
+        lengthscales, noise); softplus-constrained and free parameters unbounded."""
+        return [(None if lo is None else math.exp(lo), hi) for lo, hi in self.bounds()]
 
     @property
     def size(self) -> int:
@@ -409,9 +451,11 @@ def fit(
 
     parts = _parts(layout, x, x)  # (n, n, o), (n, n, c)
 
-    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
-        loss = neg_mll(layout, t, parts, y, noise)
+    raw_space = FIT_SPACE == "raw"
+
+    def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        t = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+        loss = neg_mll(layout, layout.theta_of_raw(t) if raw_space else t, parts, y, noise)
         (grad,) = torch.autograd.grad(loss, t)
         return loss.item(), grad.numpy().copy()
 
@@ -425,14 +469,16 @@ def fit(
             theta0 = layout.from_botorch(start)
         else:
             theta0 = layout.start() if attempt == 1 else layout.sample(rng)
+        z0, bounds = (layout.to_raw(theta0), layout.raw_bounds()) if raw_space else (theta0, layout.bounds())
         try:
-            res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(), options=opts)
+            res = minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
         except (np.linalg.LinAlgError, RuntimeError, ValueError) as e:
             err = e
             continue
         steps += int(res.nit)
         if np.isfinite(res.fun) and (best is None or res.fun < best[0]):
-            best = (float(res.fun), res.x)
+            z = torch.as_tensor(res.x, dtype=torch.float64)
+            best = (float(res.fun), layout.theta_of_raw(z).numpy() if raw_space else res.x)
         # scipy's "ABNORMAL" line-search end is what makes fit_gpytorch_mll restart from the priors;
         # success and the iteration cap both stop here.
         if res.success or res.status == 1:

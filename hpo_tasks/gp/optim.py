@@ -24,7 +24,7 @@ import numpy as np
 
 from hpo_tasks.gp.types import SpaceInfo
 
-N_SWEEP = 2048
+N_SWEEP = 2048  # Optuna's; 256 (BoTorch's raw_samples) scored the same: results/2026-12-01-engine-fast-ab.md
 ROUNDS = 3  # rounds of continuous (and discrete) moves, while a search still moves
 MAX_GRID_SCAN = 256  # wider grids: the 64 evenly spaced values and the current value's 16 neighbours
 CHUNK = 512  # points scored per batch without gradients (memory ~ CHUNK x n x d)
@@ -74,16 +74,17 @@ def maximize(
     *,
     seed: int,
     num_restarts: int = 8,
-    n_sweep: int = N_SWEEP,
+    n_sweep: int | None = None,
     maxiter: int = 100,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidates best first, ``k x d``, and their acquisition values ``k``: the R local searches'
     ends, then the swept points (so a caller that rejects taken configurations has spares).
 
     ``acqf`` maps ``... x d`` tensors to ``...`` values (differentiable in the continuous columns).
+    ``n_sweep``: the swept points, ``N_SWEEP`` when None (read at call time).
     """
     rng = np.random.default_rng(seed)
-    x = sweep_points(space, n_sweep, seed)  # (N, d)
+    x = sweep_points(space, N_SWEEP if n_sweep is None else n_sweep, seed)  # (N, d)
     v = _score(acqf, x)  # (N,)
     best = int(np.argmax(v))
     probs = np.exp(v - v[best])

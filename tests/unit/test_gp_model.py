@@ -150,3 +150,30 @@ def test_the_fast_path_serves_q1_logei_reproducibly_and_batches_keep_botorch(mon
 
 def suggest_next_q1(x: np.ndarray, y: np.ndarray, info: engine.SpaceInfo, taken: set) -> engine.Suggestion:
     return engine.suggest_next(x, y, space=info, pending_x=None, taken=taken, seed=7, fit_state=[])
+
+
+def test_the_raw_parameter_fit_takes_botorchs_steps(monkeypatch) -> None:
+    """FIT_SPACE "raw": L-BFGS-B on BoTorch's raw parameters from BoTorch's start, so on a continuous
+    model (where the fit converges before the step cap) it ends on BoTorch's hyperparameters."""
+    from botorch.fit import fit_gpytorch_mll
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    monkeypatch.setattr(gp_model, "FIT_SPACE", "raw")
+    x, y = _data(20, 3, {})
+    ref = _botorch_model(x, y, {}, None)
+    steps = [0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_gpytorch_mll(
+            ExactMarginalLogLikelihood(ref.likelihood, ref),  # type: ignore[attr-defined]
+            optimizer_kwargs={
+                "options": {"maxiter": engine.FIT_MAXITER},
+                "callback": lambda _p, r: steps.__setitem__(0, int(r.step)),
+            },
+        )
+    gp, info = gp_model.fit(x, y, cat_dims=[])
+    # the same iterates: as many L-BFGS-B steps as BoTorch's (the log-parameter fit takes 13, BoTorch 22)
+    assert info["fit_steps"] == steps[0]
+    mine = gp.botorch_params()
+    for name, p in ref.named_parameters():  # type: ignore[attr-defined]
+        assert np.allclose(np.ravel(mine[name]), p.detach().reshape(-1).numpy(), atol=1e-6), name

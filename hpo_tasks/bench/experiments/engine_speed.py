@@ -8,6 +8,10 @@
     warm  the BoTorch path, fits start from the latest fit stored on the trials (GP_STATE_ATTR),
           ``sampler.WARM_FIT_DEFAULT`` set
     fast  the plain-torch GP and closed-form LogEI where it applies (``engine.FAST_PATH`` on)
+    fast-s256 / fast-s2048  fast with a 256- / 2048-point sweep (``gp.optim.N_SWEEP``, 2048)
+    fast-raw / fast-log     fast with the fit on BoTorch's raw parameters / on log-parameters
+               (``gp.model.FIT_SPACE``: raw since 2026-12-01-engine-fast-ab.md; the first fast path's
+               was log, that page's ``fast`` rows)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -42,18 +46,28 @@ from typing import Any
 import numpy as np
 
 _ORIGINAL: dict[str, Any] = {}
+# fast-path variants with another sweep size (``gp.optim.N_SWEEP``)
+FAST_SWEEPS = {"fast-s256": 256, "fast-s2048": 2048}
+# fast-path variants with another fit parametrisation (``gp.model.FIT_SPACE``)
+FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench.experiments import ab_engine
-    from hpo_tasks.gp import engine, sampler
+    from hpo_tasks.gp import engine, optim, sampler
+    from hpo_tasks.gp import model as gp_model
 
     _ORIGINAL.setdefault("warm", sampler.WARM_FIT_DEFAULT)
     _ORIGINAL.setdefault("fast", engine.FAST_PATH)
-    ours = ("cold", "warm", "fast")
+    _ORIGINAL.setdefault("sweep", optim.N_SWEEP)
+    _ORIGINAL.setdefault("fit", gp_model.FIT_SPACE)
+    ours = ("cold", "warm", "fast", *FAST_SWEEPS, *FAST_FITS)
+    fast = variant == "fast" or variant in FAST_SWEEPS or variant in FAST_FITS
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
-    engine.FAST_PATH = variant == "fast" or (variant not in ours and _ORIGINAL["fast"])
+    engine.FAST_PATH = fast or (variant not in ours and _ORIGINAL["fast"])
+    optim.N_SWEEP = FAST_SWEEPS.get(variant, _ORIGINAL["sweep"])
+    gp_model.FIT_SPACE = FAST_FITS.get(variant, _ORIGINAL["fit"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
