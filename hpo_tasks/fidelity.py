@@ -21,6 +21,15 @@ pending points (the sampler's). As COMPLETE results accumulate, L moves up to R,
 ``standin``'s but with the stand-ins mapped from the trials' own rung peers. Everything is read from
 the trials (the shared Optuna storage), so every task process rebuilds the same level and data.
 
+``joint`` (a joint model over (configuration, resource), the principled form of Wu et al., UAI 2019 /
+MOBSTER): a fidelity GP, BoTorch's ``SingleTaskMultiFidelityGP`` over (x scaled to the unit cube, s / R),
+is fitted to every reported step of every finished trial (COMPLETE and PRUNED; at most
+``JOINT_MAX_ROWS`` rows, the highest steps first); COMPLETE trials enter the sweep's GP at their final
+value, each PRUNED trial at the fidelity GP's posterior mean at (x_t, 1), its predicted final value.
+The acquisition is the sweep's, on x at R (no cost-aware acquisition). The fit is seeded (torch seed 0)
+and reads only the trials, so a retried task rebuilds the same data; a failed fit falls back to the
+``standin`` values (noted as ``joint_error`` in the suggest info).
+
 The compute figures (``resource_used``: steps trained in all; ``resource_unpruned``: the same trials
 each trained to R) come from the same trials; see ``resource_of``.
 """
