@@ -8,7 +8,7 @@ paired seeds, counted in resource (epochs, boosting rounds).
 Problems: ``curve`` (``hartmann6_curve``, 9 epochs, minimised, 40 trials), ``xgb_digits``
 (``xgboost_rounds`` on sklearn digits, 10 classes, 100 boosting rounds reported every 10, 3-fold CV
 log-loss, minimised, 30 trials), ``cnn`` (``cnn_classifier`` on sklearn digits, 8 epochs, validation
-accuracy, the ``cnn_digits`` space, 24 trials); ``xgb`` (breast_cancer, CV ROC AUC, 12 trials: every
+accuracy, the ``cnn_digits`` space, 40 trials); ``xgb`` (breast_cancer, CV ROC AUC, 12 trials: every
 method's first trial is at the target, docs/results/2026-12-01-multi-fidelity.md) is kept, not run by
 default.
 
@@ -103,7 +103,7 @@ PROBLEMS = {
     ),
     "cnn": Problem(
         "cnn", "cnn_classifier", {"dataset": "digits", "epochs": 8, "batch_size": 64, "device": "cpu"},
-        _CNN_SPACE, "maximize", 8, 1, 24, 0.005,
+        _CNN_SPACE, "maximize", 8, 1, 40, 0.005,
     ),
 }  # fmt: skip
 
