@@ -50,11 +50,14 @@ PRUNED = {
     "gp_rungs_sh": ("successive_halving", "rungs", 3),  # one bracket, the most aggressive
     "gp_rungs_sh4": ("successive_halving", "rungs", 4),
     "gp_joint_sh": ("successive_halving", "joint", 3),
+    "gp_rungs_sh_n3": ("successive_halving", "rungs", 3),  # and a seed round of 3 (budget.n_init)
     "tpe_hb": ("hyperband", "standin", 3),  # the model does not apply to TPE
 }
 METHODS = (
-    "gp", "gp_standin", "gp_rungs", "gp_joint", "gp_rungs_sh", "gp_rungs_sh4", "gp_joint_sh", "tpe_hb", "topk"
+    "gp", "gp_standin", "gp_rungs", "gp_joint", "gp_rungs_sh", "gp_rungs_sh4", "gp_joint_sh",
+    "gp_rungs_sh_n3", "tpe_hb", "topk",
 )  # fmt: skip
+SEED_ROUND = {"gp_rungs_sh_n3": 3}  # budget.n_init where a method sets it (default: the sweep's rule)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def _cfg(p: Problem, method: str, seed: int) -> Any:
             "objective": {"name": p.objective, "args": p.args},
             "direction": p.direction,
             "space": p.space,
-            "budget": {"max_trials": 10_000, "batch_size": 4},
+            "budget": {"max_trials": 10_000, "batch_size": 4}
+            | ({"n_init": SEED_ROUND[method]} if method in SEED_ROUND else {}),
             "sampler": {"name": "tpe" if method == "tpe_hb" else "gp"},
             "pruner": pruner,
             "seed": seed,
