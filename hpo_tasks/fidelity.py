@@ -21,6 +21,15 @@ pending points (the sampler's). As COMPLETE results accumulate, L moves up to R,
 ``standin``'s but with the stand-ins mapped from the trials' own rung peers. Everything is read from
 the trials (the shared Optuna storage), so every task process rebuilds the same level and data.
 
+``joint`` (a joint model over (configuration, resource), the principled form of Wu et al., UAI 2019 /
+MOBSTER): a fidelity GP, BoTorch's ``SingleTaskMultiFidelityGP`` over (x scaled to the unit cube, s / R),
+is fitted to every reported step of every finished trial (COMPLETE and PRUNED; at most
+``JOINT_MAX_ROWS`` rows, the highest steps first); COMPLETE trials enter the sweep's GP at their final
+value, each PRUNED trial at the fidelity GP's posterior mean at (x_t, 1), its predicted final value.
+The acquisition is the sweep's, on x at R (no cost-aware acquisition). The fit is seeded (torch seed 0)
+and reads only the trials, so a retried task rebuilds the same data; a failed fit falls back to the
+``standin`` values (noted as ``joint_error`` in the suggest info).
+
 The compute figures (``resource_used``: steps trained in all; ``resource_unpruned``: the same trials
 each trained to R) come from the same trials; see ``resource_of``.
 """
@@ -28,6 +37,7 @@ each trained to R) come from the same trials; see ``resource_of``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,8 +49,9 @@ if TYPE_CHECKING:
 
     from hpo_tasks.config import SweepConfig
 
-MODELS = ("standin", "rungs")
-RUNGS_SEED_TRIALS = 3  # model rungs: COMPLETE trials before the GP starts (unless budget.n_init is set)
+MODELS = ("standin", "rungs", "joint")
+RUNGS_SEED_TRIALS = 3  # rungs, joint: COMPLETE trials before the GP starts (unless budget.n_init is set)
+JOINT_MAX_ROWS = 400  # joint: (configuration, step) rows the fidelity GP fits at most (latest steps kept)
 __all__ = [
     "MODELS",
     "RUNGS_SEED_TRIALS",
@@ -57,7 +68,7 @@ def seed_trials(cfg: SweepConfig) -> int:
     """COMPLETE trials of the seed design before the GP starts. ``rungs`` lowers the default
     (``min(n_init, RUNGS_SEED_TRIALS)``): its GP can start on the low rungs, where the pruned trials of
     the seed design already give d + 1 values (BOHB starts its model there); ``budget.n_init`` wins."""
-    if cfg.pruner.name != "none" and cfg.pruner.model == "rungs" and cfg.budget.n_init is None:
+    if cfg.pruner.name != "none" and cfg.pruner.model in ("rungs", "joint") and cfg.budget.n_init is None:
         return min(cfg.n_init, RUNGS_SEED_TRIALS)
     return cfg.n_init
 
@@ -77,17 +88,36 @@ TrainingRule = Callable[..., TrainingData]
 
 
 def training_rule(
-    model: str = "standin", *, max_resource: int | None = None, drop_below: bool = False
+    model: str = "standin",
+    *,
+    max_resource: int | None = None,
+    drop_below: bool = False,
+    encode: Callable[[Any], np.ndarray] | None = None,
+    bounds: np.ndarray | None = None,
 ) -> TrainingRule:
-    """``rule(complete, pruned, *, sign, min_points) -> TrainingData`` for ``GPBatchSampler``."""
+    """``rule(complete, pruned, *, sign, min_points) -> TrainingData`` for ``GPBatchSampler``.
+    ``joint`` needs ``encode`` (params -> encoded point, ``SearchSpace.encode``) and its ``bounds``
+    (``2 x d``)."""
     if model not in MODELS:
         raise ValueError(f"unknown fidelity model '{model}': use one of {', '.join(MODELS)}")
+    if model == "joint" and (encode is None or bounds is None):
+        raise ValueError("fidelity model 'joint' needs the search space's encode and bounds")
+    memo: dict[Any, TrainingData] = {}  # the q asks of a batch see the same trials: one fit
 
     def rule(
         complete: Sequence[FrozenTrial], pruned: Sequence[FrozenTrial], *, sign: float, min_points: int
     ) -> TrainingData:
         if model == "standin" or not pruned:
             return standin_data(complete, pruned, sign=sign)
+        if model == "joint":
+            assert encode is not None and bounds is not None
+            key = (sign, tuple((t.number, len(t.intermediate_values)) for t in [*complete, *pruned]))
+            if key not in memo:
+                memo.clear()
+                memo[key] = joint_data(
+                    complete, pruned, sign=sign, max_resource=max_resource, encode=encode, bounds=bounds
+                )
+            return memo[key]
         return rung_data(
             complete,
             pruned,
@@ -153,6 +183,72 @@ def rung_data(
     is_final = level == top
     info = {"fidelity": "rungs", "fidelity_level": level, "n_at_level": len(reached), "n_below": len(below)}
     return TrainingData(out_trials, np.array(ys, dtype=float), None if is_final else level, info)
+
+
+def joint_data(
+    complete: Sequence[FrozenTrial],
+    pruned: Sequence[FrozenTrial],
+    *,
+    sign: float,
+    max_resource: int | None,
+    encode: Callable[[Any], np.ndarray],
+    bounds: np.ndarray,
+) -> TrainingData:
+    """COMPLETE trials at their final value; each PRUNED trial at the posterior mean at (x_t, R) of a
+    fidelity GP fitted to every reported step of every trial (see the module doc); the quantile
+    stand-ins (``standin_data``) when that fit fails."""
+    import torch
+
+    trials = [*complete, *pruned]
+    top = max_resource or max((max(t.intermediate_values, default=0) for t in trials), default=0)
+    if not top:
+        return standin_data(complete, pruned, sign=sign)
+    lo, hi = bounds  # (d,), (d,)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    rows, ys = [], []
+    for t in trials:
+        u = (encode(t.params) - lo) / span  # (d,) in [0, 1]
+        for s, v in _values(t, top).items():
+            rows.append((-min(s, top) / top, t.number, np.append(u, min(s, top) / top)))
+            ys.append(sign * v)
+    order = sorted(range(len(rows)), key=lambda i: rows[i][:2])[:JOINT_MAX_ROWS]  # latest steps first
+    X = np.stack([rows[i][2] for i in order])  # (N, d + 1): the unit point and s / R
+    Y = np.array([ys[i] for i in order])[:, None]  # (N, 1)
+    d = X.shape[1] - 1
+    try:
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(0)
+            mean = _fidelity_gp_mean(
+                X, Y, np.stack([np.append((encode(t.params) - lo) / span, 1.0) for t in pruned])
+            )
+    except Exception as err:  # noqa: BLE001 - a failed fit: the quantile stand-ins
+        data = standin_data(complete, pruned, sign=sign)
+        return TrainingData(data.trials, data.y, None, {"fidelity": "joint", "joint_error": str(err)[:200]})
+    finals = [sign * float(t.value) for t in complete if t.value is not None]
+    y = np.concatenate([finals, mean])  # (n + n_pruned,)
+    info = {"fidelity": "joint", "joint_rows": len(order), "n_pruned_predicted": len(pruned), "d": d}
+    return TrainingData([*complete, *pruned], y, None, info)
+
+
+def _fidelity_gp_mean(X: np.ndarray, Y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """BoTorch's ``SingleTaskMultiFidelityGP`` (a Matern-5/2 kernel over x times the linear truncated
+    fidelity kernel over s / R, Wu et al., UAI 2019) fitted to ``X`` (``N x (d + 1)``, last column the
+    fidelity), ``Y`` (``N x 1``); its posterior mean at ``at`` (``m x (d + 1)``) -> ``(m,)``."""
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskMultiFidelityGP
+    from botorch.models.transforms.outcome import Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    tx = torch.as_tensor(X, dtype=torch.float64)
+    ty = torch.as_tensor(Y, dtype=torch.float64)
+    model = SingleTaskMultiFidelityGP(
+        tx, ty, data_fidelities=[tx.shape[1] - 1], outcome_transform=Standardize(m=1)
+    )
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    with torch.no_grad():
+        return model.posterior(torch.as_tensor(at, dtype=torch.float64)).mean.squeeze(-1).numpy()
 
 
 def _standin_at(

@@ -31,8 +31,9 @@ def make_sampler(
         from hpo_tasks.gp.sampler import GPBatchSampler
 
         sc = cfg.sampler
+        space = SearchSpace.from_config(cfg)
         return GPBatchSampler(
-            SearchSpace.from_config(cfg),
+            space,
             n_init=seed_trials(cfg),  # pruner.model rungs starts on the low rungs (hpo_tasks.fidelity)
             seed=cfg.seed,
             acquisition=sc.acquisition,
@@ -47,7 +48,9 @@ def make_sampler(
             prior=prior,
             exclude=record.is_replicate,  # replicates re-measure a configuration: no search trial
             infer_reference=outcomes.infer_reference_point,
-            fidelity=training_rule(cfg.pruner.model, max_resource=cfg.max_resource),
+            fidelity=training_rule(
+                cfg.pruner.model, max_resource=cfg.max_resource, encode=space.encode, bounds=space.bounds()
+            ),
             **dict(gp_options or {}),
         )
     seed = seeds.sampler_seed(cfg.seed, n_asked)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SamplerName = Literal["gp", "optuna-gp", "tpe", "random"]
 Acquisition = Literal["logei", "ucb", "pi", "thompson", "kg", "mes"]
 PrunerName = Literal["none", "hyperband", "successive_halving", "median"]
-FidelityModel = Literal["standin", "rungs"]  # hpo_tasks.fidelity.MODELS
+FidelityModel = Literal["standin", "rungs", "joint"]  # hpo_tasks.fidelity.MODELS
 BudgetMode = Literal["rounds", "async"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 ACQUISITIONS: tuple[str, ...] = get_args(Acquisition)
@@ -276,7 +276,8 @@ class PrunerConfig(_Frozen):
     model: FidelityModel = Field(
         default="standin",
         description="standin: pruned trials at a stand-in final value; rungs: BOHB, the GP fits the "
-        "highest step with d+1 values, every trial that reached it at its value there (sampler gp).",
+        "highest step with d+1 values, every trial that reached it at its value there; joint: pruned "
+        "trials at a fidelity GP's prediction at max_resource, fitted to every step (sampler gp).",
     )
 
     @model_validator(mode="after")

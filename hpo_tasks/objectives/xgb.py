@@ -1,4 +1,5 @@
 """XGBoost on sklearn's breast_cancer (shipped with sklearn: no download): 5-fold CV ROC AUC.
+``xgboost_rounds`` also boosts on sklearn's digits or wine (multi-class) and scores accuracy or log-loss.
 
 With ``holdout_fraction > 0`` a stratified slice (fixed by ``split_seed``) is held out: the sweep
 cross-validates on the rest, and the final-model hook retrains on the rest and scores ROC AUC on the slice,
@@ -12,13 +13,27 @@ from typing import Any
 
 from hpo_tasks.objectives import with_final_model
 
+DATASETS = ("breast_cancer", "digits", "wine")  # sklearn's shipped data sets: no download
+# metric -> (xgboost eval_metric for 2 classes, for more, the sign that turns it into the value: accuracy
+# is 1 - error). ``logloss`` is minimised: the sweep's direction must be minimize.
+METRICS = {
+    "auc": ("auc", None, 1.0),
+    "accuracy": ("error", "merror", -1.0),
+    "logloss": ("logloss", "mlogloss", 1.0),
+}
 
-def _split(holdout_fraction: float, split_seed: int) -> tuple[Any, Any, Any, Any]:
-    """``(X_train, y_train, X_holdout, y_holdout)``; the holdout is empty when the fraction is 0."""
-    from sklearn.datasets import load_breast_cancer
+
+def _split(
+    holdout_fraction: float, split_seed: int, dataset: str = "breast_cancer"
+) -> tuple[Any, Any, Any, Any]:
+    """``(X_train, y_train, X_holdout, y_holdout)`` of ``dataset``; the holdout is empty when the
+    fraction is 0."""
+    from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    X, y = load_breast_cancer(return_X_y=True)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset '{dataset}': use one of {', '.join(DATASETS)}")
+    X, y = getattr(datasets, f"load_{dataset}")(return_X_y=True)
     if holdout_fraction <= 0:
         return X, y, X[:0], y[:0]
     X_tr, X_ho, y_tr, y_ho = train_test_split(
@@ -95,17 +110,23 @@ def xgboost_rounds(
     n_jobs: int = 1,
     holdout_fraction: float = 0.0,
     split_seed: int = 0,
+    dataset: str = "breast_cancer",
+    metric: str = "auc",
     report: Callable[[int, float], None] | None = None,
 ) -> float:
-    """Mean ROC AUC over stratified ``n_folds``-fold CV after ``rounds`` boosting rounds, the folds trained
+    """Mean ``metric`` over stratified ``n_folds``-fold CV after ``rounds`` boosting rounds, the folds trained
     in lockstep (``xgboost.cv``), so the resource is boosting rounds: with ``report`` (a sweep's pruner),
     an xgboost callback calls ``report(r, mean AUC after r rounds)`` every ``report_every`` rounds and at
     ``rounds``, and a pruned trial stops boosting there. Set ``pruner.max_resource`` to ``rounds``.
 
     ``params``: as ``xgboost_breast_cancer``'s but without ``n_estimators`` (the resource, ``rounds``).
-    Same data, folds and split as ``xgboost_breast_cancer``; the value is xgboost's fold AUC averaged,
-    which matches sklearn's ``cross_val_score`` of the same classifier to about 1e-3 (not bit for bit:
-    xgboost's ``cv`` builds the fold matrices itself)."""
+    By default the same data, folds and split as ``xgboost_breast_cancer``; the value is xgboost's fold
+    AUC averaged, which matches sklearn's ``cross_val_score`` of the same classifier to about 1e-3 (not
+    bit for bit: xgboost's ``cv`` builds the fold matrices itself).
+
+    ``dataset``: one of ``DATASETS`` (digits: 10 classes, 1797 images of 8 x 8; wine: 3 classes, 178
+    rows), multi-class with ``multi:softprob``. ``metric``: ``auc`` (two classes only; maximise),
+    ``accuracy`` (1 - xgboost's (m)error; maximise) or ``logloss`` (xgboost's (m)logloss; minimise)."""
     import xgboost as xgb
     from sklearn.model_selection import StratifiedKFold
 
@@ -113,10 +134,24 @@ def xgboost_rounds(
         raise ValueError("xgboost_rounds: n_estimators is the resource; set the objective's 'rounds' arg")
     if rounds < 1 or report_every < 1:
         raise ValueError(f"rounds and report_every must be at least 1 (got {rounds}, {report_every})")
-    X, y, _, _ = _split(holdout_fraction, split_seed)
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}': use one of {', '.join(METRICS)}")
+    X, y, _, _ = _split(holdout_fraction, split_seed, dataset)
     folds = list(StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=cv_seed).split(X, y))
     native = {k: v for k, v in _classifier(params, seed, n_jobs).get_xgb_params().items() if v is not None}
-    native["eval_metric"] = "auc"
+    n_classes = len(set(y.tolist()))
+    binary_metric, multi_metric, sign = METRICS[metric]
+    if n_classes > 2:
+        if multi_metric is None:
+            raise ValueError(f"metric '{metric}' needs two classes; '{dataset}' has {n_classes}")
+        native.update(objective="multi:softprob", num_class=n_classes)
+    name = binary_metric if n_classes <= 2 else multi_metric
+    native["eval_metric"] = name
+    offset = 1.0 if sign < 0 else 0.0  # accuracy = 1 - error
+
+    def value(mean: float) -> float:
+        return offset + sign * mean
+
     stop: list[BaseException] = []  # the pruner's TrialPruned, raised after boosting stopped
 
     class _Report(xgb.callback.TrainingCallback):
@@ -125,7 +160,7 @@ def xgboost_rounds(
             if report is None or (r % report_every and r != rounds):
                 return False
             try:
-                report(r, float(evals_log["test"]["auc"][-1][0]))  # (mean, std) over the folds
+                report(r, value(float(evals_log["test"][name][-1][0])))  # (mean, std) over the folds
             except BaseException as err:  # noqa: BLE001 - optuna.TrialPruned: stop, re-raise outside
                 stop.append(err)
                 return True
@@ -142,4 +177,4 @@ def xgboost_rounds(
         raise
     if stop:
         raise stop[0]
-    return float(out["test-auc-mean"][-1])  # type: ignore[index]
+    return value(float(out[f"test-{name}-mean"][-1]))  # type: ignore[index]

@@ -180,3 +180,70 @@ def test_rungs_needs_sampler_gp() -> None:
                 sampler={"name": "tpe"},
             )
         )
+
+
+def test_joint_predicts_pruned_trials_at_max_resource_from_every_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    study = _study()
+    space = SearchSpace.from_config(_cfg())
+    rule = fidelity.training_rule("joint", max_resource=R, encode=space.encode, bounds=space.bounds())
+    seen = _engine_input(monkeypatch, study, GPBatchSampler(space, n_init=2, fidelity=rule))
+    assert seen["info"]["fidelity"] == "joint" and "joint_error" not in seen["info"]
+    assert seen["info"]["joint_rows"] == 2 * 3 + 4 * 2 + 2 * 1  # every step of every finished trial
+    y = -seen["y"]  # (8,) minimised values: 2 complete, then the 6 pruned in trial order
+    assert y[:2].tolist() == pytest.approx([1.0, 2.0]), "complete trials at their final value"
+    assert seen["x"].shape == (8, 2) and seen["pending"].shape == (1, 2)
+    pruned_at_3 = y[2:6]  # their step-3 values 7 < 8 < 9 < 10: the predictions at R keep that order
+    assert np.all(np.diff(pruned_at_3) > 0)
+    # The same trials give the same data: a retried suggest task rebuilds the same decision.
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    pruned = [t for t in study.get_trials() if t.state == TrialState.PRUNED]
+    fresh = fidelity.training_rule("joint", max_resource=R, encode=space.encode, bounds=space.bounds())
+    again = fresh(complete, pruned, sign=-1.0, min_points=3)
+    assert again.y.tolist() == seen["y"].tolist()
+
+
+def test_joint_needs_the_space_and_starts_like_rungs() -> None:
+    with pytest.raises(ValueError, match="needs the search space"):
+        fidelity.training_rule("joint", max_resource=R)
+    joint = _cfg(model="joint")
+    assert fidelity.seed_trials(joint) == fidelity.RUNGS_SEED_TRIALS
+    sampler = make_sampler(joint, n_asked=0)
+    assert sampler._fidelity.model == "joint"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "metric", "low", "high"),
+    [("digits", "accuracy", 0.8, 1.0), ("digits", "logloss", 0.05, 2.3), ("wine", "accuracy", 0.8, 1.0)],
+)
+def test_xgboost_rounds_boosts_shipped_multiclass_data(
+    dataset: str, metric: str, low: float, high: float
+) -> None:
+    from hpo_tasks.objectives.xgb import xgboost_rounds
+
+    seen: list[tuple[int, float]] = []
+    value = xgboost_rounds(
+        {"learning_rate": 0.3, "max_depth": 3},
+        seed=0,
+        rounds=20,
+        report_every=10,
+        n_folds=3,
+        dataset=dataset,
+        metric=metric,
+        report=lambda s, v: seen.append((s, v)),
+    )
+    assert [s for s, _ in seen] == [10, 20] and value == seen[-1][1] and low < value < high
+    better = seen[1][1] > seen[0][1] if metric == "accuracy" else seen[1][1] < seen[0][1]
+    assert better, "more boosting rounds fit the training folds better at this learning rate"
+
+
+def test_xgboost_rounds_refuses_unknown_data_and_auc_on_many_classes() -> None:
+    from hpo_tasks.objectives.xgb import xgboost_rounds
+
+    with pytest.raises(ValueError, match="unknown dataset"):
+        xgboost_rounds({}, seed=0, rounds=2, dataset="mnist")
+    with pytest.raises(ValueError, match="unknown metric"):
+        xgboost_rounds({}, seed=0, rounds=2, metric="f1")
+    with pytest.raises(ValueError, match="needs two classes"):
+        xgboost_rounds({}, seed=0, rounds=2, dataset="digits", metric="auc")

@@ -64,7 +64,8 @@ def test_pruner_from_config(pruner: Any, args: dict | None, kind: type) -> None:
         ({"name": "median", "max_resource": 3, "n_warmup_steps": -1}, None, "pruner.n_warmup_steps"),
         ({"name": "hyperband", "max_resources": 9}, None, "did you mean 'max_resource'?"),
         ({"name": "none", "model": "rungs"}, None, "model do(es) not apply to pruner 'none'"),
-        ({"name": "median", "model": "joint"}, None, "pruner.model: Input should be 'standin' or 'rungs'"),
+        ({"name": "median", "model": "mobster"}, None,
+         "pruner.model: Input should be 'standin', 'rungs' or 'joint'"),
     ],
 )  # fmt: skip
 def test_bad_pruner_names_field_and_fix(pruner: dict, args: dict | None, expected: str) -> None:
