@@ -176,7 +176,7 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
                 with TaskGroup(group_id=f"lane_{lane}"):
                     asks: list = []
                     lane_trials: list = []
-                    ended = 2 if cfg.budget.ask_ahead else 1
+                    ended = cfg.budget.ended_before_ask
                     for k in range(n_steps):
                         # suggest k asks after suggest k-1 and trial k-1 ended, failed or not (ask_ahead:
                         # trial k-2, so it asks while trial k-1 runs); trial k runs after suggest k and

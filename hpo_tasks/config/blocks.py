@@ -124,6 +124,13 @@ class BudgetConfig(_Frozen):
     )
     min_delta: float = Field(default=0.0, ge=0, description="Smallest change that counts as improvement.")
 
+    @property
+    def ended_before_ask(self) -> int:
+        """async: how many steps back the lane trial is that must have ended before step k asks: 1
+        (trial k-1), or 2 with ``ask_ahead`` (trial k-2, so step k asks while trial k-1 runs). The DAG's
+        dependencies and the suggest step's bookkeeping both follow it."""
+        return 2 if self.ask_ahead else 1
+
 
 class SamplerConfig(_Frozen):
     name: SamplerName = "gp"

@@ -29,12 +29,6 @@ from hpo_tasks.steps.suggest import check_stop, trial_spec
 log = logging.getLogger(__name__)
 
 
-def lookahead(cfg: Any) -> int:
-    """Steps a lane asks ahead: 1 with ``budget.ask_ahead`` (step k asks while the lane's trial k-1 runs,
-    after trial k-2 ended), else 0 (step k asks after trial k-1 ended). The DAG's dependencies follow it."""
-    return 1 if cfg.budget.ask_ahead else 0
-
-
 def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
     """The task of a lane's step: ``[spec]`` (a ``record.TrialSpec`` as JSON) of the trial it asked, or
     ``[]`` when the lane stops here (the sweep has stopped, the budget is spent or held by running
@@ -47,7 +41,7 @@ def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
     if lane >= cfg.budget.batch_size:
         log.info("lane %d idle: this run has %d lane(s)", lane, cfg.budget.batch_size)
         return []
-    ended = step - 1 - lookahead(cfg)
+    ended = step - cfg.budget.ended_before_ask
     if ended >= 0:
         previous = record.lane_trial(study, lane, ended)
         if previous is not None:
