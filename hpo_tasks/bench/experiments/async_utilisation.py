@@ -245,6 +245,12 @@ def main(argv: list[str] | None = None) -> None:
         default="executor",
         help="hpo_tasks.preload done by the executor, by Airflow's forkserver, or not done",
     )
+    ap.add_argument(
+        "--idle-sleep",
+        type=float,
+        default=None,
+        help="[scheduler] scheduler_idle_sleep_time, seconds (default: hpo_tasks.settings' local value)",
+    )
     args = ap.parse_args(argv)
     if args.dag_size:
         dag_size()
@@ -272,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
             # one DAG file builds every sweep's DAG: on a loaded machine that outlasts the default 30 s
             # timeout, and re-parsing it every 30 s would take a core from the runs measured
             extra |= {f"AIRFLOW__{k}": "600" for k in PARSE_SETTINGS}
+            if args.idle_sleep is not None:
+                extra["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] = str(args.idle_sleep)
             if args.preload != "executor":
                 extra["HPO_PRELOAD"] = "0"
             if args.preload == "forkserver":
