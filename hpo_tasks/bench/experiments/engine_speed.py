@@ -22,6 +22,12 @@ per problem, the plain-torch fit loaded into BoTorch's model, then BoTorch's ``o
 
     python -m hpo_tasks.bench.experiments.engine_speed acqopt --problems branin,hartmann6 --n 10,30
 
+``profile`` prints a cProfile of one cold ask (the bench latency table's) at each ``--n``; ``fittol`` the
+L-BFGS-B steps and marginal likelihood of the plain-torch fit under looser scipy tolerances:
+
+    python -m hpo_tasks.bench.experiments.engine_speed profile --n 10,200
+    python -m hpo_tasks.bench.experiments.engine_speed fittol --n 10,50,200
+
 ``abreport`` prints the paired table of an ``ab`` run (``--out`` file, plus ``--random`` files with the
 random-search baselines): per problem the seeds both variants finished, scores @20 / @50, the paired
 difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask:
@@ -256,9 +262,111 @@ def abreport(argv: list[str]) -> int:
     return 0
 
 
+def _hartmann6_study(n: int, rep: int, optimizer: str = "ours-q1") -> tuple[Any, dict[str, Any]]:
+    """A fresh study of ``n`` random Hartmann6 trials and a fresh sampler, as ``runner.time_suggest``."""
+    import optuna
+
+    from hpo_tasks.bench.optimizers import OPTIMIZERS, sweep_config
+    from hpo_tasks.bench.problems import PROBLEMS
+    from hpo_tasks.space import SearchSpace
+
+    problem = PROBLEMS["hartmann6"]
+    cfg = sweep_config(problem.space, budget=max(n, 1), seed=0)
+    space = SearchSpace.from_config(cfg)
+    dists = space.distributions()
+    rng = np.random.default_rng([n, rep + 1])
+    trials = []
+    for _ in range(n):
+        p = space.decode(rng.random(space.width))
+        trials.append(optuna.trial.create_trial(params=p, distributions=dists, value=problem.true_loss(p)))
+    st = optuna.create_study(direction="minimize", sampler=OPTIMIZERS[optimizer].make(cfg, rep + 1))
+    st.add_trials(trials)
+    return st, dists
+
+
+def profile(argv: list[str]) -> int:
+    """cProfile of one cold ask (the bench latency table's) at each n, top functions by cumulative time."""
+    import cProfile
+    import pstats
+
+    import optuna
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    ap = argparse.ArgumentParser(prog="engine_speed profile")
+    ap.add_argument("--n", default="10")
+    ap.add_argument("--optimizer", default="ours-q1")
+    ap.add_argument("--top", type=int, default=30)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
+    with threadpool_limits(limits=1):
+        for n in [int(x) for x in a.n.split(",")]:
+            st, dists = _hartmann6_study(n, -1, a.optimizer)
+            st.ask(dists)  # untimed warm-up: lazy imports
+            st, dists = _hartmann6_study(n, 7, a.optimizer)
+            prof = cProfile.Profile()
+            prof.enable()
+            st.ask(dists)
+            prof.disable()
+            print(f"## {a.optimizer}, n = {n}")
+            pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(a.top)
+    return 0
+
+
+def fittol(argv: list[str]) -> int:
+    """L-BFGS-B steps and -mll/n of ``gp.model.fit`` on random Hartmann6 designs under scipy options."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from hpo_tasks.bench.optimizers import sweep_config
+    from hpo_tasks.bench.problems import PROBLEMS
+    from hpo_tasks.gp import model as gp_model
+    from hpo_tasks.space import SearchSpace
+
+    ap = argparse.ArgumentParser(prog="engine_speed fittol")
+    ap.add_argument("--n", default="10,50,200")
+    ap.add_argument("--designs", type=int, default=3)
+    a = ap.parse_args(argv)
+    problem = PROBLEMS["hartmann6"]
+    space = SearchSpace.from_config(sweep_config(problem.space, budget=10, seed=0))
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    variants: dict[str, Any] = {
+        "default": lambda n: None,
+        "ftol 1e-6": lambda n: {"maxiter": 100, "ftol": 1e-6},
+        "gtol 1e-2/n": lambda n: {"maxiter": 100, "gtol": 1e-2 / n},
+        "ftol 1e-4": lambda n: {"maxiter": 100, "ftol": 1e-4},
+    }
+    print("| n | design | " + " | ".join(f"{v}: ms, steps, -mll/n" for v in variants) + " |")
+    print("|---|---|" + "---|" * len(variants))
+    with threadpool_limits(limits=1):
+        for n in [int(x) for x in a.n.split(",")]:
+            for rep in range(a.designs):
+                rng = np.random.default_rng([n, rep])
+                x = rng.random((n, space.width))
+                y = -np.array([problem.true_loss(space.decode(row)) for row in x])
+                cells = []
+                for options in variants.values():
+                    t0 = time.perf_counter()
+                    _, info = gp_model.fit(x, y, cat_dims=[], options=options(n))
+                    ms = 1000 * (time.perf_counter() - t0)
+                    cells.append(f"{ms:.0f}, {info['fit_steps']}, {info['neg_mll']:.4f}")
+                print(f"| {n} | {rep} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"ab": ab, "latency": latency, "acqopt": acqopt, "abreport": abreport}
+    commands = {
+        "ab": ab,
+        "latency": latency,
+        "acqopt": acqopt,
+        "abreport": abreport,
+        "profile": profile,
+        "fittol": fittol,
+    }
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
