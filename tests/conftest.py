@@ -18,7 +18,10 @@ SPREAD = {"tests/quality/test_acquisition_regret.py"}
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``make test`` runs ``--dist loadgroup``: a module's tests share one worker (its module fixtures, a
-    Celery cluster or a UI stack, start once), except ``SPREAD``'s, which go to whichever worker is free."""
+    Celery cluster or a UI stack, start once), except ``SPREAD``'s, which go to whichever worker is free.
+    Without pytest-xdist (``-p no:xdist``) there is no marker to set."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         path = item.path.relative_to(REPO).as_posix()
         if path not in SPREAD and item.get_closest_marker("xdist_group") is None:
