@@ -34,6 +34,7 @@ torch is imported inside the functions.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,10 @@ FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
 # "log", the log-parameters (theta; ~15 steps to the optimum, but on mixed spaces it runs categorical
 # lengthscales to 1e-6 or 1e16+ and chose worse points: docs/results/2026-12-01-engine-fast-ab.md).
 FIT_SPACE = "raw"
+# The plain kernel's fit (every column ordinal) evaluates the objective and its written-out gradient in
+# numpy (``_plain_neg_mll_and_grad``) instead of torch autograd; the same function to rounding
+# (``tests/unit/test_gp_model.py``). HPO_GP_PLAIN_GRADIENT=0 keeps autograd (the A/B's "before").
+PLAIN_GRADIENT = os.environ.get("HPO_GP_PLAIN_GRADIENT", "1") == "1"
 _LN2 = math.log(2.0)  # softplus(0): gpytorch's initial outputscale and categorical lengthscale
 
 
@@ -408,6 +413,71 @@ def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: 
     return -(loglik + logprior) / n
 
 
+def _plain_neg_mll_and_grad(
+    layout: _Layout, theta: np.ndarray, sq: np.ndarray, y: np.ndarray, noise: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """``neg_mll`` and its gradient in theta for the plain kernel (every column ordinal), in numpy with
+    the gradient written out: the same value as the torch version, without autograd's per-op cost (~0.8
+    ms an evaluation at n = 10, most of the fit; docs/results/2026-12-01-latency-idle.md).
+
+        K = M(l) + sigma^2 I,  r = y - m,  alpha = K^-1 r,  W = alpha alpha^T - K^-1
+        d loglik / d m = sum(alpha);  d loglik / d log sigma^2 = sigma^2 tr(W) / 2
+        d loglik / d log l_k = sum_ij W_ij (5/3)(1 + u_ij) exp(-u_ij) sq_ijk / l_k^2 / 2,
+            u = sqrt(5 r2), r2 = sum_k sq_k / l_k^2  (Matern-5/2's dk/dr2 = -(5/6)(1 + u) exp(-u))
+
+    ``sq``: the training rows' squared differences ``n x n x o``; ``noise``: the fixed standardised
+    variance (``()`` or ``(n,)``) when the noise is not learned. Raises ``np.linalg.LinAlgError`` as
+    ``_cholesky`` does."""
+    from scipy.linalg import cho_solve
+
+    slices = layout.slices()
+    n = len(y)
+    log_l = theta[slices["l1"]]
+    inv_l2 = np.exp(-2.0 * log_l)  # (o,)
+    r2 = np.maximum(sq @ inv_l2, 1e-30)  # (n, n)
+    u = np.sqrt(5.0 * r2)
+    eu = np.exp(-u)
+    k = (1.0 + u + (5.0 / 3.0) * r2) * eu  # (n, n)
+    var = np.exp(theta[slices["noise"]][0]) if layout.learned_noise else noise
+    k[np.diag_indices(n)] += np.broadcast_to(var, (n,))
+    chol, jitter = None, 0.0
+    for jitter in (0.0, 1e-8, 1e-7, 1e-6):  # _cholesky's schedule
+        try:
+            chol = np.linalg.cholesky(k if not jitter else k + jitter * np.eye(n))
+            break
+        except np.linalg.LinAlgError:
+            continue
+    if chol is None:
+        raise np.linalg.LinAlgError("kernel matrix not positive definite, even with jitter")
+    mean = theta[slices["mean"]][0]
+    r = y - mean  # (n,)
+    alpha = cho_solve((chol, True), r)  # (n,)
+    loglik = -0.5 * r @ alpha - np.log(np.diag(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
+    k_inv = cho_solve((chol, True), np.eye(n))  # (n, n)
+    w = np.outer(alpha, alpha) - k_inv  # (n, n)
+    grad = np.zeros_like(theta)
+    dk = (5.0 / 3.0) * (1.0 + u) * eu * w  # (n, n): W_ij times -2 dk/dr2
+    grad[slices["l1"]] = 0.5 * np.einsum("ij,ijk->k", dk, sq) * inv_l2
+    grad[slices["mean"]] = alpha.sum()
+    loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
+    logprior = _lognormal_logpdf_np(log_l, loc, scale)
+    grad[slices["l1"]] += -1.0 - (log_l - loc) / scale**2
+    if layout.learned_noise:
+        log_noise = theta[slices["noise"]]
+        grad[slices["noise"]] = (
+            0.5 * var * np.trace(w) - 1.0 - (log_noise - NOISE_PRIOR[0]) / NOISE_PRIOR[1] ** 2
+        )
+        logprior += _lognormal_logpdf_np(log_noise, *NOISE_PRIOR)
+    return float(-(loglik + logprior) / n), -grad / n
+
+
+def _lognormal_logpdf_np(x_log: np.ndarray, loc: float, scale: float) -> float:
+    """``_lognormal_logpdf`` in numpy."""
+    return float(
+        (-x_log - math.log(scale) - 0.5 * math.log(2 * math.pi) - (x_log - loc) ** 2 / (2 * scale**2)).sum()
+    )
+
+
 def standardize(train_y: np.ndarray) -> tuple[float, float]:
     """BoTorch's ``Standardize``: the mean and the sample std (ddof 1), std 1 when under 1e-8 or n = 1."""
     mean = float(np.mean(train_y))
@@ -453,11 +523,26 @@ def fit(
 
     raw_space = FIT_SPACE == "raw"
 
-    def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+    def autograd_fun(z: np.ndarray) -> tuple[float, np.ndarray]:
         t = torch.tensor(z, dtype=torch.float64, requires_grad=True)
         loss = neg_mll(layout, layout.theta_of_raw(t) if raw_space else t, parts, y, noise)
         (grad,) = torch.autograd.grad(loss, t)
         return loss.item(), grad.numpy().copy()
+
+    sq_np, y_np, noise_np = parts[0].numpy(), y.numpy(), noise.numpy()
+    positive = np.ones(layout.size, dtype=bool)  # raw lengthscales and noise: theta = log(raw)
+    positive[layout.slices()["mean"]] = False
+
+    def plain_fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        """The same function and gradient for the plain kernel, written out (``PLAIN_GRADIENT``)."""
+        if not raw_space:
+            return _plain_neg_mll_and_grad(layout, z, sq_np, y_np, noise_np)
+        safe = np.where(positive, z, 1.0)
+        theta = np.where(positive, np.log(safe), z)
+        value, grad = _plain_neg_mll_and_grad(layout, theta, sq_np, y_np, noise_np)
+        return value, np.where(positive, grad / safe, grad)
+
+    fun = plain_fun if not layout.mixed and PLAIN_GRADIENT else autograd_fun
 
     rng = np.random.default_rng(seed)
     best: tuple[float, np.ndarray] | None = None

@@ -12,6 +12,8 @@
     fast-raw / fast-log     fast with the fit on BoTorch's raw parameters / on log-parameters
                (``gp.model.FIT_SPACE``: raw since 2026-12-01-engine-fast-ab.md; the first fast path's
                was log, that page's ``fast`` rows)
+    fast-autograd / fast-plaingrad   fast with the plain kernel's fit gradient by torch autograd / written
+               out in numpy (``gp.model.PLAIN_GRADIENT``: written out since 2026-12-01-plain-gradient.md)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -56,6 +58,9 @@ _ORIGINAL: dict[str, Any] = {}
 FAST_SWEEPS = {"fast-s256": 256, "fast-s2048": 2048}
 # fast-path variants with another fit parametrisation (``gp.model.FIT_SPACE``)
 FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
+# fast-path variants with the plain kernel's fit gradient by autograd / written out
+# (``gp.model.PLAIN_GRADIENT``)
+FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -68,12 +73,14 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("fast", engine.FAST_PATH)
     _ORIGINAL.setdefault("sweep", optim.N_SWEEP)
     _ORIGINAL.setdefault("fit", gp_model.FIT_SPACE)
-    ours = ("cold", "warm", "fast", *FAST_SWEEPS, *FAST_FITS)
-    fast = variant == "fast" or variant in FAST_SWEEPS or variant in FAST_FITS
+    _ORIGINAL.setdefault("grad", gp_model.PLAIN_GRADIENT)
+    ours = ("cold", "warm", "fast", *FAST_SWEEPS, *FAST_FITS, *FAST_GRADIENTS)
+    fast = variant == "fast" or variant in FAST_SWEEPS or variant in FAST_FITS or variant in FAST_GRADIENTS
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
     engine.FAST_PATH = fast or (variant not in ours and _ORIGINAL["fast"])
     optim.N_SWEEP = FAST_SWEEPS.get(variant, _ORIGINAL["sweep"])
     gp_model.FIT_SPACE = FAST_FITS.get(variant, _ORIGINAL["fit"])
+    gp_model.PLAIN_GRADIENT = FAST_GRADIENTS.get(variant, _ORIGINAL["grad"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
