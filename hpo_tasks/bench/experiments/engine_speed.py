@@ -29,6 +29,7 @@ L-BFGS-B steps and marginal likelihood of the plain-torch fit under looser scipy
 
     python -m hpo_tasks.bench.experiments.engine_speed profile --n 10,200
     python -m hpo_tasks.bench.experiments.engine_speed fittol --n 10,50,200
+    python -m hpo_tasks.bench.experiments.engine_speed fitspeed --n 10,50,200,500   (autograd vs written out)
 
 ``abreport`` prints the paired table of an ``ab`` run (``--out`` file, plus ``--random`` files with the
 random-search baselines): per problem the seeds both variants finished, scores @20 / @50, the paired
@@ -364,6 +365,44 @@ def fittol(argv: list[str]) -> int:
     return 0
 
 
+def fitspeed(argv: list[str]) -> int:
+    """Milliseconds and L-BFGS-B steps of ``gp.model.fit`` with the plain kernel's gradient by autograd
+    and written out (``gp.model.PLAIN_GRADIENT``), on one random design per n, ``--repeats`` fits each."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from hpo_tasks.gp import model as gp_model
+
+    ap = argparse.ArgumentParser(prog="engine_speed fitspeed")
+    ap.add_argument("--n", default="10,50,200,500")
+    ap.add_argument("--d", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    before = gp_model.PLAIN_GRADIENT
+    print("| n | autograd: ms (steps) | written out: ms (steps) |\n|---|---|---|")
+    try:
+        with threadpool_limits(limits=1):
+            gp_model.fit(rng.random((10, a.d)), rng.standard_normal(10), cat_dims=[])  # warm-up
+            for n in [int(x) for x in a.n.split(",")]:
+                x = rng.random((n, a.d))
+                y = np.sin(x @ rng.normal(size=a.d)) + 0.1 * rng.standard_normal(n)
+                cells = []
+                for flag in (False, True):
+                    gp_model.PLAIN_GRADIENT = flag
+                    runs = []
+                    for _ in range(a.repeats):
+                        t0 = time.perf_counter()
+                        _, info = gp_model.fit(x, y, cat_dims=[])
+                        runs.append((1000 * (time.perf_counter() - t0), info["fit_steps"]))
+                    cells.append(", ".join(f"{ms:.0f}" for ms, _ in runs) + f" ({runs[0][1]})")
+                print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
+    finally:
+        gp_model.PLAIN_GRADIENT = before
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {
@@ -373,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "abreport": abreport,
         "profile": profile,
         "fittol": fittol,
+        "fitspeed": fitspeed,
     }
     if not argv or argv[0] not in commands:
         print(__doc__)
