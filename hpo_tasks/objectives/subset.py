@@ -25,6 +25,7 @@ whole training set.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -35,8 +36,10 @@ from hpo_tasks.fidelity import fresh_fit_per_step
 __all__ = ["DATASETS", "check_args", "default_levels", "svm_subset"]
 
 
+@functools.lru_cache(maxsize=4)
 def _data(dataset: str, validation_fraction: float, split_seed: int) -> tuple[Any, Any, Any, Any]:
-    """``(X_train, y_train, X_val, y_val)``, standardised, the training rows in the nested order."""
+    """``(X_train, y_train, X_val, y_val)``, standardised, the training rows in the nested order (built
+    once per process and arguments; read only)."""
     import numpy as np
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
@@ -83,7 +86,7 @@ def svm_subset(
     lv = check_args(
         steps=steps, levels=levels, validation_fraction=validation_fraction, dataset=dataset, full=False
     )
-    X, y, X_val, y_val = _data(dataset, validation_fraction, split_seed)
+    X, y, X_val, y_val = _data(dataset, float(validation_fraction), int(split_seed))
     value = math.nan
     for s in lv if report is not None else lv[-1:]:
         rows = math.ceil(len(y) * s / steps)
