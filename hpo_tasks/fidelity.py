@@ -31,7 +31,11 @@ and reads only the trials, so a retried task rebuilds the same data; a failed fi
 ``standin`` values (noted as ``joint_error`` in the suggest info).
 
 The compute figures (``resource_used``: steps trained in all; ``resource_unpruned``: the same trials
-each trained to R) come from the same trials; see ``resource_of``.
+each trained to R) come from the same trials; see ``resource_of``. What a trial spent depends on how its
+objective trains (``spend_rule``): ``last_step`` (default: one model trained on, epochs or boosting rounds,
+so the resource used is the last step reached) or ``sum_of_steps`` (a fresh fit per reported step, data-
+subset levels: the sum of the steps it trained, which ``hpo_tasks.pruning.Reporter`` writes on the trial as
+user attr ``SPENT_ATTR``; declared with ``@fresh_fit_per_step``).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -52,14 +56,20 @@ if TYPE_CHECKING:
 MODELS = ("standin", "rungs", "joint")
 RUNGS_SEED_TRIALS = 3  # rungs, joint: COMPLETE trials before the GP starts (unless budget.n_init is set)
 JOINT_MAX_ROWS = 400  # joint: (configuration, step) rows the fidelity GP fits at most (latest steps kept)
+SPEND_RULES = ("last_step", "sum_of_steps")  # how an objective spends its resource (``spend_rule``)
+SPENT_ATTR = "resource_spent"  # trial user attr: the resource spent, where the objective fits afresh per step
 __all__ = [
     "MODELS",
     "RUNGS_SEED_TRIALS",
+    "SPEND_RULES",
+    "SPENT_ATTR",
     "TrainingData",
     "TrainingRule",
     "compute_figures",
+    "fresh_fit_per_step",
     "resource_of",
     "seed_trials",
+    "spend_rule",
     "training_rule",
 ]
 
@@ -269,8 +279,31 @@ def _standin_at(
     return float(np.quantile(at_level, q))
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fresh_fit_per_step(fn: F) -> F:
+    """Declare that an objective fits a fresh model at each step it reports (data-subset levels): a trial
+    then spends the sum of its reported steps, not its last one (``spend_rule``)."""
+    fn.resource_spend = "sum_of_steps"  # type: ignore[attr-defined]
+    return fn
+
+
+def spend_rule(objective: Any) -> str:
+    """``sum_of_steps`` for an objective declared ``@fresh_fit_per_step``, else ``last_step``."""
+    rule = getattr(objective, "resource_spend", "last_step")
+    if rule not in SPEND_RULES:
+        raise ValueError(f"resource_spend '{rule}' of {objective!r}: use one of {', '.join(SPEND_RULES)}")
+    return str(rule)
+
+
 def resource_of(t: FrozenTrial, max_resource: int | None) -> int:
-    """Steps trial t trained: its last reported step; a COMPLETE trial that reported none, R (or 1)."""
+    """Steps trial t trained: the spend it recorded (``SPENT_ATTR``: the sum of its steps, an objective
+    that fits afresh per step), else its last reported step; a COMPLETE trial that reported none, R (or 1):
+    one fit on everything."""
+    spent = t.user_attrs.get(SPENT_ATTR)
+    if spent is not None:
+        return int(spent)
     last = max(t.intermediate_values, default=None)
     if t.state.name == "COMPLETE":
         return max(int(last or 0), int(max_resource or 0)) or 1
@@ -278,9 +311,11 @@ def resource_of(t: FrozenTrial, max_resource: int | None) -> int:
 
 
 def compute_figures(trials: Sequence[FrozenTrial], max_resource: int | None) -> dict[str, float]:
-    """``resource_used`` (steps trained in all), ``resource_unpruned`` (the same finished trials each
-    trained to R: what the sweep would have cost without the pruner), ``resource_saved`` (the share
-    saved, 0 .. 1). Empty without a known R."""
+    """``resource_used`` (steps trained in all, ``resource_of``), ``resource_unpruned`` (the same finished
+    trials each trained to R: what the sweep would have cost without the pruner), ``resource_saved`` (the
+    share saved, at most 1). Empty without a known R. For an objective that fits afresh per step, a trial
+    without a pruner fits once at R, so a COMPLETE trial that trained every level costs more than R and
+    ``resource_saved`` is negative when too little is pruned: the levels' overhead, counted honestly."""
     if not max_resource:
         return {}
     done = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STEP_METRIC = "intermediate_value"
-RESOURCE_METRIC = "resource"  # steps trained so far: the child run's latest value is the resource spent
+RESOURCE_METRIC = "resource"  # resource spent so far (Reporter.spent): the child run's latest value
 RUNG_TAG = "hpo.rung"  # a pruned trial's successive-halving rung (0: the first, at min_resource)
 __all__ = [
     "PRUNED_AT_ATTR",
@@ -95,6 +95,11 @@ class Reporter:
     run's ``intermediate_value`` curve and the trial's user attr ``reported_steps`` only, never judged.
     ``judge=False`` (replicate trials, ``hpo_tasks.replication``: their final value is the point) records
     every step the same way as a search trial but never asks the pruner.
+
+    ``spend`` (``hpo_tasks.fidelity.spend_rule`` of the objective): ``last_step`` (the resource spent is
+    the last step reached) or ``sum_of_steps`` (a fresh fit per step: the sum of the steps reported,
+    written on the trial as user attr ``fidelity.SPENT_ATTR`` at each step, before the pruner is asked).
+    ``spent`` is that figure, also logged as metric ``resource`` by step.
     """
 
     def __init__(
@@ -105,8 +110,11 @@ class Reporter:
         run_id: str | None = None,
         max_resource: int | None = None,
         judge: bool = True,
+        spend: str = "last_step",
     ) -> None:
         import optuna
+
+        from hpo_tasks.fidelity import SPEND_RULES, SPENT_ATTR
 
         self._trial = optuna.trial.Trial(study, trial_id)
         self._run_id = run_id
@@ -118,6 +126,10 @@ class Reporter:
             frozen.user_attrs.get(REPORTED_ATTR, ()) if self._multi else frozen.intermediate_values
         )
         self.last_step: int | None = max(self._reported, default=None)
+        if spend not in SPEND_RULES:
+            raise ValueError(f"spend '{spend}': use one of {', '.join(SPEND_RULES)}")
+        self._sum = spend == "sum_of_steps"
+        self.spent: int = int(frozen.user_attrs.get(SPENT_ATTR, 0)) if self._sum else int(self.last_step or 0)
 
     def __call__(self, step: int, value: float) -> None:
         import optuna
@@ -133,10 +145,19 @@ class Reporter:
             self._trial.report(value, step)
         self._reported.add(step)
         self.last_step = step if self.last_step is None else max(self.last_step, step)
+        if self._sum:
+            from hpo_tasks.fidelity import SPENT_ATTR
+
+            self.spent += step
+            self._trial.set_user_attr(SPENT_ATTR, self.spent)
+        else:
+            self.spent = self.last_step
         if self._run_id is not None and math.isfinite(value):
             from hpo_tasks import tracking
 
-            tracking.log_to_run(self._run_id, metrics={STEP_METRIC: value, RESOURCE_METRIC: step}, step=step)
+            tracking.log_to_run(
+                self._run_id, metrics={STEP_METRIC: value, RESOURCE_METRIC: self.spent}, step=step
+            )
         if not self._judge or (self._max_resource is not None and step >= self._max_resource):
             return  # not judged (replicates, several objectives); at the last step the work is done
         if self._trial.should_prune():

@@ -28,6 +28,7 @@ from hpo_tasks.config.blocks import (
     parse_constraint,
 )
 from hpo_tasks.config.objective import ObjectiveConfig, check_command_template
+from hpo_tasks.config.subset import SUBSET_OBJECTIVE, check_subset_sweep
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # sampler.trust_region: auto turns the region on above this many parameters.
@@ -290,6 +291,12 @@ class SweepConfig(_Frozen):
                 f"pruner.model: {self.pruner.model} is how sampler gp learns from pruned trials (got "
                 f"sampler '{self.sampler.name}'); set sampler: gp or remove pruner.model"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_subset_objective(self) -> SweepConfig:
+        if self.objective.name == SUBSET_OBJECTIVE:  # a data-subset fraction as the resource
+            check_subset_sweep(self.objective.args, direction=self.direction, pruner=self.pruner)
         return self
 
     @property

@@ -53,6 +53,7 @@ def final_model_of(name: str) -> FinalModel | None:
 REGISTRY: dict[str, str] = {
     "xgboost_breast_cancer": "hpo_tasks.objectives.xgb:xgboost_breast_cancer",
     "xgboost_rounds": "hpo_tasks.objectives.xgb:xgboost_rounds",  # reports per boosting round
+    "svm_subset": "hpo_tasks.objectives.subset:svm_subset",  # reports per training-data fraction
     "branin": "hpo_tasks.objectives.synthetic:branin",
     "hartmann6": "hpo_tasks.objectives.synthetic:hartmann6",
     "branin_currin": "hpo_tasks.objectives.synthetic:branin_currin",

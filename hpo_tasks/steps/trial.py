@@ -33,7 +33,7 @@ import optuna
 from optuna.exceptions import TrialPruned
 from optuna.trial import TrialState
 
-from hpo_tasks import outcomes, pruning, record, tracking
+from hpo_tasks import fidelity, outcomes, pruning, record, tracking
 from hpo_tasks.config import SweepConfig
 from hpo_tasks.objectives import command, resolve_objective
 from hpo_tasks.record import TrialResult, TrialSpec
@@ -196,6 +196,7 @@ def _run(
                 run_id=child_run(),
                 max_resource=cfg.max_resource,
                 judge=not record.is_replicate(frozen),  # a replicate runs to the end: its value is data
+                spend=fidelity.spend_rule(objective),  # a fresh fit per step: spends the sum of steps
             )
         seed_everything(s.seed)
         metrics_on = tracking.system_metrics_enabled()
