@@ -232,7 +232,7 @@ def _print_summary(s: dict[str, Any]) -> None:
             print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
     if "resource_used" in s:  # a pruner: what it saved (hpo_tasks.fidelity.compute_figures)
         print(
-            f"  compute: {s['resource_used']:.0f} steps trained of {s['resource_unpruned']:.0f} for the same "
+            f"  compute: {s['resource_used']:.0f} resource units trained of {s['resource_unpruned']:.0f} for the same "
             f"trials unpruned ({100 * s['resource_saved']:.0f} % saved)"
         )
     if s.get("constraints"):
