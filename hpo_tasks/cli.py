@@ -232,8 +232,8 @@ def _print_summary(s: dict[str, Any]) -> None:
             print(f"    {k}: {v:.6g}" if isinstance(v, float) else f"    {k}: {v}")
     if "resource_used" in s:  # a pruner: what it saved (hpo_tasks.fidelity.compute_figures)
         print(
-            f"  compute: {s['resource_used']:.0f} resource units trained of {s['resource_unpruned']:.0f} for the same "
-            f"trials unpruned ({100 * s['resource_saved']:.0f} % saved)"
+            f"  compute: {s['resource_used']:.0f} resource units trained of {s['resource_unpruned']:.0f} "
+            f"for the same trials unpruned ({100 * s['resource_saved']:.0f} % saved)"
         )
     if s.get("constraints"):
         print(f"  constraints {s['constraints']}: {s['n_feasible']} feasible trial(s). {s.get('note', '')}")
