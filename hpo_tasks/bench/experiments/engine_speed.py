@@ -111,24 +111,13 @@ def ab(argv: list[str]) -> int:
 
 def warm_ask_seconds(optimizer: str, n: int, rep: int) -> float:
     """Seconds of the timed ask described in the module docstring."""
-    import optuna
-
     from hpo_tasks.bench.optimizers import OPTIMIZERS, sweep_config
     from hpo_tasks.bench.problems import PROBLEMS
     from hpo_tasks.gp.sampler import GPBatchSampler
-    from hpo_tasks.space import SearchSpace
 
     problem = PROBLEMS["hartmann6"]
     cfg = sweep_config(problem.space, budget=max(n, 1), seed=0)
-    space = SearchSpace.from_config(cfg)
-    dists = space.distributions()
-    rng = np.random.default_rng([n, rep + 1])
-    trials = []
-    for _ in range(n - 1):
-        p = space.decode(rng.random(space.width))
-        trials.append(optuna.trial.create_trial(params=p, distributions=dists, value=problem.true_loss(p)))
-    st = optuna.create_study(direction="minimize", sampler=OPTIMIZERS["ours-q1"].make(cfg, rep + 1))
-    st.add_trials(trials)
+    st, dists = _hartmann6_study(n - 1, rep, size=n)
     first = st.ask(dists)  # the previous suggest task: a full fit, stored on the study
     st.tell(first, problem.true_loss(first.params))
     st.sampler = OPTIMIZERS[optimizer].make(cfg, rep + 1)  # a fresh process: nothing in memory
@@ -270,19 +259,23 @@ def abreport(argv: list[str]) -> int:
     return 0
 
 
-def _hartmann6_study(n: int, rep: int, optimizer: str = "ours-q1") -> tuple[Any, dict[str, Any]]:
-    """A fresh study of ``n`` random Hartmann6 trials and a fresh sampler, as ``runner.time_suggest``."""
+def _hartmann6_study(
+    n: int, rep: int, optimizer: str = "ours-q1", *, size: int | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """A fresh study of ``n`` random Hartmann6 trials and a fresh sampler, as ``runner.time_suggest``
+    builds for study size ``size`` (default ``n``: its budget and the random design's seed)."""
     import optuna
 
     from hpo_tasks.bench.optimizers import OPTIMIZERS, sweep_config
     from hpo_tasks.bench.problems import PROBLEMS
     from hpo_tasks.space import SearchSpace
 
+    size = n if size is None else size
     problem = PROBLEMS["hartmann6"]
-    cfg = sweep_config(problem.space, budget=max(n, 1), seed=0)
+    cfg = sweep_config(problem.space, budget=max(size, 1), seed=0)
     space = SearchSpace.from_config(cfg)
     dists = space.distributions()
-    rng = np.random.default_rng([n, rep + 1])
+    rng = np.random.default_rng([size, rep + 1])
     trials = []
     for _ in range(n):
         p = space.decode(rng.random(space.width))
