@@ -88,9 +88,13 @@ def cnn_outcomes(params: dict[str, Any], rng: np.random.Generator) -> tuple[floa
 
 
 def _sobol(space: Any, n: int, seed: int) -> np.ndarray:
+    import warnings
+
     from scipy.stats import qmc
 
-    u = qmc.Sobol(space.width, scramble=True, seed=seed).random(n)  # (n, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Sobol balance warnings
+        u = qmc.Sobol(space.width, scramble=True, seed=seed).random(n)  # (n, d)
     return np.stack([space.round_trip(space.from_unit(row)) for row in u])
 
 
@@ -189,7 +193,8 @@ def cmd_asks(args: argparse.Namespace) -> None:
         loads = [r["load1"] for r in rs]
         print(
             f"| {problem} | {n} | {name} | {med(r['seconds'] for r in rs):.2f} "
-            f"| {med(r['fit_s'] for r in rs):.2f} | {med(r['acq_s'] for r in rs):.2f} | {len(rs)} | {min(loads):.1f}-{max(loads):.1f} |"
+            f"| {med(r['fit_s'] for r in rs):.2f} | {med(r['acq_s'] for r in rs):.2f} | {len(rs)} "
+            f"| {min(loads):.1f}-{max(loads):.1f} |"
         )
     for problem in args.problems.split(","):  # every variant's ask on all of a problem's states
         for name in args.variants.split(","):
