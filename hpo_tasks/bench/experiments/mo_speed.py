@@ -2,6 +2,8 @@
 
     python -m hpo_tasks.bench.experiments.mo_speed asks --n 10,15,20 --repeats 5
     python -m hpo_tasks.bench.experiments.mo_speed hv --seeds 0,1,2,3,4 --trials 21 --batch 4
+    python -m hpo_tasks.bench.experiments.mo_speed cold --problem cnn --n 15 --repeats 3
+    python -m hpo_tasks.bench.experiments.mo_speed profile --problem cnn --n 15 --variant before
 
 ``asks`` times single asks (``multi.suggest_next_multi``) on one thread, the two variants interleaved
 (before, after, before, after, ...) so that both see the same machine load:
@@ -13,7 +15,9 @@
     branin_currin  BraninCurrin (both minimised, reference point (18, 6)), ``n`` Sobol points, 3 pending.
 ``hv`` runs BraninCurrin studies as the 2026-11-27 page did (``n_init`` 5 Sobol trials, then rounds of
 ``batch`` asks and tells, to ``trials``), per seed once with each variant (paired seeds), and prints the
-hypervolume w.r.t. (18, 6) after each round, and the median GP ask.
+hypervolume w.r.t. (18, 6) after each round, and the median GP ask. ``cold`` times the first ask of a
+fresh process (as each Airflow suggest task is), one subprocess per ask; ``profile`` a cProfile of a warm
+ask.
 
 Variants: ``before`` is BoTorch's path (``multi.FAST_PATH`` off, as ``HPO_GP_MO_FAST=0``); ``after`` the
 fast path. Each row carries the load average (``os.getloadavg``) when it was taken.
@@ -293,6 +297,59 @@ def cmd_profile(args: argparse.Namespace) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)
 
 
+def cmd_cold(args: argparse.Namespace) -> None:
+    """The first ask of a fresh process (a suggest task's), per variant, interleaved: each a subprocess
+    that imports torch, then times one ``suggest_next_multi`` (its botorch imports and, on the BoTorch
+    path, the load of BoTorch's fused hypervolume kernel included)."""
+    import json
+    import subprocess
+
+    rows = []
+    for rep in range(args.repeats):
+        for name in args.variants.split(","):
+            cmd = [
+                sys.executable,
+                "-m",
+                __spec__.name if __spec__ else "hpo_tasks.bench.experiments.mo_speed",
+            ]
+            cmd += [
+                "cold-one",
+                "--problem",
+                args.problem,
+                "--n",
+                str(args.n),
+                "--seed",
+                str(rep),
+                "--variant",
+                name,
+            ]
+            out = (
+                subprocess.run(cmd, capture_output=True, text=True, check=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            rows.append(json.loads(out))
+            print(out, flush=True)
+    for name in args.variants.split(","):
+        rs = [r for r in rows if r["variant"] == name]
+        loads = [r["load1"] for r in rs]
+        med = statistics.median(r["seconds"] for r in rs)
+        print(
+            f"# cold {args.problem} n={args.n} {name}: median {med:.2f} s "
+            f"over {len(rs)} processes, load {min(loads):.1f}-{max(loads):.1f}"
+        )
+
+
+def cmd_cold_one(args: argparse.Namespace) -> None:
+    import json
+
+    import torch  # noqa: F401 - a suggest task has torch imported before the GP step
+
+    state = ask_state(args.problem, args.n, args.seed)
+    r = time_ask(state, args.variant)
+    print(json.dumps({"problem": args.problem, "n": args.n, **r}))
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -315,8 +372,25 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--n", type=int, default=15)
     f.add_argument("--variant", default="before", choices=VARIANTS)
     f.add_argument("--top", type=int, default=40)
+    c = sub.add_parser("cold")
+    c.add_argument("--problem", default="cnn")
+    c.add_argument("--n", type=int, default=15)
+    c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--variants", default="before,after")
+    o = sub.add_parser("cold-one")
+    o.add_argument("--problem", default="cnn")
+    o.add_argument("--n", type=int, default=15)
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--variant", default="before", choices=VARIANTS)
     args = p.parse_args(argv)
-    {"asks": cmd_asks, "hv": cmd_hv, "profile": cmd_profile}[args.cmd](args)
+    commands = {
+        "asks": cmd_asks,
+        "hv": cmd_hv,
+        "profile": cmd_profile,
+        "cold": cmd_cold,
+        "cold-one": cmd_cold_one,
+    }
+    commands[args.cmd](args)
     return 0
 
 
