@@ -218,6 +218,7 @@ def _suggest_fast(
 MC_SAMPLES = 128  # qLogNEHVI's default sample count (BoTorch 0.18), scrambled Sobol normals
 ETA = 1e-3  # constraint temperature, as qLogNEHVI's eta
 TAU_RELU = 1e-6  # qLogNEHVI's smoothing of the improvement (its log_fatplus temperature)
+CELL_BLOCK = 1 << 22  # improvement values computed at once (32 MiB of float64)
 _JITTER = (0.0, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)  # added to the baseline's posterior covariance
 
 
@@ -316,10 +317,16 @@ class LogNEHVI:
             f = mean + self.e_z[:, j] @ l_x + self.e_x[:, j, None] * s_x  # (S, b)
             cols.append(f * gp.y_std + gp.y_mean)
         f_x = torch.stack(cols, dim=-1)  # (S, b, o)
-        gain = f_x[..., None, : self.m] - self.lower[:, None]  # (S, b, c, m)
-        log_gain = log_fatplus(gain, tau=TAU_RELU)
-        log_area = torch.minimum(log_gain, self.log_len[:, None]).sum(-1)  # (S, b, c)
-        log_hvi = logsumexp(log_area, dim=-1)  # (S, b)
+        obj = f_x[..., : self.m]  # (S, b, m)
+        # the (S, b, c, m) improvement tensors in slices of candidates, at most CELL_BLOCK values each
+        step = max(1, CELL_BLOCK // (self.lower.shape[0] * self.lower.shape[1] * self.m))
+        parts = []
+        for i in range(0, obj.shape[1], step):
+            gain = obj[:, i : i + step, None, :] - self.lower[:, None]  # (S, b', c, m)
+            log_gain = log_fatplus(gain, tau=TAU_RELU)
+            log_area = torch.minimum(log_gain, self.log_len[:, None]).sum(-1)  # (S, b', c)
+            parts.append(logsumexp(log_area, dim=-1))  # (S, b')
+        log_hvi = torch.cat(parts, dim=1)  # (S, b)
         if f_x.shape[-1] > self.m:
             log_hvi = log_hvi + log_fatmoid(-f_x[..., self.m :] / ETA).sum(-1)
         return logmeanexp(log_hvi, dim=0).reshape(shape)
