@@ -193,7 +193,10 @@ def _suggest_fast(
     t1 = time.perf_counter()
     try:
         base = train_x if pending_x is None or not len(pending_x) else np.concatenate([train_x, pending_x])
-        nehvi = LogNEHVI(gps, m=m, ref_point=ref_point, baseline=base, seed=seed)
+        if FAST_ACQUISITION == "logparego":
+            nehvi = _log_parego(gps, train_x, outputs, m, pending_x, space)
+        else:
+            nehvi = LogNEHVI(gps, m=m, ref_point=ref_point, baseline=base, seed=seed)
         acqf: Callable[[Any], Any] = nehvi
         if feasible is not None:
             from hpo_tasks.gp.feasibility import log_success
@@ -215,6 +218,43 @@ def _suggest_fast(
     return Suggestion(xb, "gp", vb, fit_s, time.perf_counter() - t1, diag, notes)
 
 
+def _log_parego(
+    gps: Sequence[Any],
+    train_x: np.ndarray,
+    outputs: np.ndarray,
+    m: int,
+    pending_x: np.ndarray | None,
+    space: SpaceInfo,
+) -> Callable[[Any], Any]:
+    """BoTorch's qLogNParEGO (random Chebyshev scalarisation drawn from the seeded torch RNG; Daulton et al.
+    2020) on the plain-torch fits loaded into BoTorch's models, as a ``... x d -> ...`` callable
+    (``FAST_ACQUISITION = "logparego"``, measured against LogNEHVI by the bench's ``after-parego``)."""
+    import torch
+    from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+    from botorch.acquisition.multi_objective.parego import qLogNParEGO
+    from botorch.models import ModelListGP
+
+    models = []
+    X = torch.as_tensor(train_x, dtype=torch.float64)  # (n, d)
+    for j, gp in enumerate(gps):
+        model = engine._make_model(X, torch.as_tensor(outputs[:, j : j + 1]), space, None, None)
+        engine._load_params(model, gp.botorch_params())
+        models.append(model.eval())
+    Xp = None if pending_x is None or not len(pending_x) else torch.as_tensor(pending_x, dtype=torch.float64)
+    acqf = qLogNParEGO(
+        model=ModelListGP(*models),
+        X_baseline=X,
+        objective=IdentityMCMultiOutputObjective(outcomes=list(range(m))),
+        constraints=[_column(m + j) for j in range(len(gps) - m)] or None,
+        X_pending=Xp,
+        prune_baseline=True,
+    )
+    return lambda x: acqf(x.unsqueeze(-2))
+
+
+# What the fast path maximises: "lognehvi" (``LogNEHVI``) or "logparego" (``_log_parego``); the bench's
+# after / after-parego variants measure both (docs/results/2026-12-01-mo-speed.md).
+FAST_ACQUISITION = "lognehvi"
 MC_SAMPLES = 128  # qLogNEHVI's default sample count (BoTorch 0.18), scrambled Sobol normals
 ETA = 1e-3  # constraint temperature, as qLogNEHVI's eta
 TAU_RELU = 1e-6  # qLogNEHVI's smoothing of the improvement (its log_fatplus temperature)

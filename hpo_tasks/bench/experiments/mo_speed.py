@@ -20,7 +20,8 @@ fresh process (as each Airflow suggest task is), one subprocess per ask; ``profi
 ask.
 
 Variants: ``before`` is BoTorch's path (``multi.FAST_PATH`` off, as ``HPO_GP_MO_FAST=0``); ``after`` the
-fast path. Each row carries the load average (``os.getloadavg``) when it was taken.
+fast path (LogNEHVI); ``after-parego`` the fast path with qLogNParEGO. Each row carries the load average
+(``os.getloadavg``) when it was taken.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-VARIANTS = ("before", "after")
+VARIANTS = ("before", "after", "after-parego")
 CNN_SWEEP = "config/sweeps/cnn_accuracy_latency.yaml"
 MB_BOUND = 0.5  # the sweep's constraint, model_mb <= 0.5
 N_PENDING = 3
@@ -46,17 +47,19 @@ N_PENDING = 3
 
 @contextmanager
 def variant(name: str) -> Iterator[None]:
-    """``before``: BoTorch's multi-objective path; ``after``: the fast path (``multi.FAST_PATH``)."""
+    """``before``: BoTorch's multi-objective path; ``after``: the fast path (``multi.FAST_PATH``) with
+    LogNEHVI; ``after-parego``: the fast path with qLogNParEGO (``multi.FAST_ACQUISITION``)."""
     from hpo_tasks.gp import multi
 
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; use one of {VARIANTS}")
-    saved = multi.FAST_PATH
-    multi.FAST_PATH = name == "after"
+    saved = multi.FAST_PATH, multi.FAST_ACQUISITION
+    multi.FAST_PATH = name != "before"
+    multi.FAST_ACQUISITION = "logparego" if name == "after-parego" else "lognehvi"
     try:
         yield
     finally:
-        multi.FAST_PATH = saved
+        multi.FAST_PATH, multi.FAST_ACQUISITION = saved
 
 
 def cnn_space() -> Any:
