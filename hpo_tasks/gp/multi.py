@@ -19,12 +19,13 @@ Acquisition, always with the running and batched trials as ``X_pending`` (sequen
     m == 1   qLogNoisyExpectedImprovement with the same constraint weighting (constrained EI,
              Gardner et al. 2014), the baseline's best feasible point as the incumbent.
 
-Fast path (``FAST_PATH``, on unless ``HPO_GP_MO_FAST=0``; CPU only): each outcome's GP is fitted in plain
-torch (``hpo_tasks.gp.model``, the same model and marginal likelihood as BoTorch's fit) and its
-hyperparameters are loaded into the same BoTorch model, and the same acquisition is maximised by
-``hpo_tasks.gp.optim.maximize`` (a Sobol sweep, batched L-BFGS-B and discrete coordinate moves) instead of
-BoTorch's optimisers. A fast fit that fails falls back to ``engine._fit_robust`` for that outcome; a
-failing fast optimiser to ``engine._optimize``. Speed and hypervolume: docs/results/2026-12-01-mo-speed.md.
+Fast path (``FAST_PATH``, on unless ``HPO_GP_MO_FAST=0``; m >= 2 on the CPU): each outcome's GP fitted
+in plain torch (``hpo_tasks.gp.model``: BoTorch's model and marginal likelihood without gpytorch), and
+``LogNEHVI``, qLogNEHVI at q = 1 written on those models (the same pending points, constraint weights and
+per-sample box decompositions, the latter computed once per step), maximised by
+``hpo_tasks.gp.optim.maximize`` (Sobol sweep, batched L-BFGS-B, discrete coordinate moves) instead of
+BoTorch's optimisers. A fast fit or acquisition that fails leaves a note and the step to the BoTorch path
+below. Speed and hypervolume, before and after: docs/results/2026-12-01-mo-speed.md.
 """
 
 from __future__ import annotations
