@@ -20,7 +20,8 @@ fresh process (as each Airflow suggest task is), one subprocess per ask; ``profi
 ask.
 
 Variants: ``before`` is BoTorch's path (``multi.FAST_PATH`` off, as ``HPO_GP_MO_FAST=0``); ``after`` the
-fast path (LogNEHVI); ``after-parego`` the fast path with qLogNParEGO. Each row carries the load average
+fast path (LogNEHVI); ``after-parego`` the fast path with qLogNParEGO; ``before-python`` BoTorch's path
+without its fused C++ hypervolume kernel. Each row carries the load average
 (``os.getloadavg``) when it was taken.
 """
 
@@ -39,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-VARIANTS = ("before", "after", "after-parego")
+VARIANTS = ("before", "before-python", "after", "after-parego")
 CNN_SWEEP = "config/sweeps/cnn_accuracy_latency.yaml"
 MB_BOUND = 0.5  # the sweep's constraint, model_mb <= 0.5
 N_PENDING = 3
@@ -47,19 +48,28 @@ N_PENDING = 3
 
 @contextmanager
 def variant(name: str) -> Iterator[None]:
-    """``before``: BoTorch's multi-objective path; ``after``: the fast path (``multi.FAST_PATH``) with
+    """``before``: BoTorch's multi-objective path; ``before-python``: the same without BoTorch 0.18's fused
+    C++ hypervolume kernel (its pure-Python loop); ``after``: the fast path (``multi.FAST_PATH``) with
     LogNEHVI; ``after-parego``: the fast path with qLogNParEGO (``multi.FAST_ACQUISITION``)."""
     from hpo_tasks.gp import multi
 
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; use one of {VARIANTS}")
     saved = multi.FAST_PATH, multi.FAST_ACQUISITION
-    multi.FAST_PATH = name != "before"
+    multi.FAST_PATH = name.startswith("after")
     multi.FAST_ACQUISITION = "logparego" if name == "after-parego" else "lognehvi"
+    fused: tuple[Any, bool] | None = None
+    if name == "before-python":  # BoTorch's qLogNEHVI without its fused C++ kernel
+        from botorch.acquisition.multi_objective import logei
+
+        fused = logei._C, logei._load_attempted
+        logei._C, logei._load_attempted = None, True
     try:
         yield
     finally:
         multi.FAST_PATH, multi.FAST_ACQUISITION = saved
+        if fused is not None:
+            logei._C, logei._load_attempted = fused
 
 
 def cnn_space() -> Any:
