@@ -22,14 +22,15 @@ Acquisition, always with the running and batched trials as ``X_pending`` (sequen
 Fast path (``FAST_PATH``, on unless ``HPO_GP_MO_FAST=0``; m >= 2 on the CPU): each outcome's GP fitted
 in plain torch (``hpo_tasks.gp.model``: BoTorch's model and marginal likelihood without gpytorch), and
 ``LogNEHVI``, qLogNEHVI at q = 1 written on those models (the same pending points, constraint weights and
-per-sample box decompositions, the latter computed once per step), maximised by
-``hpo_tasks.gp.optim.maximize`` (Sobol sweep, batched L-BFGS-B, discrete coordinate moves) instead of
-BoTorch's optimisers. A fast fit or acquisition that fails leaves a note and the step to the BoTorch path
-below. Speed and hypervolume, before and after: docs/results/2026-12-01-mo-speed.md.
+per-sample box decompositions, the latter computed once per step), maximised by BoTorch's optimisers as
+the BoTorch path's (``engine._optimize``; ``FAST_OPTIMIZER``). A fast fit or acquisition that fails leaves
+a note and the step to the BoTorch path below. Speed and hypervolume, before and after:
+docs/results/2026-12-01-mo-speed.md.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -93,7 +94,18 @@ def suggest_next_multi(
         torch.manual_seed(seed)
         if FAST_PATH and m >= 2 and dev.type == "cpu":
             fast = _suggest_fast(
-                train_x, outputs, m, space, pending_x, taken, seed, ref_point, failed_x, num_restarts, notes
+                train_x,
+                outputs,
+                m,
+                space,
+                pending_x,
+                taken,
+                seed,
+                ref_point,
+                failed_x,
+                num_restarts,
+                raw_samples,
+                notes,
             )
             if fast is not None:
                 return fast
@@ -146,15 +158,16 @@ def _suggest_fast(
     ref_point: np.ndarray | None,
     failed_x: np.ndarray | None,
     num_restarts: int,
+    raw_samples: int,
     notes: list[str],
 ) -> Suggestion | None:
     """The fast path's step (``FAST_PATH``): plain-torch GPs per outcome, ``LogNEHVI`` maximised by
-    ``gp.optim.maximize``. None (with a note) when a fit or the acquisition fails: the BoTorch path
-    serves the step. ``outputs``: ``n x (m + k)``, the objectives then the constraint slacks."""
+    BoTorch's optimisers (``engine._optimize``; ``FAST_OPTIMIZER``). None (with a note) when a fit or the
+    acquisition fails: the BoTorch path serves the step. ``outputs``: ``n x (m + k)``, the objectives
+    then the constraint slacks."""
     import torch
 
     from hpo_tasks.gp import model as gp_model
-    from hpo_tasks.gp.optim import maximize
 
     assert ref_point is not None, "several objectives need a reference point"
     t0 = time.perf_counter()
@@ -205,7 +218,14 @@ def _suggest_fast(
             def acqf(x: Any) -> Any:
                 return nehvi(x) + log_success(feasible, x)
 
-        cands, values = maximize(acqf, space, seed=seed, num_restarts=num_restarts)
+        if FAST_OPTIMIZER == "sweep":
+            from hpo_tasks.gp.optim import maximize
+
+            cands, values = maximize(acqf, space, seed=seed, num_restarts=num_restarts)
+        else:
+            cands, values = engine._optimize(
+                _as_botorch(acqf), "logei", space, dev, num_restarts=num_restarts, raw_samples=raw_samples
+            )
     except Exception as err:  # noqa: BLE001 - any failure: the BoTorch path follows
         notes.append(f"fast acquisition failed ({type(err).__name__}: {str(err)[:200]}); BoTorch's follows")
         return None
@@ -251,6 +271,36 @@ def _log_parego(
         prune_baseline=True,
     )
     return lambda x: acqf(x.unsqueeze(-2))
+
+
+# How the fast path maximises its acquisition: "botorch", BoTorch's optimize_acqf /
+# optimize_acqf_mixed_alternating (``engine._optimize``, 8 restarts, 256 raw samples), or "sweep",
+# ``gp.optim.maximize`` (2048-point sweep): on BraninCurrin the same hypervolume within noise (20 paired
+# seeds) and slower on both spaces, its sweep costing 2048 x 128 samples
+# (docs/results/2026-12-01-mo-speed.md).
+FAST_OPTIMIZER = "botorch"
+
+
+@functools.cache
+def _botorch_wrapper() -> type:
+    """A BoTorch ``AcquisitionFunction`` around a ``... x d -> ...`` callable (``b x 1 x d -> b``), built
+    on first use so that importing this module needs no botorch."""
+    import torch
+    from botorch.acquisition import AcquisitionFunction
+
+    class Wrapped(AcquisitionFunction):
+        def __init__(self, fn: Callable[[Any], Any]) -> None:
+            torch.nn.Module.__init__(self)  # no model: the callable holds its own
+            self.fn = fn
+
+        def forward(self, X: Any) -> Any:
+            return self.fn(X.squeeze(-2))  # b x 1 x d -> b
+
+    return Wrapped
+
+
+def _as_botorch(fn: Callable[[Any], Any]) -> Any:
+    return _botorch_wrapper()(fn)
 
 
 # What the fast path maximises: "lognehvi" (``LogNEHVI``) or "logparego" (``_log_parego``); the bench's

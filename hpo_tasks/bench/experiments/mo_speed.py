@@ -20,10 +20,10 @@ fresh process (as each Airflow suggest task is), one subprocess per ask; ``profi
 ask.
 
 Variants: ``before`` is BoTorch's path (``multi.FAST_PATH`` off, as ``HPO_GP_MO_FAST=0``); ``after`` the
-fast path (LogNEHVI); ``after-parego`` the fast path with qLogNParEGO; ``before-python`` BoTorch's path
-without its fused C++ hypervolume kernel; ``after-botorch-opt`` the fast path's LogNEHVI maximised by
-BoTorch's ``optimize_acqf`` instead of ``gp.optim.maximize``. Each row carries the load average
-(``os.getloadavg``) when it was taken.
+fast path (plain-torch fits, LogNEHVI, BoTorch's optimisers); ``after-sweep`` the fast path with
+``gp.optim.maximize`` as its optimiser; ``after-parego`` the fast fits with qLogNParEGO (by
+``gp.optim.maximize``); ``before-python`` BoTorch's path without its fused C++ hypervolume kernel. Each
+row carries the load average (``os.getloadavg``) when it was taken.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-VARIANTS = ("before", "before-python", "after", "after-parego", "after-botorch-opt")
+VARIANTS = ("before", "before-python", "after", "after-sweep", "after-parego")
 CNN_SWEEP = "config/sweeps/cnn_accuracy_latency.yaml"
 MB_BOUND = 0.5  # the sweep's constraint, model_mb <= 0.5
 N_PENDING = 3
@@ -51,55 +51,29 @@ N_PENDING = 3
 def variant(name: str) -> Iterator[None]:
     """``before``: BoTorch's multi-objective path; ``before-python``: the same without BoTorch 0.18's fused
     C++ hypervolume kernel (its pure-Python loop); ``after``: the fast path (``multi.FAST_PATH``) with
-    LogNEHVI; ``after-parego``: the fast path with qLogNParEGO (``multi.FAST_ACQUISITION``);
-    ``after-botorch-opt``: the fast path's fits and LogNEHVI, maximised by BoTorch's optimisers."""
+    LogNEHVI and BoTorch's optimisers; ``after-sweep``: the same maximised by ``gp.optim.maximize``
+    (``multi.FAST_OPTIMIZER``); ``after-parego``: the fast fits with qLogNParEGO, by ``gp.optim.maximize``
+    (``multi.FAST_ACQUISITION``)."""
     from hpo_tasks.gp import multi
 
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; use one of {VARIANTS}")
-    saved = multi.FAST_PATH, multi.FAST_ACQUISITION
+    saved = multi.FAST_PATH, multi.FAST_ACQUISITION, multi.FAST_OPTIMIZER
     multi.FAST_PATH = name.startswith("after")
     multi.FAST_ACQUISITION = "logparego" if name == "after-parego" else "lognehvi"
+    multi.FAST_OPTIMIZER = "sweep" if name in ("after-sweep", "after-parego") else "botorch"
     fused: tuple[Any, bool] | None = None
     if name == "before-python":  # BoTorch's qLogNEHVI without its fused C++ kernel
         from botorch.acquisition.multi_objective import logei
 
         fused = logei._C, logei._load_attempted
         logei._C, logei._load_attempted = None, True
-    from hpo_tasks.gp import optim
-
-    maximize = optim.maximize
-    if name == "after-botorch-opt":  # LogNEHVI maximised by BoTorch's optimize_acqf (engine._optimize)
-        optim.maximize = _botorch_maximize
     try:
         yield
     finally:
-        multi.FAST_PATH, multi.FAST_ACQUISITION = saved
-        optim.maximize = maximize
+        multi.FAST_PATH, multi.FAST_ACQUISITION, multi.FAST_OPTIMIZER = saved
         if fused is not None:
             logei._C, logei._load_attempted = fused
-
-
-def _botorch_maximize(
-    acqf: Any, space: Any, *, seed: int, num_restarts: int = 8, **_: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """``optim.maximize``'s contract served by ``engine._optimize`` (BoTorch's optimisers, 256 raw
-    samples) on a ``... x d -> ...`` callable; the torch RNG, seeded by the step, seeds it."""
-    import torch
-    from botorch.acquisition import AcquisitionFunction
-
-    from hpo_tasks.gp import engine
-
-    class Wrapped(AcquisitionFunction):
-        def __init__(self) -> None:
-            torch.nn.Module.__init__(self)
-
-        def forward(self, X: Any) -> Any:
-            return acqf(X.squeeze(-2))  # b x 1 x d -> b
-
-    return engine._optimize(
-        Wrapped(), "logei", space, torch.device("cpu"), num_restarts=num_restarts, raw_samples=256
-    )
 
 
 def cnn_space() -> Any:
