@@ -87,7 +87,9 @@ def test_lognehvi_matches_botorchs_qlognehvi_on_the_same_models(name: str, monke
     assert int(np.argmax(a)) == int(np.argmax(b))
 
 
-def test_fast_step_is_reproducible_and_avoids_pending_and_taken_points() -> None:
+@pytest.mark.parametrize("optimizer", ["botorch", "sweep"])
+def test_fast_step_is_reproducible_and_avoids_pending_and_taken_points(optimizer: str, monkeypatch) -> None:
+    monkeypatch.setattr(multi, "FAST_OPTIMIZER", optimizer)
     state = ask_state("cnn", 12, 1)
     first = multi.suggest_next_multi(**state)
     again = multi.suggest_next_multi(**state)
