@@ -253,22 +253,7 @@ def _suggest_fast(
             )
             return None
     fit_s = time.perf_counter() - t0
-    lengthscales = gp.lengthscales(space.names)
-    low = [
-        name
-        for i, name in enumerate(space.names)
-        if i not in space.cat_dims and lengthscales.get(name, 1.0) <= 1.05 * gp_model.LENGTHSCALE_MIN
-    ]
-    if low:
-        notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
-    diag: dict[str, Any] = {
-        "lengthscales": lengthscales,
-        "noise": gp.noise,
-        "outputscale": gp.outputscale(),
-        "fit": kind,
-        "fit_steps": info["fit_steps"],
-        "engine": "torch",
-    }
+    diag = torch_fit_diagnostics(gp, space, notes, kind=kind, fit_steps=info["fit_steps"])
     if warm_err:
         diag["warm_start_failed"] = warm_err
     entry = None
@@ -286,6 +271,31 @@ def _suggest_fast(
         if space.key(xr) not in taken:
             return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes, entry)
     return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
+
+
+def torch_fit_diagnostics(
+    gp: Any, space: SpaceInfo, notes: list[str], *, kind: str, fit_steps: int
+) -> dict[str, Any]:
+    """The suggest info of a ``gp.model`` fit (lengthscales, noise, outputscale, fit kind and steps);
+    a note when a continuous lengthscale sits at its lower bound."""
+    from hpo_tasks.gp import model as gp_model
+
+    lengthscales = gp.lengthscales(space.names)
+    low = [
+        name
+        for i, name in enumerate(space.names)
+        if i not in space.cat_dims and lengthscales.get(name, 1.0) <= 1.05 * gp_model.LENGTHSCALE_MIN
+    ]
+    if low:
+        notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
+    return {
+        "lengthscales": lengthscales,
+        "noise": gp.noise,
+        "outputscale": gp.outputscale(),
+        "fit": kind,
+        "fit_steps": fit_steps,
+        "engine": "torch",
+    }
 
 
 @contextmanager

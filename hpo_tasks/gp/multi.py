@@ -187,23 +187,8 @@ def _suggest_fast(
     dev = torch.device("cpu")
     feasible = engine._fit_feasibility(train_x, failed_x, space, dev, notes, None)
     fit_s = time.perf_counter() - t0
-    first = gps[0]
-    lengthscales = first.lengthscales(space.names)
-    low = [
-        name
-        for i, name in enumerate(space.names)
-        if i not in space.cat_dims and lengthscales.get(name, 1.0) <= 1.05 * gp_model.LENGTHSCALE_MIN
-    ]
-    if low:
-        notes.append(f"lengthscale at its lower bound for {low}: the GP may be overfitting noise")
-    diag: dict[str, Any] = {
-        "lengthscales": lengthscales,
-        "noise": first.noise,
-        "outputscale": first.outputscale(),
-        "fit": "full",
-        "fit_steps": fit_steps[0],
-        "engine": "torch",
-    }
+    # the first objective's fit stands for the step, as on the BoTorch path
+    diag = engine.torch_fit_diagnostics(gps[0], space, notes, kind="full", fit_steps=fit_steps[0])
     t1 = time.perf_counter()
     try:
         base = train_x if pending_x is None or not len(pending_x) else np.concatenate([train_x, pending_x])
