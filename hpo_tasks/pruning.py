@@ -129,6 +129,7 @@ class Reporter:
         if spend not in SPEND_RULES:
             raise ValueError(f"spend '{spend}': use one of {', '.join(SPEND_RULES)}")
         self._sum = spend == "sum_of_steps"
+        self._spent_attr = SPENT_ATTR
         self.spent: int = int(frozen.user_attrs.get(SPENT_ATTR, 0)) if self._sum else int(self.last_step or 0)
 
     def __call__(self, step: int, value: float) -> None:
@@ -146,10 +147,8 @@ class Reporter:
         self._reported.add(step)
         self.last_step = step if self.last_step is None else max(self.last_step, step)
         if self._sum:
-            from hpo_tasks.fidelity import SPENT_ATTR
-
             self.spent += step
-            self._trial.set_user_attr(SPENT_ATTR, self.spent)
+            self._trial.set_user_attr(self._spent_attr, self.spent)
         else:
             self.spent = self.last_step
         if self._run_id is not None and math.isfinite(value):
