@@ -21,6 +21,14 @@ pending points (the sampler's). As COMPLETE results accumulate, L moves up to R,
 ``standin``'s but with the stand-ins mapped from the trials' own rung peers. Everything is read from
 the trials (the shared Optuna storage), so every task process rebuilds the same level and data.
 
+``line`` (``rungs`` with a calibrated map below the level): the same level and the same values for the
+trials that reached it; a trial stopped below L at step s enters at a + b y_t(s), the least-squares line
+from the values at s to the values at L of the level's trials that reported both (at least
+``LINE_MIN_PAIRS``, slope b > 0; else the quantile stand-in), capped at the level's best. The quantile map
+gives every trial that ranks below the level's trials at s the same value (their worst, at the cap's
+other end); the line keeps how far below each one is, which is what a rung that ranks configurations well
+(the rule ``pruner.beat_probability`` trusts, ``hpo_tasks.extrapolation``) knows about them.
+
 ``joint`` (a joint model over (configuration, resource), the principled form of Wu et al., UAI 2019 /
 MOBSTER): a fidelity GP, BoTorch's ``SingleTaskMultiFidelityGP`` over (x scaled to the unit cube, s / R),
 is fitted to every reported step of every finished trial (COMPLETE and PRUNED; at most
@@ -53,7 +61,8 @@ if TYPE_CHECKING:
 
     from hpo_tasks.config import SweepConfig
 
-MODELS = ("standin", "rungs", "joint")
+MODELS = ("standin", "rungs", "line", "joint")
+LINE_MIN_PAIRS = 5  # line: trials with values at both steps before the line replaces the quantile map
 RUNGS_SEED_TRIALS = 3  # rungs, joint: COMPLETE trials before the GP starts (unless budget.n_init is set)
 JOINT_MAX_ROWS = 400  # joint: (configuration, step) rows the fidelity GP fits at most (latest steps kept)
 SPEND_RULES = ("last_step", "sum_of_steps")  # how an objective spends its resource (``spend_rule``)
@@ -78,7 +87,11 @@ def seed_trials(cfg: SweepConfig) -> int:
     """COMPLETE trials of the seed design before the GP starts. ``rungs`` lowers the default
     (``min(n_init, RUNGS_SEED_TRIALS)``): its GP can start on the low rungs, where the pruned trials of
     the seed design already give d + 1 values (BOHB starts its model there); ``budget.n_init`` wins."""
-    if cfg.pruner.name != "none" and cfg.pruner.model in ("rungs", "joint") and cfg.budget.n_init is None:
+    if (
+        cfg.pruner.name != "none"
+        and cfg.pruner.model in ("rungs", "line", "joint")
+        and cfg.budget.n_init is None
+    ):
         return min(cfg.n_init, RUNGS_SEED_TRIALS)
     return cfg.n_init
 
@@ -135,6 +148,7 @@ def training_rule(
             min_points=min_points,
             max_resource=max_resource,
             drop_below=drop_below,
+            map_below="line" if model == "line" else "quantile",
         )
 
     rule.model = model  # type: ignore[attr-defined]
@@ -166,8 +180,10 @@ def rung_data(
     min_points: int,
     max_resource: int | None,
     drop_below: bool = False,
+    map_below: str = "quantile",
 ) -> TrainingData:
-    """BOHB's level and the data there (see the module doc)."""
+    """BOHB's level and the data there (see the module doc); ``map_below``: how a trial stopped below the
+    level enters, ``quantile`` (``rungs``) or ``line`` (``line``)."""
     trials = [*complete, *pruned]
     top = max_resource
     if top is None:  # no declared R: the highest step any complete trial reported
@@ -187,11 +203,21 @@ def rung_data(
     out_trials = [t for t, _ in reached]
     if not drop_below:
         at_level = np.array(ys)  # (n_reached,)
+        lines: dict[int, tuple[float, float] | None] = {}
         for t, c in below:
             out_trials.append(t)
-            ys.append(_standin_at(c, reached, at_level, sign=sign))
+            ys.append(
+                _regressed_at(c, reached, level, at_level, sign=sign, lines=lines)
+                if map_below == "line"
+                else _standin_at(c, reached, at_level, sign=sign)
+            )
     is_final = level == top
-    info = {"fidelity": "rungs", "fidelity_level": level, "n_at_level": len(reached), "n_below": len(below)}
+    info = {
+        "fidelity": map_below if map_below == "line" else "rungs",
+        "fidelity_level": level,
+        "n_at_level": len(reached),
+        "n_below": len(below),
+    }
     return TrainingData(out_trials, np.array(ys, dtype=float), None if is_final else level, info)
 
 
@@ -277,6 +303,32 @@ def _standin_at(
         return float(at_level.min())
     q = min(float(np.mean(peers <= y)), 0.5)
     return float(np.quantile(at_level, q))
+
+
+def _regressed_at(
+    curve: dict[int, float],
+    reached: list[tuple[FrozenTrial, dict[int, float]]],
+    level: int,
+    at_level: np.ndarray,
+    *,
+    sign: float,
+    lines: dict[int, tuple[float, float] | None],
+) -> float:
+    """A stopped trial's stand-in at the level from the least-squares line, value at its last step s ->
+    value at the level, of the level's trials that reported s (``lines`` memoises it per s), capped at
+    the level's best; the quantile stand-in where the line does not apply (fewer than ``LINE_MIN_PAIRS``
+    pairs, slope <= 0)."""
+    from hpo_tasks.extrapolation import rising_line
+
+    s = max(curve)
+    if s not in lines:
+        pairs = np.array([(sign * c[s], sign * c[level]) for _, c in reached if s in c]).reshape(-1, 2)
+        fitted = rising_line(pairs, LINE_MIN_PAIRS)
+        lines[s] = None if fitted is None else fitted[:2]
+    line = lines[s]
+    if line is None:
+        return _standin_at(curve, reached, at_level, sign=sign)
+    return float(min(line[0] + line[1] * sign * curve[s], at_level.max()))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -22,6 +22,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from hpo_tasks.config import SweepConfig
+from hpo_tasks.extrapolation import PROBABILITY_ATTR
 from hpo_tasks.record import PRUNED_AT_ATTR, REPORTED_ATTR, get_trial
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 STEP_METRIC = "intermediate_value"
 RESOURCE_METRIC = "resource"  # resource spent so far (Reporter.spent): the child run's latest value
 RUNG_TAG = "hpo.rung"  # a pruned trial's successive-halving rung (0: the first, at min_resource)
+BEAT_TAG = "hpo.beat_probability"  # stopped by pruner.beat_probability: its chance of beating the best
 __all__ = [
+    "BEAT_TAG",
     "PRUNED_AT_ATTR",
     "RESOURCE_METRIC",
     "RUNG_TAG",
@@ -165,6 +168,9 @@ class Reporter:
                 from hpo_tasks import tracking
                 from hpo_tasks.fidelity import sha_rung
 
-                rung = sha_rung(get_trial(self._trial.study, self._trial._trial_id)) - 1
-                tracking.log_to_run(self._run_id, tags={RUNG_TAG: max(rung, 0)})
+                frozen = get_trial(self._trial.study, self._trial._trial_id)
+                tags: dict[str, Any] = {RUNG_TAG: max(sha_rung(frozen) - 1, 0)}
+                if PROBABILITY_ATTR in frozen.user_attrs:  # stopped by pruner.beat_probability
+                    tags[BEAT_TAG] = frozen.user_attrs[PROBABILITY_ATTR]
+                tracking.log_to_run(self._run_id, tags=tags)
             raise optuna.TrialPruned(f"pruned at step {step} (value {value:g})")

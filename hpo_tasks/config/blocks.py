@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SamplerName = Literal["gp", "optuna-gp", "tpe", "random"]
 Acquisition = Literal["logei", "ucb", "pi", "thompson", "kg", "mes"]
 PrunerName = Literal["none", "hyperband", "successive_halving", "median"]
-FidelityModel = Literal["standin", "rungs", "joint"]  # hpo_tasks.fidelity.MODELS
+FidelityModel = Literal["standin", "rungs", "line", "joint"]  # hpo_tasks.fidelity.MODELS
 BudgetMode = Literal["rounds", "async"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 ACQUISITIONS: tuple[str, ...] = get_args(Acquisition)
@@ -283,8 +283,18 @@ class PrunerConfig(_Frozen):
     model: FidelityModel = Field(
         default="standin",
         description="standin: pruned trials at a stand-in final value; rungs: BOHB, the GP fits the "
-        "highest step with d+1 values, every trial that reached it at its value there; joint: pruned "
-        "trials at a fidelity GP's prediction at max_resource, fitted to every step (sampler gp).",
+        "highest step with d+1 values, every trial that reached it at its value there; line: rungs, the "
+        "trials stopped below that step at a least-squares line's prediction from their last step; "
+        "joint: pruned trials at a fidelity GP's prediction at max_resource, fitted to every step "
+        "(sampler gp).",
+    )
+    beat_probability: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Also stop a trial at a rung when the probability that it ends better than the best "
+        "complete trial, from the complete trials' rung-to-final regression, is below this (e.g. 0.05; "
+        "hyperband, ASHA; default: off).",
     )
 
     @model_validator(mode="after")
@@ -311,9 +321,11 @@ class PrunerConfig(_Frozen):
 
 PRUNER_FIELDS: dict[str, frozenset[str]] = {
     "none": frozenset(),
-    "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count", "model"}),
+    "hyperband": frozenset(
+        {"min_resource", "max_resource", "reduction_factor", "bootstrap_count", "model", "beat_probability"}
+    ),
     "successive_halving": frozenset(
-        {"min_resource", "max_resource", "reduction_factor", "bootstrap_count", "model"}
+        {"min_resource", "max_resource", "reduction_factor", "bootstrap_count", "model", "beat_probability"}
     ),
     "median": frozenset({"max_resource", "n_startup_trials", "n_warmup_steps", "interval_steps", "model"}),
 }

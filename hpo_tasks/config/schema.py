@@ -286,6 +286,11 @@ class SweepConfig(_Frozen):
                 f"pruner.min_resource ({self.pruner.min_resource}) exceeds the last step "
                 f"({self.max_resource}, max_resource or the objective's epochs); lower min_resource"
             )
+        if self.pruner.beat_probability is not None and self.max_resource is None:
+            raise ValueError(
+                "pruner.beat_probability compares a trial with the complete trials' final values, at "
+                "max_resource: set pruner.max_resource to the last step your objective reports"
+            )
         if self.pruner.model != "standin" and self.sampler.name != "gp":
             raise ValueError(
                 f"pruner.model: {self.pruner.model} is how sampler gp learns from pruned trials (got "

@@ -193,3 +193,34 @@ def test_pruned_sweep_through_the_dag_with_the_form_choosing_the_pruner(
     states = airflow_sandbox.task_states("hpo__it_prune")
     assert all(s == "success" for s in states["round_00.run_trial"] + states["round_01.run_trial"])
     assert states["finalize"] == ["success"]
+
+
+def test_beat_probability_stops_hopeless_trials_the_rungs_pass(state_dir: Path) -> None:
+    from hpo_tasks.extrapolation import PROBABILITY_ATTR
+
+    # Hyperband: its last bracket trains every trial to the end, so complete trials (the rule's pairs)
+    # come early even with random search.
+    pruner = "{name: hyperband, min_resource: 1, max_resource: 9, beat_probability: 0.05}"
+    cfg = _cfg("prune_beat", pruner=pruner, max_trials=20)
+    summary = run_in_process(cfg, label="r1")
+    study, _ = record.load(summary["study_name"])
+    trials = study.get_trials()
+    stopped = [t for t in trials if PROBABILITY_ATTR in t.user_attrs]
+    assert stopped, "on Branin's curve step 1 ranks the finals: some trial the rung passed is hopeless"
+    assert all(t.state == TrialState.PRUNED and t.last_step in (1, 3) for t in stopped)
+    assert all(0.0 <= t.user_attrs[PROBABILITY_ATTR] < 0.05 for t in stopped)
+    # ... each only after the rule had its pairs: five complete trials that reported the rung before it
+    for t in stopped:
+        earlier = [c for c in trials if c.state == TrialState.COMPLETE and c.number < t.number]
+        assert len(earlier) >= 5
+    children = {
+        int(c.data.tags["hpo.trial_number"]): c
+        for c in tracking.children(summary["mlflow_parent_run_id"], cfg.name)
+    }
+    for t in stopped:
+        tags = children[t.number].data.tags
+        assert float(tags["hpo.beat_probability"]) == pytest.approx(t.user_attrs[PROBABILITY_ATTR])
+        assert tags["hpo.state"] == "PRUNED"
+    params = tracking.run_info(summary["mlflow_parent_run_id"]).data.params
+    assert params["pruner.beat_probability"] == "0.05"
+    assert len(children) == 20 and summary["stop_reason"] == "max_trials"

@@ -94,6 +94,38 @@ def test_rungs_trains_on_every_trial_that_reached_the_level_and_maps_the_rest(
     assert seen["x"].shape == (8, 2) and seen["pending"].shape == (1, 2)
 
 
+def test_line_maps_the_trials_below_the_level_by_the_rung_to_level_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    study = _study()
+    rule = fidelity.training_rule("line", max_resource=R)
+    seen = _engine_input(
+        monkeypatch, study, GPBatchSampler(SearchSpace.from_config(_cfg()), n_init=2, fidelity=rule)
+    )
+    info = seen["info"]
+    assert (info["fidelity"], info["fidelity_level"], info["n_at_level"], info["n_below"]) == (
+        "line",
+        3,
+        6,
+        2,
+    )
+    # The six trials at step 3 report (step 1, step 3): (10, 5), (12, 6), (11, 7), (13, 8), (14, 9),
+    # (15, 10); least squares: v3 = -30/7 + (33/35) v1. The trial stopped at 1 with 20 enters at its
+    # line value 14.571 (the quantile map gave it 10, the worst at 3, like any trial below the six);
+    # the one with 9 at 4.2, capped at the level's best, 5.
+    line = -30.0 / 7.0 + 33.0 / 35.0 * 20.0
+    assert sorted(-seen["y"]) == pytest.approx(sorted([5.0, 6.0, 7.0, 8.0, 9.0, 10.0, line, 5.0]))
+    # Fewer than LINE_MIN_PAIRS pairs: the quantile stand-ins, as rungs.
+    monkeypatch.setattr(fidelity, "LINE_MIN_PAIRS", 7)
+    few = fidelity.training_rule("line", max_resource=R)
+    base = fidelity.training_rule("rungs", max_resource=R)
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    got = few(complete, pruned, sign=-1.0, min_points=3).y
+    assert got.tolist() == base(complete, pruned, sign=-1.0, min_points=3).y.tolist()
+
+
 def test_rungs_moves_up_to_max_resource_as_complete_trials_accumulate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -65,7 +65,7 @@ def test_pruner_from_config(pruner: Any, args: dict | None, kind: type) -> None:
         ({"name": "hyperband", "max_resources": 9}, None, "did you mean 'max_resource'?"),
         ({"name": "none", "model": "rungs"}, None, "model do(es) not apply to pruner 'none'"),
         ({"name": "median", "model": "mobster"}, None,
-         "pruner.model: Input should be 'standin', 'rungs' or 'joint'"),
+         "pruner.model: Input should be 'standin', 'rungs', 'line' or 'joint'"),
     ],
 )  # fmt: skip
 def test_bad_pruner_names_field_and_fix(pruner: dict, args: dict | None, expected: str) -> None:

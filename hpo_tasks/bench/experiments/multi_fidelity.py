@@ -61,9 +61,18 @@ PRUNED = {
     "gp_rungs_sh_n3": ("successive_halving", "rungs", 3),  # and a seed round of 3 (budget.n_init)
     "tpe_hb": ("hyperband", "standin", 3),  # the model does not apply to TPE
 }
+# methods that also stop hopeless trials (``pruner.beat_probability``, hpo_tasks.extrapolation)
+BEAT = {"gp_rungs_x": 0.05, "gp_rungs_sh_x": 0.05, "gp_rungs_sh_xr": 0.05, "gp_rungs_xr": 0.05}
+PRUNED |= {"gp_rungs_x": PRUNED["gp_rungs"], "gp_rungs_sh_x": PRUNED["gp_rungs_sh"]}
+PRUNED |= {  # pruner.model: line (rungs, the trials stopped below the level on the rung-to-level line)
+    "gp_rungs_xr": ("hyperband", "line", 3),
+    "gp_rungs_sh_xr": ("successive_halving", "line", 3),
+    "gp_rungs_sh_r": ("successive_halving", "line", 3),
+}
 METHODS = (
     "gp", "gp_standin", "gp_rungs", "gp_joint", "gp_rungs_sh", "gp_rungs_sh4", "gp_joint_sh",
-    "gp_rungs_sh_n3", "tpe_hb", "topk",
+    "gp_rungs_sh_n3", "gp_rungs_x", "gp_rungs_sh_x", "gp_rungs_sh_r", "gp_rungs_xr", "gp_rungs_sh_xr",
+    "tpe_hb", "topk",
 )  # fmt: skip
 SEED_ROUND = {"gp_rungs_sh_n3": 3}  # budget.n_init where a method sets it (default: the sweep's rule)
 
@@ -135,6 +144,8 @@ def _cfg(p: Problem, method: str, seed: int) -> Any:
         name, model, eta = PRUNED[method]
         pruner = {"name": name, "min_resource": p.min_resource, "max_resource": p.max_resource,
                   "reduction_factor": eta, "model": model}  # fmt: skip
+        if method in BEAT:
+            pruner["beat_probability"] = BEAT[method]
     return parse_sweep(
         {
             "name": f"mf_{p.name}",
