@@ -14,6 +14,8 @@
                was log, that page's ``fast`` rows)
     fast-autograd / fast-plaingrad   fast with the plain kernel's fit gradient by torch autograd / written
                out in numpy (``gp.model.PLAIN_GRADIENT``: written out since 2026-12-01-plain-gradient.md)
+    fast-warp  fast with the Yeo-Johnson output warp before standardisation (``gp.warp.OUTPUT_WARP``;
+               every other variant runs it "none": 2026-12-01-output-warp.md)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -62,12 +64,14 @@ FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
 # fast-path variants with the plain kernel's fit gradient by autograd / written out
 # (``gp.model.PLAIN_GRADIENT``)
 FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
+# fast-path variants with an output warp (``gp.warp.OUTPUT_WARP``); the others run without one
+FAST_WARPS = {"fast-warp": "yeo-johnson"}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench.experiments import ab_engine
-    from hpo_tasks.gp import engine, optim, sampler
+    from hpo_tasks.gp import engine, optim, sampler, warp
     from hpo_tasks.gp import model as gp_model
 
     _ORIGINAL.setdefault("warm", sampler.WARM_FIT_DEFAULT)
@@ -75,13 +79,16 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("sweep", optim.N_SWEEP)
     _ORIGINAL.setdefault("fit", gp_model.FIT_SPACE)
     _ORIGINAL.setdefault("grad", gp_model.PLAIN_GRADIENT)
-    ours = ("cold", "warm", "fast", *FAST_SWEEPS, *FAST_FITS, *FAST_GRADIENTS)
-    fast = variant == "fast" or variant in FAST_SWEEPS or variant in FAST_FITS or variant in FAST_GRADIENTS
+    _ORIGINAL.setdefault("warp", warp.OUTPUT_WARP)
+    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS)
+    ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
+    fast = variant == "fast" or any(variant in group for group in variants)
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
     engine.FAST_PATH = fast or (variant not in ours and _ORIGINAL["fast"])
     optim.N_SWEEP = FAST_SWEEPS.get(variant, _ORIGINAL["sweep"])
     gp_model.FIT_SPACE = FAST_FITS.get(variant, _ORIGINAL["fit"])
     gp_model.PLAIN_GRADIENT = FAST_GRADIENTS.get(variant, _ORIGINAL["grad"])
+    warp.OUTPUT_WARP = FAST_WARPS.get(variant, "none" if variant in ours else _ORIGINAL["warp"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
