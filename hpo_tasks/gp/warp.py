@@ -17,6 +17,13 @@ there are fewer than MIN_ROWS rows or under two distinct values, when the noise 
 (``noise_var`` is in outcome units; a warp would need the noise transformed through psi' row by row,
 not done), and when the fit of lambda fails or gives non-finite or flat outcomes.
 
+The second warp, ``half-rank`` (Vizier's ``HalfRankComponent``, Song et al. 2024, "The Vizier Gaussian
+process bandit algorithm"), keeps the outcomes at or above their median as they are and replaces each
+one below by ``median + s * Phi^-1(q)``, ``q = (r - 1/2) / (2 k)`` for the r-th smallest distinct value
+below the median among ``k`` (``k + 1/2`` when the median is itself an outcome), ``s`` the root mean
+square of the good half's distances to the median: the bad half becomes a normal tail whatever its
+outliers, the good half keeps its metric. Also strictly increasing (ties stay ties).
+
 Notations:
     n  training rows
 """
@@ -31,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-WARPS = ("none", "yeo-johnson")
+WARPS = ("none", "yeo-johnson", "half-rank")
 # "none": the outcomes as they are (the default until a paired A/B says otherwise:
-# docs/results/2026-12-01-output-warp.md); HPO_GP_OUTPUT_WARP=yeo-johnson in the environment turns it on
-# (bench workers inherit it); so does this flag.
+# docs/results/2026-12-01-output-warp.md); HPO_GP_OUTPUT_WARP=yeo-johnson or half-rank in the environment
+# turns one on (bench workers inherit it); so does this flag.
 OUTPUT_WARP = os.environ.get("HPO_GP_OUTPUT_WARP", "none")
 MIN_ROWS = 5  # fewer rows: no warp (lambda's likelihood is too flat to estimate)
 # A guard, not tuned: at small n a single far outlier can drive the MLE past |lambda - 1| = 3, where
@@ -113,6 +120,29 @@ def fit_warp(y: np.ndarray) -> OutputWarp | None:
     return warp
 
 
+def half_rank(y: np.ndarray) -> np.ndarray | None:
+    """The half-rank warp of outcomes ``n`` (module docstring), or None where it does not apply (fewer
+    than MIN_ROWS rows, non-finite outcomes, nothing below the median, a flat good half)."""
+    from scipy import stats
+
+    y = np.asarray(y, dtype=float)
+    if len(y) < MIN_ROWS or not np.all(np.isfinite(y)):
+        return None
+    median = float(np.median(y))
+    distinct = np.unique(y)  # sorted
+    good = distinct[distinct >= median]
+    s = float(np.sqrt(np.mean((good - median) ** 2)))
+    below = y < median  # (n,)
+    k = int(np.searchsorted(distinct, median, side="left"))  # distinct values below the median
+    if not below.any() or not s > 1e-12:
+        return None
+    denominator = k + (0.5 if median in distinct else 0.0)
+    rank = np.searchsorted(distinct, y[below], side="left") + 1  # 1-based among the distinct values
+    out = y.copy()
+    out[below] = median + s * stats.norm.ppf(0.5 * (rank - 0.5) / denominator)
+    return out
+
+
 def warp_outcomes(
     y: np.ndarray, *, method: str | None = None, noise_var: float | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -126,6 +156,11 @@ def warp_outcomes(
         return y, {"method": "none"}
     if noise_var is not None:
         return y, {"method": "none", "skipped": "fixed noise"}
+    if method == "half-rank":
+        warped = half_rank(y)
+        if warped is None:
+            return y, {"method": "none", "skipped": "not fitted"}
+        return warped, {"method": "half-rank"}
     warp = fit_warp(y)
     if warp is None:
         return y, {"method": "none", "skipped": "not fitted"}

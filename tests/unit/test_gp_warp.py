@@ -157,3 +157,57 @@ def test_switched_on_with_fixed_noise_the_suggestion_is_the_unwarped_one(
     on = _suggest(x, y, noise="known", noise_std=0.5)
     np.testing.assert_array_equal(on.x, off.x)
     assert on.diagnostics["output_warp"] == {"method": "none", "skipped": "fixed noise"}
+
+
+@pytest.mark.parametrize(
+    ("y", "expected"),
+    [  # Vizier's HalfRankComponent test cases (its finite entries)
+        (
+            [1, 2, 3, 4, 5, 6, 2, 10, 12],
+            [-2.7145447657886415, 0.3722561569665319, 2.322289907556879, 4, 5, 6, 0.3722561569665319, 10, 12],
+        ),
+        (
+            [-4, -3, -2, 1.1, 1.2, 1.3, 1.4, 1.5],
+            [
+                0.7984888240158797,
+                0.9467291870388195,
+                1.0380072549079085,
+                1.1139555940074284,
+                1.2,
+                1.3,
+                1.4,
+                1.5,
+            ],
+        ),
+    ],
+)
+def test_half_rank_matches_vizier(y: list[float], expected: list[float]) -> None:
+    out = warp.half_rank(np.array(y, dtype=float))
+    assert out is not None
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def test_half_rank_keeps_the_order_and_the_good_half_and_tames_the_tail() -> None:
+    _, y = _heavy_tailed()
+    wy, info = warp.warp_outcomes(y, method="half-rank")
+    assert info == {"method": "half-rank"}
+    assert np.array_equal(np.argsort(wy, kind="stable"), np.argsort(y, kind="stable"))
+    good = y >= np.median(y)
+    np.testing.assert_array_equal(wy[good], y[good])
+    assert abs(stats.skew(wy)) < 0.5 * abs(stats.skew(y))
+
+
+def test_half_rank_falls_back_where_it_does_not_apply() -> None:
+    for y in (np.arange(4.0), np.full(10, 0.3), np.array([0.0, 0, 0, 0, 0, 0, 1])):
+        out, info = warp.warp_outcomes(y, method="half-rank")
+        assert out is y and info == {"method": "none", "skipped": "not fitted"}, y
+
+
+def test_half_rank_switch_reaches_the_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "FAST_PATH", True)
+    monkeypatch.setattr(warp, "OUTPUT_WARP", "half-rank")
+    x, y = _heavy_tailed()
+    seen = _fitted_outcomes(monkeypatch)
+    s = _suggest(x, y)
+    np.testing.assert_allclose(seen[0], warp.half_rank(y))  # type: ignore[arg-type]
+    assert s.diagnostics["output_warp"] == {"method": "half-rank"} and s.phase == "gp"

@@ -14,8 +14,8 @@
                was log, that page's ``fast`` rows)
     fast-autograd / fast-plaingrad   fast with the plain kernel's fit gradient by torch autograd / written
                out in numpy (``gp.model.PLAIN_GRADIENT``: written out since 2026-12-01-plain-gradient.md)
-    fast-warp  fast with the Yeo-Johnson output warp before standardisation (``gp.warp.OUTPUT_WARP``;
-               every other variant runs it "none": 2026-12-01-output-warp.md)
+    fast-warp / fast-halfrank  fast with the Yeo-Johnson / half-rank output warp before standardisation
+               (``gp.warp.OUTPUT_WARP``; every other variant runs it "none": 2026-12-01-output-warp.md)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -65,7 +65,7 @@ FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
 # (``gp.model.PLAIN_GRADIENT``)
 FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
 # fast-path variants with an output warp (``gp.warp.OUTPUT_WARP``); the others run without one
-FAST_WARPS = {"fast-warp": "yeo-johnson"}
+FAST_WARPS = {"fast-warp": "yeo-johnson", "fast-halfrank": "half-rank"}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
