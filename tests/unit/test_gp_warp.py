@@ -100,7 +100,7 @@ def _fitted_outcomes(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
     seen: list[np.ndarray] = []
     real = gp_model.fit
 
-    def spy(train_x: np.ndarray, train_y: np.ndarray, **kw: object):  # type: ignore[no-untyped-def]
+    def spy(train_x: np.ndarray, train_y: np.ndarray, **kw: object) -> object:
         seen.append(np.array(train_y))
         return real(train_x, train_y, **kw)  # type: ignore[arg-type]
 

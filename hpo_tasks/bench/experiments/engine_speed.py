@@ -35,7 +35,8 @@ L-BFGS-B steps and marginal likelihood of the plain-torch fit under looser scipy
 
 ``abreport`` prints the paired table of an ``ab`` run (``--out`` file, plus ``--random`` files with the
 random-search baselines): per problem the seeds both variants finished, scores @20 / @50, the paired
-difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask:
+difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask; then
+the overall score (mean over problems) and its paired difference, seeds resampled within each problem:
 
     python -m hpo_tasks.bench.experiments.engine_speed abreport --out ab.jsonl --variants cold,fast
 
@@ -232,6 +233,9 @@ def abreport(argv: list[str]) -> int:
     head = [f"{v} @{t}" for t in (20, 50) for v in (base, new, "diff")]
     print("| problem | seeds | " + " | ".join(h.replace("diff", "diff [95 %]") for h in head) + " | ask s |")
     print("|---|---|---|---|---|---|---|---|---|")
+    overall: dict[tuple[str, int], dict[str, list[float]]] = {
+        (v, t): {} for v in (base, new) for t in (20, 50)
+    }
     for p in sorted({k[1] for k in runs}):
         seeds = sorted(s for (v, q, s) in runs if v == base and q == p and (new, p, s) in runs)
         rand = [v for (var, q, _), r in runs.items() if var == "random" and q == p for v in r["true"]]
@@ -247,6 +251,7 @@ def abreport(argv: list[str]) -> int:
             reg = scoring.normalized_regret(tr, f_best=f_best, f_rand=f_rand)
             for t in (20, 50):
                 sc[v, t] = [scoring.score([x]) for x in reg[:, t - 1]]
+                overall[v, t][p] = sc[v, t]
         cells = [p, ",".join(map(str, seeds))]
         for t in (20, 50):
             d, lo, hi = scoring.paired_bootstrap(
@@ -263,6 +268,15 @@ def abreport(argv: list[str]) -> int:
         ]
         cells.append(f"{asks[0]:.2f} / {asks[1]:.2f}")
         print("| " + " | ".join(cells) + " |")
+    if overall[base, 20]:  # the mean over problems of the mean over seeds, resampled within problems
+        cells = ["**overall**", f"{len(overall[base, 20])} problems"]
+        for t in (20, 50):
+            d, lo, hi = scoring.paired_bootstrap(
+                overall[new, t], overall[base, t], rng=np.random.default_rng(0)
+            )
+            means = [np.mean([np.mean(x) for x in overall[v, t].values()]) for v in (base, new)]
+            cells += [f"{means[0]:.1f}", f"{means[1]:.1f}", f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"]
+        print("| " + " | ".join([*cells, ""]) + " |")
     return 0
 
 
