@@ -225,9 +225,12 @@ def _suggest_fast(
     from hpo_tasks.gp import model as gp_model
     from hpo_tasks.gp.acquisition import LogEI
     from hpo_tasks.gp.optim import maximize
+    from hpo_tasks.gp.warp import warp_outcomes
 
     t0 = time.perf_counter()
     cats = sorted(space.cat_dims)
+    # The output warp (``gp.warp.OUTPUT_WARP``, off by default): monotone, so LogEI in warped units.
+    train_y, warp_info = warp_outcomes(train_y, noise_var=noise_var)
     kind, warm_err = "full", None
     gp: gp_model.ExactGP | None = None
     info: dict[str, Any] = {}
@@ -256,6 +259,8 @@ def _suggest_fast(
     diag = torch_fit_diagnostics(gp, space, notes, kind=kind, fit_steps=info["fit_steps"])
     if warm_err:
         diag["warm_start_failed"] = warm_err
+    if warp_info["method"] != "none" or "skipped" in warp_info:
+        diag["output_warp"] = warp_info
     entry = None
     if keep_state:
         entry = {

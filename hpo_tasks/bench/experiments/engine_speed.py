@@ -14,6 +14,8 @@
                was log, that page's ``fast`` rows)
     fast-autograd / fast-plaingrad   fast with the plain kernel's fit gradient by torch autograd / written
                out in numpy (``gp.model.PLAIN_GRADIENT``: written out since 2026-12-01-plain-gradient.md)
+    fast-warp / fast-halfrank  fast with the Yeo-Johnson / half-rank output warp before standardisation
+               (``gp.warp.OUTPUT_WARP``; every other variant runs it "none": 2026-12-01-output-warp.md)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -33,7 +35,8 @@ L-BFGS-B steps and marginal likelihood of the plain-torch fit under looser scipy
 
 ``abreport`` prints the paired table of an ``ab`` run (``--out`` file, plus ``--random`` files with the
 random-search baselines): per problem the seeds both variants finished, scores @20 / @50, the paired
-difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask:
+difference (second variant - first) with its bootstrap 95 % interval, and the median GP-phase ask; then
+the overall score (mean over problems) and its paired difference, seeds resampled within each problem:
 
     python -m hpo_tasks.bench.experiments.engine_speed abreport --out ab.jsonl --variants cold,fast
 
@@ -62,12 +65,14 @@ FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
 # fast-path variants with the plain kernel's fit gradient by autograd / written out
 # (``gp.model.PLAIN_GRADIENT``)
 FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
+# fast-path variants with an output warp (``gp.warp.OUTPUT_WARP``); the others run without one
+FAST_WARPS = {"fast-warp": "yeo-johnson", "fast-halfrank": "half-rank"}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench.experiments import ab_engine
-    from hpo_tasks.gp import engine, optim, sampler
+    from hpo_tasks.gp import engine, optim, sampler, warp
     from hpo_tasks.gp import model as gp_model
 
     _ORIGINAL.setdefault("warm", sampler.WARM_FIT_DEFAULT)
@@ -75,13 +80,16 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("sweep", optim.N_SWEEP)
     _ORIGINAL.setdefault("fit", gp_model.FIT_SPACE)
     _ORIGINAL.setdefault("grad", gp_model.PLAIN_GRADIENT)
-    ours = ("cold", "warm", "fast", *FAST_SWEEPS, *FAST_FITS, *FAST_GRADIENTS)
-    fast = variant == "fast" or variant in FAST_SWEEPS or variant in FAST_FITS or variant in FAST_GRADIENTS
+    _ORIGINAL.setdefault("warp", warp.OUTPUT_WARP)
+    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS)
+    ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
+    fast = variant == "fast" or any(variant in group for group in variants)
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
     engine.FAST_PATH = fast or (variant not in ours and _ORIGINAL["fast"])
     optim.N_SWEEP = FAST_SWEEPS.get(variant, _ORIGINAL["sweep"])
     gp_model.FIT_SPACE = FAST_FITS.get(variant, _ORIGINAL["fit"])
     gp_model.PLAIN_GRADIENT = FAST_GRADIENTS.get(variant, _ORIGINAL["grad"])
+    warp.OUTPUT_WARP = FAST_WARPS.get(variant, "none" if variant in ours else _ORIGINAL["warp"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
@@ -225,6 +233,9 @@ def abreport(argv: list[str]) -> int:
     head = [f"{v} @{t}" for t in (20, 50) for v in (base, new, "diff")]
     print("| problem | seeds | " + " | ".join(h.replace("diff", "diff [95 %]") for h in head) + " | ask s |")
     print("|---|---|---|---|---|---|---|---|---|")
+    overall: dict[tuple[str, int], dict[str, list[float]]] = {
+        (v, t): {} for v in (base, new) for t in (20, 50)
+    }
     for p in sorted({k[1] for k in runs}):
         seeds = sorted(s for (v, q, s) in runs if v == base and q == p and (new, p, s) in runs)
         rand = [v for (var, q, _), r in runs.items() if var == "random" and q == p for v in r["true"]]
@@ -240,6 +251,7 @@ def abreport(argv: list[str]) -> int:
             reg = scoring.normalized_regret(tr, f_best=f_best, f_rand=f_rand)
             for t in (20, 50):
                 sc[v, t] = [scoring.score([x]) for x in reg[:, t - 1]]
+                overall[v, t][p] = sc[v, t]
         cells = [p, ",".join(map(str, seeds))]
         for t in (20, 50):
             d, lo, hi = scoring.paired_bootstrap(
@@ -256,6 +268,15 @@ def abreport(argv: list[str]) -> int:
         ]
         cells.append(f"{asks[0]:.2f} / {asks[1]:.2f}")
         print("| " + " | ".join(cells) + " |")
+    if overall[base, 20]:  # the mean over problems of the mean over seeds, resampled within problems
+        cells = ["**overall**", f"{len(overall[base, 20])} problems"]
+        for t in (20, 50):
+            d, lo, hi = scoring.paired_bootstrap(
+                overall[new, t], overall[base, t], rng=np.random.default_rng(0)
+            )
+            means = [np.mean([np.mean(x) for x in overall[v, t].values()]) for v in (base, new)]
+            cells += [f"{means[0]:.1f}", f"{means[1]:.1f}", f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"]
+        print("| " + " | ".join([*cells, ""]) + " |")
     return 0
 
 
