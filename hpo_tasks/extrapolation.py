@@ -41,7 +41,17 @@ if TYPE_CHECKING:
 
 MIN_PAIRS = 5  # complete trials with a value at the rung before the rule decides anything
 PROBABILITY_ATTR = "beat_probability"  # trial user attr: the probability at the step the rule stopped it
-__all__ = ["MIN_PAIRS", "PROBABILITY_ATTR", "ExtrapolatingPruner", "beat_probability", "rising_line", "rungs"]
+__all__ = [
+    "MIN_PAIRS",
+    "PROBABILITY_ATTR",
+    "HalvingStopHopeless",
+    "HyperbandStopHopeless",
+    "StopHopeless",
+    "beat_probability",
+    "hopeless",
+    "rising_line",
+    "rungs",
+]
 
 
 def rungs(min_resource: int, reduction_factor: int, max_resource: int) -> frozenset[int]:
@@ -101,37 +111,82 @@ def _pairs(complete: list[FrozenTrial], step: int, sign: float) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(-1, 2)  # (n, 2)
 
 
-class ExtrapolatingPruner(optuna.pruners.BasePruner):
-    """``base`` (Hyperband, successive halving, median) plus the rule of the module doc at its rungs."""
+def hopeless(
+    study: optuna.Study, trial: FrozenTrial, *, threshold: float, steps: frozenset[int], max_resource: int
+) -> bool:
+    """Whether the rule of the module doc stops ``trial`` at its last step (recording its probability as
+    user attr ``PROBABILITY_ATTR`` when it does)."""
+    from optuna.trial import TrialState
 
-    def __init__(
-        self, base: optuna.pruners.BasePruner, *, threshold: float, steps: frozenset[int], max_resource: int
-    ) -> None:
+    step = trial.last_step
+    if step is None or step >= max_resource or step not in steps:
+        return False
+    u = trial.intermediate_values[step]
+    if not math.isfinite(u):
+        return False
+    sign = 1.0 if study.direction.name == "MAXIMIZE" else -1.0
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    finals = [sign * float(t.value) for t in complete if t.value is not None and math.isfinite(t.value)]
+    if not finals:
+        return False
+    p = beat_probability(sign * float(u), _pairs(complete, step, sign), max(finals))
+    if p is None or p >= threshold:
+        return False
+    study._storage.set_trial_user_attr(trial._trial_id, PROBABILITY_ATTR, round(p, 6))
+    return True
+
+
+class StopHopeless:
+    """A pruner mixin: the base pruner first (successive halving records its rungs as it decides), then
+    ``hopeless``. Mixed into Optuna's own classes, so Optuna still treats a Hyperband pruner as one (its
+    samplers then see a trial's bracket only, ``optuna.pruners._filter_study``)."""
+
+    def _set_rule(self, threshold: float, steps: frozenset[int], top: int) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"beat_probability must be in (0, 1) (got {threshold})")
-        self._base = base
-        self._threshold = float(threshold)
-        self._steps = steps
-        self._max_resource = int(max_resource)
+        self._beat = (float(threshold), steps, int(top))
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        from optuna.trial import TrialState
-
-        if self._base.prune(study, trial):  # first: successive halving records its rungs as it decides
+        if super().prune(study, trial):  # type: ignore[misc]
             return True
-        step = trial.last_step
-        if step is None or step >= self._max_resource or step not in self._steps:
-            return False
-        u = trial.intermediate_values[step]
-        if not math.isfinite(u):
-            return False
-        sign = 1.0 if study.direction.name == "MAXIMIZE" else -1.0
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        finals = [sign * float(t.value) for t in complete if t.value is not None and math.isfinite(t.value)]
-        if not finals:
-            return False
-        p = beat_probability(sign * float(u), _pairs(complete, step, sign), max(finals))
-        if p is None or p >= self._threshold:
-            return False
-        study._storage.set_trial_user_attr(trial._trial_id, PROBABILITY_ATTR, round(p, 6))
-        return True
+        threshold, steps, top = self._beat
+        return hopeless(study, trial, threshold=threshold, steps=steps, max_resource=top)
+
+
+class HyperbandStopHopeless(StopHopeless, optuna.pruners.HyperbandPruner):
+    """Hyperband (``optuna.pruners.HyperbandPruner``'s arguments) plus ``hopeless`` at its rungs."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        min_resource: int,
+        max_resource: int,
+        reduction_factor: int,
+        bootstrap_count: int = 0,
+    ) -> None:
+        super().__init__(
+            min_resource=min_resource,
+            max_resource=max_resource,
+            reduction_factor=reduction_factor,
+            bootstrap_count=bootstrap_count,
+        )
+        self._set_rule(threshold, rungs(min_resource, reduction_factor, max_resource), max_resource)
+
+
+class HalvingStopHopeless(StopHopeless, optuna.pruners.SuccessiveHalvingPruner):
+    """Successive halving (``SuccessiveHalvingPruner``'s arguments) plus ``hopeless`` below R."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        min_resource: int,
+        max_resource: int,
+        reduction_factor: int,
+        bootstrap_count: int = 0,
+    ) -> None:
+        super().__init__(
+            min_resource=min_resource, reduction_factor=reduction_factor, bootstrap_count=bootstrap_count
+        )
+        self._set_rule(threshold, rungs(min_resource, reduction_factor, max_resource), max_resource)

@@ -104,32 +104,31 @@ def load(study_name: str, *, storage_url: str | None = None) -> tuple[optuna.Stu
 def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
     """The Optuna pruner of ``cfg.pruner`` (``NopPruner`` for ``none``)."""
     p = cfg.pruner
-    base: optuna.pruners.BasePruner
-    if p.name == "hyperband":
-        assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
-        base = optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource,
-            max_resource=cfg.max_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-    elif p.name == "successive_halving":
-        base = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=p.min_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-    if p.name in ("hyperband", "successive_halving"):
-        if p.beat_probability is None:
-            return base
-        from hpo_tasks.extrapolation import ExtrapolatingPruner, rungs
+    if p.beat_probability is not None and p.name in ("hyperband", "successive_halving"):
+        from hpo_tasks.extrapolation import HalvingStopHopeless, HyperbandStopHopeless
 
         assert cfg.max_resource is not None  # SweepConfig rejects beat_probability without one
-        return ExtrapolatingPruner(
-            base,
+        kind = HyperbandStopHopeless if p.name == "hyperband" else HalvingStopHopeless
+        return kind(
             threshold=p.beat_probability,
-            steps=rungs(p.min_resource, p.reduction_factor, cfg.max_resource),
+            min_resource=p.min_resource,
             max_resource=cfg.max_resource,
+            reduction_factor=p.reduction_factor,
+            bootstrap_count=p.bootstrap_count,
+        )
+    if p.name == "hyperband":
+        assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.min_resource,
+            max_resource=cfg.max_resource,
+            reduction_factor=p.reduction_factor,
+            bootstrap_count=p.bootstrap_count,
+        )
+    if p.name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p.min_resource,
+            reduction_factor=p.reduction_factor,
+            bootstrap_count=p.bootstrap_count,
         )
     if p.name == "median":
         return optuna.pruners.MedianPruner(

@@ -13,7 +13,16 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo_tasks.config import SweepConfig, SweepConfigError, parse_sweep
-from hpo_tasks.extrapolation import MIN_PAIRS, PROBABILITY_ATTR, ExtrapolatingPruner, beat_probability, rungs
+from hpo_tasks.extrapolation import (
+    MIN_PAIRS,
+    PROBABILITY_ATTR,
+    HalvingStopHopeless,
+    HyperbandStopHopeless,
+    StopHopeless,
+    beat_probability,
+    hopeless,
+    rungs,
+)
 from hpo_tasks.pruning import Reporter
 from hpo_tasks.record import make_pruner
 from tests.helpers import branin_sweep
@@ -81,9 +90,9 @@ def _line(f: float, s: int) -> float:
 
 def test_a_trial_the_rung_passes_stops_when_it_cannot_beat_the_best(tmp_path: Path) -> None:
     cfg = _cfg(name="successive_halving", min_resource=1, max_resource=R, beat_probability=0.05)
-    assert isinstance(make_pruner(cfg), ExtrapolatingPruner)
+    assert isinstance(make_pruner(cfg), HalvingStopHopeless)
     pinned = SweepConfig.model_validate_json(cfg.model_dump_json())  # what every trial task rebuilds
-    assert pinned.pruner.beat_probability == 0.05 and isinstance(make_pruner(pinned), ExtrapolatingPruner)
+    assert pinned.pruner.beat_probability == 0.05 and isinstance(make_pruner(pinned), HalvingStopHopeless)
     study = _study(tmp_path, cfg)
     for f in (5.0, 4.0, 3.0, 2.0, 1.0, 0.5):  # each the best so far: every rung passes them
         assert _run(study, {s: _line(f, s) for s in range(1, R + 1)}) == ("COMPLETE", R)
@@ -99,35 +108,53 @@ def test_a_trial_the_rung_passes_stops_when_it_cannot_beat_the_best(tmp_path: Pa
 
 def test_without_the_option_successive_halving_promotes_that_trial(tmp_path: Path) -> None:
     cfg = _cfg(name="successive_halving", min_resource=1, max_resource=R)
-    assert not isinstance(make_pruner(cfg), ExtrapolatingPruner)
+    assert not isinstance(make_pruner(cfg), StopHopeless)
     study = _study(tmp_path, cfg)
     for f in (5.0, 4.0, 3.0, 2.0, 1.0, 0.5):
         _run(study, {s: _line(f, s) for s in range(1, R + 1)})
     assert _run(study, {s: _line(0.9, s) for s in range(1, R + 1)}) == ("COMPLETE", R)
 
 
-def test_steps_between_rungs_and_the_last_step_are_not_judged(tmp_path: Path) -> None:
-    cfg = _cfg(name="successive_halving", min_resource=1, max_resource=R)
-    study = _study(tmp_path, cfg)
-    pruner = ExtrapolatingPruner(  # a base that never prunes: the rule alone
-        optuna.pruners.NopPruner(), threshold=0.05, steps=rungs(1, 3, R), max_resource=R
-    )
+def test_steps_between_rungs_and_the_last_step_are_not_judged() -> None:
+    study = optuna.create_study(direction="minimize")
+
+    def judged(s: optuna.Study) -> bool:  # the rule alone, at rungs 1 and 3 of R = 9
+        return hopeless(s, s.get_trials()[-1], threshold=0.05, steps=rungs(1, 3, R), max_resource=R)
+
     for f in (5.0, 4.0, 3.0, 2.0, 1.0):
         curve = {s: _line(f, s) for s in range(1, R + 1)}
         study.add_trial(
             optuna.trial.create_trial(value=f, intermediate_values=curve, state=TrialState.COMPLETE)
         )
-    for step, judged in ((2, False), (R, False), (3, True), (1, True)):
+    for step, expected in ((2, False), (R, False), (3, True), (1, True)):
         t = optuna.trial.create_trial(value=None, intermediate_values={step: 50.0}, state=TrialState.RUNNING)
         study.add_trial(t)
-        assert pruner.prune(study, study.get_trials()[-1]) is judged, step
+        assert judged(study) is expected, step
     # With fewer complete trials than MIN_PAIRS the rule decides nothing.
     fresh = optuna.create_study(direction="minimize")
     fresh.add_trials(study.get_trials()[: MIN_PAIRS - 1])
     fresh.add_trial(
         optuna.trial.create_trial(value=None, intermediate_values={1: 50.0}, state=TrialState.RUNNING)
     )
-    assert pruner.prune(fresh, fresh.get_trials()[-1]) is False
+    assert judged(fresh) is False
+
+
+def test_hyperband_with_the_rule_is_still_hyperband_to_optuna() -> None:
+    """Optuna gives samplers a Hyperband trial's bracket only when ``study.pruner`` is a HyperbandPruner
+    (``optuna.pruners._filter_study``): the option must not change what the sampler sees."""
+    from optuna.pruners import HyperbandPruner, _filter_study
+
+    pruner = make_pruner(_cfg(name="hyperband", min_resource=1, max_resource=R, beat_probability=0.05))
+    assert isinstance(pruner, HyperbandStopHopeless) and isinstance(pruner, HyperbandPruner)
+    study = optuna.create_study(direction="minimize", pruner=pruner)
+    for f in (3.0, 2.0, 1.0, 0.5):
+        study.add_trial(
+            optuna.trial.create_trial(value=f, intermediate_values={R: f}, state=TrialState.COMPLETE)
+        )
+    filtered = _filter_study(study, study.get_trials()[0])
+    assert filtered is not study and len(filtered.get_trials()) <= len(study.get_trials())
+    with pytest.raises(ValueError, match="beat_probability must be in"):
+        HalvingStopHopeless(threshold=0.0, min_resource=1, max_resource=R, reduction_factor=3)
 
 
 @pytest.mark.parametrize(
