@@ -132,7 +132,9 @@ def hopeless(
     p = beat_probability(sign * float(u), _pairs(complete, step, sign), max(finals))
     if p is None or p >= threshold:
         return False
-    study._storage.set_trial_user_attr(trial._trial_id, PROBABILITY_ATTR, round(p, 6))
+    from hpo_tasks import record
+
+    record.set_trial_user_attr(study, trial._trial_id, PROBABILITY_ATTR, round(p, 6))
     return True
 
 
