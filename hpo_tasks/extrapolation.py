@@ -31,7 +31,8 @@ the same decision, and a retried trial task is not judged again at a step it rep
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -112,10 +113,17 @@ def _pairs(complete: list[FrozenTrial], step: int, sign: float) -> np.ndarray:
 
 
 def hopeless(
-    study: optuna.Study, trial: FrozenTrial, *, threshold: float, steps: frozenset[int], max_resource: int
+    study: optuna.Study,
+    trial: FrozenTrial,
+    *,
+    threshold: float,
+    steps: frozenset[int],
+    max_resource: int,
+    note: Callable[[optuna.Study, int, str, Any], None] | None = None,
 ) -> bool:
-    """Whether the rule of the module doc stops ``trial`` at its last step (recording its probability as
-    user attr ``PROBABILITY_ATTR`` when it does)."""
+    """Whether the rule of the module doc stops ``trial`` at its last step; ``note(study, trial_id, key,
+    value)`` records its probability as user attr ``PROBABILITY_ATTR`` when it does
+    (``record.set_trial_user_attr``, passed in by ``record.make_pruner``)."""
     from optuna.trial import TrialState
 
     step = trial.last_step
@@ -132,9 +140,8 @@ def hopeless(
     p = beat_probability(sign * float(u), _pairs(complete, step, sign), max(finals))
     if p is None or p >= threshold:
         return False
-    from hpo_tasks import record
-
-    record.set_trial_user_attr(study, trial._trial_id, PROBABILITY_ATTR, round(p, 6))
+    if note is not None:
+        note(study, trial._trial_id, PROBABILITY_ATTR, round(p, 6))
     return True
 
 
@@ -142,6 +149,8 @@ class StopHopeless:
     """A pruner mixin: the base pruner first (successive halving records its rungs as it decides), then
     ``hopeless``. Mixed into Optuna's own classes, so Optuna still treats a Hyperband pruner as one (its
     samplers then see a trial's bracket only, ``optuna.pruners._filter_study``)."""
+
+    note: Callable[[optuna.Study, int, str, Any], None] | None = None  # how a stop is recorded
 
     def _set_rule(self, threshold: float, steps: frozenset[int], top: int) -> None:
         if not 0.0 < threshold < 1.0:
@@ -152,7 +161,7 @@ class StopHopeless:
         if super().prune(study, trial):  # type: ignore[misc]
             return True
         threshold, steps, top = self._beat
-        return hopeless(study, trial, threshold=threshold, steps=steps, max_resource=top)
+        return hopeless(study, trial, threshold=threshold, steps=steps, max_resource=top, note=self.note)
 
 
 class HyperbandStopHopeless(StopHopeless, optuna.pruners.HyperbandPruner):

@@ -109,13 +109,15 @@ def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
 
         assert cfg.max_resource is not None  # SweepConfig rejects beat_probability without one
         kind = HyperbandStopHopeless if p.name == "hyperband" else HalvingStopHopeless
-        return kind(
+        pruner = kind(
             threshold=p.beat_probability,
             min_resource=p.min_resource,
             max_resource=cfg.max_resource,
             reduction_factor=p.reduction_factor,
             bootstrap_count=p.bootstrap_count,
         )
+        pruner.note = set_trial_user_attr  # only this module writes Optuna's private storage
+        return pruner
     if p.name == "hyperband":
         assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
         return optuna.pruners.HyperbandPruner(
