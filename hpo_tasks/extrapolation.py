@@ -150,54 +150,32 @@ class StopHopeless:
     ``hopeless``. Mixed into Optuna's own classes, so Optuna still treats a Hyperband pruner as one (its
     samplers then see a trial's bracket only, ``optuna.pruners._filter_study``)."""
 
-    note: Callable[[optuna.Study, int, str, Any], None] | None = None  # how a stop is recorded
+    _beat: tuple[float, frozenset[int], int, Callable[..., None] | None] | None = None  # set_rule's
 
-    def _set_rule(self, threshold: float, steps: frozenset[int], top: int) -> None:
+    def set_rule(
+        self,
+        threshold: float,
+        steps: frozenset[int],
+        max_resource: int,
+        note: Callable[[optuna.Study, int, str, Any], None] | None = None,
+    ) -> None:
+        """Turn the rule on (``note``: how a stop is recorded, see ``hopeless``)."""
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"beat_probability must be in (0, 1) (got {threshold})")
-        self._beat = (float(threshold), steps, int(top))
+        self._beat = (float(threshold), steps, int(max_resource), note)
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         if super().prune(study, trial):  # type: ignore[misc]
             return True
-        threshold, steps, top = self._beat
-        return hopeless(study, trial, threshold=threshold, steps=steps, max_resource=top, note=self.note)
+        if self._beat is None:
+            return False
+        threshold, steps, top, note = self._beat
+        return hopeless(study, trial, threshold=threshold, steps=steps, max_resource=top, note=note)
 
 
 class HyperbandStopHopeless(StopHopeless, optuna.pruners.HyperbandPruner):
-    """Hyperband (``optuna.pruners.HyperbandPruner``'s arguments) plus ``hopeless`` at its rungs."""
-
-    def __init__(
-        self,
-        *,
-        threshold: float,
-        min_resource: int,
-        max_resource: int,
-        reduction_factor: int,
-        bootstrap_count: int = 0,
-    ) -> None:
-        super().__init__(
-            min_resource=min_resource,
-            max_resource=max_resource,
-            reduction_factor=reduction_factor,
-            bootstrap_count=bootstrap_count,
-        )
-        self._set_rule(threshold, rungs(min_resource, reduction_factor, max_resource), max_resource)
+    """Hyperband (``optuna.pruners.HyperbandPruner``'s arguments), plus ``hopeless`` once ``set_rule``."""
 
 
 class HalvingStopHopeless(StopHopeless, optuna.pruners.SuccessiveHalvingPruner):
-    """Successive halving (``SuccessiveHalvingPruner``'s arguments) plus ``hopeless`` below R."""
-
-    def __init__(
-        self,
-        *,
-        threshold: float,
-        min_resource: int,
-        max_resource: int,
-        reduction_factor: int,
-        bootstrap_count: int = 0,
-    ) -> None:
-        super().__init__(
-            min_resource=min_resource, reduction_factor=reduction_factor, bootstrap_count=bootstrap_count
-        )
-        self._set_rule(threshold, rungs(min_resource, reduction_factor, max_resource), max_resource)
+    """Successive halving (``SuccessiveHalvingPruner``'s arguments), plus ``hopeless`` once ``set_rule``."""

@@ -104,34 +104,24 @@ def load(study_name: str, *, storage_url: str | None = None) -> tuple[optuna.Stu
 def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
     """The Optuna pruner of ``cfg.pruner`` (``NopPruner`` for ``none``)."""
     p = cfg.pruner
-    if p.beat_probability is not None and p.name in ("hyperband", "successive_halving"):
-        from hpo_tasks.extrapolation import HalvingStopHopeless, HyperbandStopHopeless
+    if p.name in ("hyperband", "successive_halving"):
+        from hpo_tasks import extrapolation as ex
 
+        hyperband = p.name == "hyperband"
+        kw: dict[str, Any] = {"min_resource": p.min_resource, "reduction_factor": p.reduction_factor,
+                              "bootstrap_count": p.bootstrap_count}  # fmt: skip
+        if hyperband:
+            assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
+            kw["max_resource"] = cfg.max_resource
+        if p.beat_probability is None:
+            plain = optuna.pruners.HyperbandPruner if hyperband else optuna.pruners.SuccessiveHalvingPruner
+            return plain(**kw)
         assert cfg.max_resource is not None  # SweepConfig rejects beat_probability without one
-        kind = HyperbandStopHopeless if p.name == "hyperband" else HalvingStopHopeless
-        pruner = kind(
-            threshold=p.beat_probability,
-            min_resource=p.min_resource,
-            max_resource=cfg.max_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-        pruner.note = set_trial_user_attr  # only this module writes Optuna's private storage
+        pruner = (ex.HyperbandStopHopeless if hyperband else ex.HalvingStopHopeless)(**kw)
+        steps = ex.rungs(p.min_resource, p.reduction_factor, cfg.max_resource)
+        # only this module writes Optuna's private storage: the pruner records a stop through it
+        pruner.set_rule(p.beat_probability, steps, cfg.max_resource, note=set_trial_user_attr)
         return pruner
-    if p.name == "hyperband":
-        assert cfg.max_resource is not None  # SweepConfig rejects hyperband without one
-        return optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource,
-            max_resource=cfg.max_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-    if p.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=p.min_resource,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
     if p.name == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=p.n_startup_trials,

@@ -154,7 +154,7 @@ def test_hyperband_with_the_rule_is_still_hyperband_to_optuna() -> None:
     filtered = _filter_study(study, study.get_trials()[0])
     assert filtered is not study and len(filtered.get_trials()) <= len(study.get_trials())
     with pytest.raises(ValueError, match="beat_probability must be in"):
-        HalvingStopHopeless(threshold=0.0, min_resource=1, max_resource=R, reduction_factor=3)
+        HalvingStopHopeless(min_resource=1, reduction_factor=3).set_rule(0.0, rungs(1, 3, R), R)
 
 
 @pytest.mark.parametrize(
