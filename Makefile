@@ -38,7 +38,7 @@ sweep: install  ## a real XGBoost sweep through Airflow (SQLite metadata + Optun
 
 test: install  ## lint + the whole test suite (unit and integration, PostgreSQL included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -303,16 +303,25 @@ class Cluster:
             headers["Authorization"] = f"Bearer {token or self.token()}"
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.api_url + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as err:
-            raw = err.read()
+        # A GET is safe to repeat: on a loaded 2-core machine the one API-server worker can take over 30 s
+        # to answer a poll (CI at 994876a timed out once in wait_run). Anything else is sent once.
+        attempts = 3 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
             try:
-                return err.code, json.loads(raw)
-            except ValueError:
-                return err.code, raw.decode(errors="replace")
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    raw = resp.read()
+                    return resp.status, json.loads(raw) if raw else None
+            except urllib.error.HTTPError as err:
+                raw = err.read()
+                try:
+                    return err.code, json.loads(raw)
+                except ValueError:
+                    return err.code, raw.decode(errors="replace")
+            except (TimeoutError, urllib.error.URLError):
+                if attempt == attempts:
+                    raise
+                self.check_alive()
+        raise AssertionError("unreachable")
 
     def token(self, password: str | None = None) -> str:
         if password is None and self._token:
