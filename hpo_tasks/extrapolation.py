@@ -147,8 +147,9 @@ def hopeless(
 
 class StopHopeless:
     """A pruner mixin: the base pruner first (successive halving records its rungs as it decides), then
-    ``hopeless``. Mixed into Optuna's own classes, so Optuna still treats a Hyperband pruner as one (its
-    samplers then see a trial's bracket only, ``optuna.pruners._filter_study``)."""
+    ``hopeless``. Mixed into Optuna's own classes, so Optuna still treats a Hyperband pruner as one
+    (``optuna.pruners._filter_study``'s bracket view; it filters ``get_trials`` only, and the samplers,
+    ours included, read ``_get_trials``: every bracket's trials)."""
 
     _beat: tuple[float, frozenset[int], int, Callable[..., None] | None] | None = None  # set_rule's
 

@@ -140,8 +140,9 @@ def test_steps_between_rungs_and_the_last_step_are_not_judged() -> None:
 
 
 def test_hyperband_with_the_rule_is_still_hyperband_to_optuna() -> None:
-    """Optuna gives samplers a Hyperband trial's bracket only when ``study.pruner`` is a HyperbandPruner
-    (``optuna.pruners._filter_study``): the option must not change what the sampler sees."""
+    """Optuna hands samplers a bracket view of the study when ``study.pruner`` is a HyperbandPruner
+    (``optuna.pruners._filter_study``): the option keeps that. The view filters ``get_trials`` only;
+    ``_get_trials``, which our GP, Optuna's GPSampler and TPE read, still returns every bracket's trials."""
     from optuna.pruners import HyperbandPruner, _filter_study
 
     pruner = make_pruner(_cfg(name="hyperband", min_resource=1, max_resource=R, beat_probability=0.05))
@@ -153,6 +154,7 @@ def test_hyperband_with_the_rule_is_still_hyperband_to_optuna() -> None:
         )
     filtered = _filter_study(study, study.get_trials()[0])
     assert filtered is not study and len(filtered.get_trials()) <= len(study.get_trials())
+    assert len(filtered._get_trials(deepcopy=False, use_cache=False)) == len(study.get_trials())
     with pytest.raises(ValueError, match="beat_probability must be in"):
         HalvingStopHopeless(min_resource=1, reduction_factor=3).set_rule(0.0, rungs(1, 3, R), R)
 
