@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -177,17 +177,48 @@ def suggest_next(
                 )
         except Exception as err:  # noqa: BLE001 - any optimiser failure falls back, never crashes
             return _fallback(space, taken, seed, fit_s, f"acquisition failed: {err}", notes, diag)
-        for x, v in zip(cands, values, strict=True):
-            xr = space.round_trip(x)
-            if space.key(xr) not in taken:
-                acq_s = time.perf_counter() - t1
-                return Suggestion(xr, "gp", float(v), fit_s, acq_s, diag, notes, entry)
-        # Every optimised candidate rounds onto a taken configuration: score a space-filling set.
-        x, v = _best_untaken(acqf, space, taken, seed, dev)
-        acq_s = time.perf_counter() - t1
-    if x is None:
+        return pick(
+            cands,
+            values,
+            acqf,
+            space,
+            taken,
+            seed,
+            dev,
+            fit_s=fit_s,
+            t1=t1,
+            diag=diag,
+            notes=notes,
+            entry=entry,
+        )
+
+
+def pick(
+    cands: np.ndarray,
+    values: np.ndarray,
+    acqf: Callable[[Any], Any],
+    space: SpaceInfo,
+    taken: set[Hashable],
+    seed: int,
+    dev: Any,
+    *,
+    fit_s: float,
+    t1: float,
+    diag: dict[str, Any],
+    notes: list[str],
+    entry: dict[str, Any] | None = None,
+) -> Suggestion:
+    """Every path's last step: the best optimised candidate (``k x d``, best first) whose rounding is not
+    taken; when all are, the best untaken point of a space-filling set scored by ``acqf`` (``b x 1 x d``
+    -> ``b``); when none is, a fallback. ``t1``: when the acquisition step began."""
+    for x, v in zip(cands, values, strict=True):
+        xr = space.round_trip(x)
+        if space.key(xr) not in taken:
+            return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes, entry)
+    xb, vb = _best_untaken(acqf, space, taken, seed, dev)
+    if xb is None:
         return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes, entry)
+    return Suggestion(xb, "gp", vb, fit_s, time.perf_counter() - t1, diag, notes, entry)
 
 
 @contextmanager
@@ -270,12 +301,22 @@ def _suggest_fast(
             "params": gp.botorch_params(),
         }
     t1 = time.perf_counter()
-    cands, values = maximize(LogEI(gp), space, seed=seed, num_restarts=num_restarts)
-    for x, v in zip(cands, values, strict=True):
-        xr = space.round_trip(x)
-        if space.key(xr) not in taken:
-            return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes, entry)
-    return _fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
+    logei = LogEI(gp)
+    cands, values = maximize(logei, space, seed=seed, num_restarts=num_restarts)
+    return pick(
+        cands,
+        values,
+        lambda x: logei(x.squeeze(-2)),  # pick's b x 1 x d -> b
+        space,
+        taken,
+        seed,
+        gp.x.device,
+        fit_s=fit_s,
+        t1=t1,
+        diag=diag,
+        notes=notes,
+        entry=entry,
+    )
 
 
 def torch_fit_diagnostics(

@@ -135,15 +135,9 @@ def suggest_next_multi(
             )
         except Exception as err:  # noqa: BLE001 - any optimiser failure falls back, never crashes
             return engine._fallback(space, taken, seed, fit_s, f"acquisition failed: {err}", notes, diag)
-        for x, v in zip(cands, values, strict=True):
-            xr = space.round_trip(x)
-            if space.key(xr) not in taken:
-                return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
-        x, v = engine._best_untaken(acqf, space, taken, seed, dev)
-        acq_s = time.perf_counter() - t1
-    if x is None:
-        return engine._fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return Suggestion(x, "gp", v, fit_s, acq_s, diag, notes)
+        return engine.pick(
+            cands, values, acqf, space, taken, seed, dev, fit_s=fit_s, t1=t1, diag=diag, notes=notes
+        )
 
 
 @engine._blas_threads(1)  # scipy's L-BFGS-B on BLAS threads contending with torch's (engine._suggest_fast)
@@ -214,14 +208,9 @@ def _suggest_fast(
     except Exception as err:  # noqa: BLE001 - any failure: the BoTorch path follows
         notes.append(f"fast acquisition failed ({type(err).__name__}: {str(err)[:200]}); BoTorch's follows")
         return None
-    for x, v in zip(cands, values, strict=True):
-        xr = space.round_trip(x)
-        if space.key(xr) not in taken:
-            return Suggestion(xr, "gp", float(v), fit_s, time.perf_counter() - t1, diag, notes)
-    xb, vb = engine._best_untaken(acqf, space, taken, seed, dev)
-    if xb is None:
-        return engine._fallback(space, taken, seed, fit_s, "no untaken candidate found", notes, diag)
-    return Suggestion(xb, "gp", vb, fit_s, time.perf_counter() - t1, diag, notes)
+    return engine.pick(
+        cands, values, acqf, space, taken, seed, dev, fit_s=fit_s, t1=t1, diag=diag, notes=notes
+    )
 
 
 def _log_parego(

@@ -91,3 +91,25 @@ def test_fit_failure_falls_back_with_a_warning() -> None:
     s = suggest_next(x, y, space=_info(ss), pending_x=None, taken=set(), seed=0)
     assert s.phase == "fallback" and s.diagnostics["fallback_reason"]
     assert any("GP fit failed" in w for w in s.warnings)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_when_every_optimised_candidate_is_taken_the_gp_still_picks_the_free_configuration(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five configurations, four observed and the fifth free at the edge away from the best (every
+    restart of the optimiser climbs to the best, taken): both single-objective paths end in
+    ``engine.pick``, which scores a space-filling set when the optimiser's candidates all round onto
+    taken configurations, so the step is the GP's (not a fallback) and never a taken configuration."""
+    from hpo_tasks.gp import engine
+
+    monkeypatch.setattr(engine, "FAST_PATH", fast)
+    ss = _space({"k": {"type": "int", "low": 0, "high": 4}})
+    info = _info(ss)
+    observed = [{"k": k} for k in (1, 2, 3, 4)]
+    x = np.array([ss.encode(p) for p in observed])
+    y = np.array([0.1, 0.5, 0.9, 0.6])
+    taken = {ss.key(p) for p in observed}
+    s = suggest_next(x, y, space=info, pending_x=None, taken=taken, seed=0)
+    assert s.phase == "gp", s.diagnostics.get("fallback_reason")
+    assert ss.decode(s.x) == {"k": 0}
