@@ -15,6 +15,17 @@ REPO = Path(__file__).resolve().parent.parent
 SPREAD = {"tests/quality/test_acquisition_regret.py"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist (3.8) groups tests by rewriting ``item._nodeid``, which pytest 9.2 no longer reads
+    (``Node.nodeid`` became a structured id): every module was split over both workers, two Celery
+    clusters at once and a CI run twice as long. Refuse that pairing instead of running slowly."""
+    if config.getoption("dist", "no") == "loadgroup" and tuple(pytest.version_tuple[:2]) >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} with --dist loadgroup ignores tests/conftest.py's groups: "
+            "install the versions pyproject.toml's dev extra allows (make install)"
+        )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``make test`` runs ``--dist loadgroup``: a module's tests share one worker (its module fixtures, a
