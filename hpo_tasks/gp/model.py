@@ -57,6 +57,10 @@ FIT_SPACE = "raw"
 # numpy (``_plain_neg_mll_and_grad``) instead of torch autograd; the same function to rounding
 # (``tests/unit/test_gp_model.py``). HPO_GP_PLAIN_GRADIENT=0 keeps autograd (the A/B's "before").
 PLAIN_GRADIENT = os.environ.get("HPO_GP_PLAIN_GRADIENT", "1") == "1"
+# How that gradient forms K^-1: "potri", LAPACK's inverse from the Cholesky factor (a third of the flops),
+# or "solve", a triangular solve against the identity (HPO_GP_KINV=solve: the A/B's "before"). The same
+# matrix to rounding: docs/results/2026-12-02-kinv.md.
+KINV = os.environ.get("HPO_GP_KINV", "potri")
 _LN2 = math.log(2.0)  # softplus(0): gpytorch's initial outputscale and categorical lengthscale
 
 
@@ -428,7 +432,7 @@ def _plain_neg_mll_and_grad(
     ``sq``: the training rows' squared differences ``n x n x o``; ``noise``: the fixed standardised
     variance (``()`` or ``(n,)``) when the noise is not learned. Raises ``np.linalg.LinAlgError`` as
     ``_cholesky`` does."""
-    from scipy.linalg import cho_solve
+    from scipy.linalg import cho_solve, lapack
 
     slices = layout.slices()
     n = len(y)
@@ -453,11 +457,18 @@ def _plain_neg_mll_and_grad(
     r = y - mean  # (n,)
     alpha = cho_solve((chol, True), r)  # (n,)
     loglik = -0.5 * r @ alpha - np.log(np.diag(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
-    k_inv = cho_solve((chol, True), np.eye(n))  # (n, n)
+    if KINV == "potri":  # fills the lower triangle only
+        k_inv, info = lapack.dpotri(chol, lower=1)  # (n, n)
+        if info:
+            raise np.linalg.LinAlgError(f"potri failed (info {info})")
+        k_inv = np.tril(k_inv)
+        k_inv += np.tril(k_inv, -1).T
+    else:
+        k_inv = cho_solve((chol, True), np.eye(n))  # (n, n)
     w = np.outer(alpha, alpha) - k_inv  # (n, n)
     grad = np.zeros_like(theta)
     dk = (5.0 / 3.0) * (1.0 + u) * eu * w  # (n, n): W_ij times -2 dk/dr2
-    grad[slices["l1"]] = 0.5 * np.einsum("ij,ijk->k", dk, sq) * inv_l2
+    grad[slices["l1"]] = 0.5 * (dk.reshape(-1) @ sq.reshape(n * n, -1)) * inv_l2  # sum_ij dk_ij sq_ijk
     grad[slices["mean"]] = alpha.sum()
     loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
     logprior = _lognormal_logpdf_np(log_l, loc, scale)

@@ -67,6 +67,8 @@ FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
 FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
 # fast-path variants with an output warp (``gp.warp.OUTPUT_WARP``); the others run without one
 FAST_WARPS = {"fast-warp": "yeo-johnson", "fast-halfrank": "half-rank"}
+# fast-path variants forming the written-out gradient's K^-1 by potri / by a solve (``gp.model.KINV``)
+FAST_KINVS = {"fast-potri": "potri", "fast-solve": "solve"}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -81,7 +83,8 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("fit", gp_model.FIT_SPACE)
     _ORIGINAL.setdefault("grad", gp_model.PLAIN_GRADIENT)
     _ORIGINAL.setdefault("warp", warp.OUTPUT_WARP)
-    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS)
+    _ORIGINAL.setdefault("kinv", gp_model.KINV)
+    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS, FAST_KINVS)
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
@@ -90,6 +93,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     gp_model.FIT_SPACE = FAST_FITS.get(variant, _ORIGINAL["fit"])
     gp_model.PLAIN_GRADIENT = FAST_GRADIENTS.get(variant, _ORIGINAL["grad"])
     warp.OUTPUT_WARP = FAST_WARPS.get(variant, "none" if variant in ours else _ORIGINAL["warp"])
+    gp_model.KINV = FAST_KINVS.get(variant, _ORIGINAL["kinv"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
