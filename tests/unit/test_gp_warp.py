@@ -127,7 +127,9 @@ def test_switched_off_the_fit_gets_the_outcomes_and_the_suggestion_is_unchanged(
 
     info = space_info(space_of(CONT, direction="maximize"))
     cands, _ = maximize(LogEI(gp), info, seed=3, num_restarts=8)
-    np.testing.assert_array_equal(off.x, info.round_trip(cands[0]))
+    # to rounding: the engine fits on one BLAS thread, this reference on the machine's default (potri's
+    # and the matrix products' sums then differ in the last bits: 1e-14 in CI at 9a7cfa7)
+    np.testing.assert_allclose(off.x, info.round_trip(cands[0]), rtol=1e-9, atol=1e-12)
     # and the switch acts: on, the fit gets warped outcomes and says so
     assert on.diagnostics["output_warp"]["method"] == "yeo-johnson" and on.phase == "gp"
 
