@@ -11,13 +11,26 @@ BoTorch's ``LogExpectedImprovement`` and Optuna's ``_gp/acqf.py``):
     log EI(x) = log h((mu - f*) / sigma) + log sigma,  h(z) = z Phi(z) + phi(z),
     sigma = sqrt(max(var, 1e-12))
 
+The plain kernel (every column ordinal) also has ``PlainLogEI``: the same function in numpy with its
+gradient in x written out, which the local search's L-BFGS-B calls instead of torch autograd
+(``gp.optim``; ~0.7 ms an evaluation through autograd at n = 10, most of that ask's acquisition):
+
+    k_j = (1 + u_j + u_j^2 / 3) exp(-u_j),  u_j = sqrt(5 r2_j),  r2_j = sum_k (x_k - X_jk)^2 / l_k^2
+    dk_j / dx = g_j (x - X_j) / l^2,  g_j = -(5/3)(1 + u_j) exp(-u_j)
+    mean = m + k . alpha,  var = 1 - k^T K^-1 k  (standardised; then * y_std + y_mean, * y_std^2)
+    d log h / dz = Phi(z) / h(z)  (h' = Phi); for z < -25 rho / (1 + z rho), rho = sqrt(pi/2) erfcx(-z/sqrt2)
+    d LogEI / dx = d log h / dz * (dmu - z dsigma) / sigma + dsigma / sigma,  dsigma = dvar / (2 sigma)
+
 torch is imported inside the functions.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
+
+import numpy as np
 
 MIN_VAR = 1e-12  # BoTorch's clamp of the posterior variance in analytic EI
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -25,6 +38,9 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 _SMALL_Z = -25.0  # below: the asymptotic form (erfcx); above: the direct one
+# The plain kernel's LogEI in numpy with the written-out gradient (``PlainLogEI``) for the acquisition's
+# sweep and local search; HPO_GP_ACQ_NUMPY=0 keeps torch autograd (the A/B's "before").
+ACQ_NUMPY = os.environ.get("HPO_GP_ACQ_NUMPY", "1") == "1"
 
 
 def log_h(z: Any) -> Any:
@@ -53,9 +69,93 @@ class LogEI:
         with torch.no_grad():
             mu, _ = model.posterior(model.x)  # (n,)
         self.best_f = float(mu.max())
+        # the numpy twin for the optimiser (``gp.optim``), where the kernel is the plain one
+        self.numpy: PlainLogEI | None = (
+            PlainLogEI(model, self.best_f) if ACQ_NUMPY and not model.layout.mixed else None
+        )
 
     def __call__(self, x: Any) -> Any:
         """``... x d`` points -> ``...`` values."""
         mu, var = self.model.posterior(x.unsqueeze(-2))  # (..., 1) each
         sigma = var.clamp_min(MIN_VAR).sqrt()
         return (log_h((mu - self.best_f) / sigma) + sigma.log()).squeeze(-1)
+
+
+def _log_h_np(z: np.ndarray) -> np.ndarray:
+    """``log_h`` in numpy: the same two cases."""
+    from scipy.special import erfc, erfcx
+
+    zb = np.maximum(z, _SMALL_Z)
+    big = np.log(0.5 * zb * erfc(-_SQRT_HALF * zb) + np.exp(-0.5 * zb * zb) * _INV_SQRT_2PI)
+    zs = np.minimum(z, _SMALL_Z)
+    small = -0.5 * zs * zs - _LOG_SQRT_2PI + np.log1p(_SQRT_HALF_PI * zs * erfcx(-_SQRT_HALF * zs))
+    return np.where(z < _SMALL_Z, small, big)
+
+
+def _dlog_h_np(z: np.ndarray) -> np.ndarray:
+    """d log h / dz = Phi(z) / h(z); for z < -25 from erfcx, where Phi and h underflow together."""
+    from scipy.special import erfc, erfcx
+
+    zb = np.maximum(z, _SMALL_Z)
+    cdf = 0.5 * erfc(-_SQRT_HALF * zb)
+    direct = cdf / (zb * cdf + np.exp(-0.5 * zb * zb) * _INV_SQRT_2PI)
+    zs = np.minimum(z, _SMALL_Z)
+    rho = _SQRT_HALF_PI * erfcx(-_SQRT_HALF * zs)  # Phi / phi
+    return np.where(z < _SMALL_Z, rho / (1.0 + zs * rho), direct)
+
+
+class PlainLogEI:
+    """``LogEI`` of a plain-kernel ``ExactGP`` in numpy: values, and values with their gradient in x
+    (the module docstring's formulas). Equal to the torch version to rounding
+    (``tests/unit/test_gp_model.py``)."""
+
+    def __init__(self, model: Any, best_f: float) -> None:
+        self.x = model.x.numpy()  # (n, d)
+        self.alpha = model.alpha.numpy()  # (n,)
+        self.chol = model.chol.numpy()  # (n, n) lower
+        self.inv_l2 = 1.0 / model.p["l1"].numpy().reshape(-1) ** 2  # (d,)
+        self.mean = float(model.p["mean"])
+        self.y_mean, self.y_std = float(model.y_mean), float(model.y_std)
+        self.best_f = best_f
+
+    def _parts(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        diff = x[:, None, :] - self.x  # (m, n, d)
+        r2 = np.maximum((diff * diff) @ self.inv_l2, 1e-30)  # (m, n)
+        u = np.sqrt(5.0 * r2)
+        eu = np.exp(-u)
+        k = (1.0 + u + (5.0 / 3.0) * r2) * eu  # (m, n)
+        return diff, u, eu, k
+
+    def _moments(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from scipy.linalg import solve_triangular
+
+        v = solve_triangular(self.chol, k.T, lower=True, check_finite=False)  # (n, m)
+        var_s = 1.0 - (v * v).sum(0)  # (m,) standardised
+        mu = (self.mean + k @ self.alpha) * self.y_std + self.y_mean  # (m,)
+        return mu, var_s, v
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """``m x d`` points -> ``m`` values."""
+        _, _, _, k = self._parts(x)
+        mu, var_s, _ = self._moments(k)
+        sigma = np.sqrt(np.maximum(np.maximum(var_s, 0.0) * self.y_std**2, MIN_VAR))
+        return _log_h_np((mu - self.best_f) / sigma) + np.log(sigma)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``m x d`` points -> ``m`` values and their ``m x d`` gradients (each row's in its own x)."""
+        from scipy.linalg import solve_triangular
+
+        diff, u, eu, k = self._parts(x)
+        mu, var_s, v = self._moments(k)
+        var = np.maximum(var_s, 0.0) * self.y_std**2
+        sigma = np.sqrt(np.maximum(var, MIN_VAR))
+        z = (mu - self.best_f) / sigma
+        w = solve_triangular(self.chol.T, v, lower=False, check_finite=False).T  # (m, n): K^-1 k
+        g = -(5.0 / 3.0) * (1.0 + u) * eu  # (m, n): dk / dx = g (x - X) / l^2
+        dmu = np.einsum("mn,mnd->md", g * self.alpha, diff) * self.inv_l2 * self.y_std  # (m, d)
+        dvar = -2.0 * np.einsum("mn,mnd->md", g * w, diff) * self.inv_l2 * self.y_std**2  # (m, d)
+        live = (var_s > 0.0) & (var > MIN_VAR)  # the clamps pass no gradient, as torch's
+        dsigma = np.where(live[:, None], dvar / (2.0 * sigma[:, None]), 0.0)  # (m, d)
+        dz = (dmu - z[:, None] * dsigma) / sigma[:, None]
+        grad = _dlog_h_np(z)[:, None] * dz + dsigma / sigma[:, None]
+        return _log_h_np(z) + np.log(sigma), grad

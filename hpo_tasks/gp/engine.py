@@ -221,17 +221,26 @@ def pick(
     return Suggestion(xb, "gp", vb, fit_s, time.perf_counter() - t1, diag, notes, entry)
 
 
+_BLAS_CONTROLLER: Any = None  # threadpoolctl's, built on first use
+
+
 @contextmanager
 def _blas_threads(n: int) -> Iterator[None]:
     """numpy/scipy's BLAS on ``n`` threads (threadpoolctl, when installed). Measured: at n = 200 one
     scipy L-BFGS-B step took 10 ms with OpenBLAS's default threads on 2 busy cores, ~0.1 ms with one
-    (Optuna's GPSampler limits them too, ``optuna/_gp/thread_limiting.py``)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
+    (Optuna's GPSampler limits them too, ``optuna/_gp/thread_limiting.py``). The controller (a scan of
+    the loaded libraries, 4-7 ms) is built once per process; numpy's and torch's BLAS are loaded by then."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            yield
+            return
+        import torch  # noqa: F401 - its BLAS and OpenMP among the scanned libraries
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    with _BLAS_CONTROLLER.limit(limits=n, user_api="blas"):
         yield
 
 

@@ -11,7 +11,9 @@ Notations:
     d  columns; R local searches; N swept points
     cont / grid   continuous columns / columns with a finite set of values (integers, categoricals)
 
-torch is imported inside the functions.
+An acquisition may carry a numpy twin, ``acqf.numpy`` (``gp.acquisition.PlainLogEI``: ``values(x)`` and
+``value_and_grad(x)`` on ``m x d`` arrays); the sweep and the local search then call it instead of torch
+(and autograd), the same function to rounding. torch is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def _score(acqf: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
     """Acquisition values of ``N x d`` points without gradients: ``N``."""
     import torch
 
+    twin = getattr(acqf, "numpy", None)
+    if twin is not None:
+        return np.concatenate(
+            [twin.values(x[i : i + CHUNK]) for i in range(0, len(x), CHUNK)] or [np.empty(0)]
+        )
     out = []
     with torch.no_grad():
         for i in range(0, len(x), CHUNK):
@@ -138,6 +145,15 @@ def _continuous_step(
     cols = torch.as_tensor(cont)
     lo, hi = space.bounds[0][cont], space.bounds[1][cont]
 
+    twin = getattr(acqf, "numpy", None)
+
+    def twin_fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        assert twin is not None
+        xs = x.copy()
+        xs[:, cont] = z.reshape(r, c)
+        values, grad = twin.value_and_grad(xs)  # (R,), (R, d)
+        return -float(values.sum()), -grad[:, cont].reshape(-1)
+
     def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
         zt = torch.tensor(z.reshape(r, c), dtype=torch.float64, requires_grad=True)
         xt = base.index_copy(1, cols, zt)  # (R, d)
@@ -146,7 +162,7 @@ def _continuous_step(
         return loss.item(), grad.numpy().reshape(-1).copy()
 
     res = minimize(
-        fun,
+        fun if twin is None else twin_fun,
         x[:, cont].reshape(-1),
         jac=True,
         method="L-BFGS-B",

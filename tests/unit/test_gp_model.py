@@ -230,3 +230,54 @@ def test_the_plain_fit_with_the_written_out_gradient_reaches_autograds_optimum(m
     np.testing.assert_allclose(written.theta, auto.theta, atol=1e-4)
     again, _ = gp_model.fit(x, y, cat_dims=[])
     np.testing.assert_array_equal(again.theta, written.theta)  # deterministic
+
+
+@pytest.mark.parametrize("n,d,noise_var", [(12, 2, None), (40, 5, 0.01)])
+def test_the_plain_log_eis_numpy_twin_is_the_torch_function_and_its_gradient(n, d, noise_var) -> None:
+    # gp.acquisition.PlainLogEI (ACQ_NUMPY): the local search's LogEI and its gradient in x written out;
+    # the same values and the same derivatives as the torch LogEI under autograd, at random points, at
+    # the training rows (sigma ~ 0), just off them, and far away.
+    from hpo_tasks.gp import acquisition
+
+    x, y = _data(n, d, {}, seed=5)
+    gp, _ = gp_model.fit(x, y, cat_dims=[], noise_var=noise_var)
+    acq = LogEI(gp)
+    assert isinstance(acq.numpy, acquisition.PlainLogEI)
+    rng = np.random.default_rng(6)
+    q = np.concatenate([rng.random((40, d)), x[:3], x[:3] + 1e-7, x[:2] + 4.0])  # (m, d)
+    qt = torch.tensor(q, requires_grad=True)
+    values = acq(qt)
+    (grad,) = torch.autograd.grad(values.sum(), qt)
+    twin_values, twin_grad = acq.numpy.value_and_grad(q)
+    np.testing.assert_allclose(twin_values, values.detach().numpy(), rtol=1e-11, atol=1e-9)
+    np.testing.assert_allclose(twin_grad, grad.numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(acq.numpy.values(q), twin_values)
+
+
+def test_log_h_and_its_derivative_in_numpy_are_torchs_on_both_sides_of_the_asymptotic_case() -> None:
+    from hpo_tasks.gp import acquisition
+
+    z = np.concatenate([-np.logspace(3, -3, 60), [0.0], np.logspace(-3, 1.6, 30)])  # -1000 .. 40
+    zt = torch.tensor(z, requires_grad=True)
+    values = acquisition.log_h(zt)
+    (grad,) = torch.autograd.grad(values.sum(), zt)
+    assert (z < acquisition._SMALL_Z).sum() > 10
+    np.testing.assert_allclose(acquisition._log_h_np(z), values.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(acquisition._dlog_h_np(z), grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_a_mixed_model_has_no_numpy_log_ei_and_the_optimiser_takes_torch(monkeypatch) -> None:
+    from hpo_tasks.gp import acquisition
+
+    x, y = _data(16, 3, {2: 3})
+    gp, _ = gp_model.fit(x, y, cat_dims=[2])
+    assert LogEI(gp).numpy is None
+    x, y = _data(20, 3, {})
+    gp, _ = gp_model.fit(x, y, cat_dims=[])
+    info = space_info(space_of({f"p{j}": {"type": "float", "low": 0, "high": 1} for j in range(3)}))
+    twin, _ = maximize(LogEI(gp), info, seed=1)
+    monkeypatch.setattr(acquisition, "ACQ_NUMPY", False)
+    plain = LogEI(gp)
+    assert plain.numpy is None
+    autograd, _ = maximize(plain, info, seed=1)
+    np.testing.assert_allclose(twin[0], autograd[0], atol=1e-5)  # the same best point to rounding

@@ -69,12 +69,15 @@ FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
 FAST_WARPS = {"fast-warp": "yeo-johnson", "fast-halfrank": "half-rank"}
 # fast-path variants forming the written-out gradient's K^-1 by potri / by a solve (``gp.model.KINV``)
 FAST_KINVS = {"fast-potri": "potri", "fast-solve": "solve"}
+# fast-path variants maximising the plain kernel's LogEI through torch autograd / its numpy twin with the
+# written-out gradient (``gp.acquisition.ACQ_NUMPY``)
+FAST_ACQS = {"fast-acqtorch": False, "fast-acqnumpy": True}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench.experiments import ab_engine
-    from hpo_tasks.gp import engine, optim, sampler, warp
+    from hpo_tasks.gp import acquisition, engine, optim, sampler, warp
     from hpo_tasks.gp import model as gp_model
 
     _ORIGINAL.setdefault("warm", sampler.WARM_FIT_DEFAULT)
@@ -84,7 +87,8 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("grad", gp_model.PLAIN_GRADIENT)
     _ORIGINAL.setdefault("warp", warp.OUTPUT_WARP)
     _ORIGINAL.setdefault("kinv", gp_model.KINV)
-    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS, FAST_KINVS)
+    _ORIGINAL.setdefault("acq", acquisition.ACQ_NUMPY)
+    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS, FAST_KINVS, FAST_ACQS)
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
@@ -94,6 +98,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     gp_model.PLAIN_GRADIENT = FAST_GRADIENTS.get(variant, _ORIGINAL["grad"])
     warp.OUTPUT_WARP = FAST_WARPS.get(variant, "none" if variant in ours else _ORIGINAL["warp"])
     gp_model.KINV = FAST_KINVS.get(variant, _ORIGINAL["kinv"])
+    acquisition.ACQ_NUMPY = FAST_ACQS.get(variant, _ORIGINAL["acq"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
