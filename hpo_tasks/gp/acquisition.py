@@ -69,6 +69,7 @@ class LogEI:
         with torch.no_grad():
             mu, _ = model.posterior(model.x)  # (n,)
         self.best_f = float(mu.max())
+        self.incumbent = model.x[int(mu.argmax())].numpy().copy()  # (d,): the row that holds best_f
         # the numpy twin for the optimiser (``gp.optim``), where the kernel is the plain one
         self.numpy: PlainLogEI | None = (
             PlainLogEI(model, self.best_f) if ACQ_NUMPY and not model.layout.mixed else None

@@ -83,12 +83,14 @@ def maximize(
     num_restarts: int = 8,
     n_sweep: int | None = None,
     maxiter: int = 100,
+    starts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidates best first, ``k x d``, and their acquisition values ``k``: the R local searches'
     ends, then the swept points (so a caller that rejects taken configurations has spares).
 
     ``acqf`` maps ``... x d`` tensors to ``...`` values (differentiable in the continuous columns).
-    ``n_sweep``: the swept points, ``N_SWEEP`` when None (read at call time).
+    ``n_sweep``: the swept points, ``N_SWEEP`` when None (read at call time). ``starts``: ``s x d``
+    points a local search also starts from (the incumbent), in place of the last ``s`` roulette draws.
     """
     rng = np.random.default_rng(seed)
     x = sweep_points(space, N_SWEEP if n_sweep is None else n_sweep, seed)  # (N, d)
@@ -96,12 +98,15 @@ def maximize(
     best = int(np.argmax(v))
     probs = np.exp(v - v[best])
     probs[best] = 0.0
-    k = min(num_restarts - 1, int(np.count_nonzero(probs > 0)))
+    extra = np.empty((0, x.shape[1])) if starts is None else np.asarray(starts, dtype=float)  # (s, d)
+    k = min(num_restarts - 1 - len(extra), int(np.count_nonzero(probs > 0)))
     idx = [best]
     if k > 0:
         idx += rng.choice(len(x), size=k, replace=False, p=probs / probs.sum()).tolist()
-    starts = x[idx].copy()  # (R, d)
-    ends, values = _local_search(acqf, space, starts, v[idx].copy(), maxiter=maxiter)
+    begin = np.concatenate([x[idx], extra])  # (R, d)
+    ends, values = _local_search(
+        acqf, space, begin, np.concatenate([v[idx], _score(acqf, extra)]), maxiter=maxiter
+    )
     order = np.argsort(-values, kind="stable")
     rest = np.argsort(-v, kind="stable")[:256]
     return np.concatenate([ends[order], x[rest]]), np.concatenate([values[order], v[rest]])

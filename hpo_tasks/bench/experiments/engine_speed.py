@@ -16,6 +16,11 @@
                out in numpy (``gp.model.PLAIN_GRADIENT``: written out since 2026-12-01-plain-gradient.md)
     fast-warp / fast-halfrank  fast with the Yeo-Johnson / half-rank output warp before standardisation
                (``gp.warp.OUTPUT_WARP``; every other variant runs it "none": 2026-12-01-output-warp.md)
+    fast-potri / fast-solve  fast with the fit gradient's K^-1 by LAPACK potri / a solve (``gp.model.KINV``)
+    fast-acqtorch / fast-acqnumpy  fast with the plain kernel's LogEI maximised through torch autograd / its
+               numpy twin (``gp.acquisition.ACQ_NUMPY``)
+    fast-nostart / fast-incstart  fast without / with a local search from the incumbent
+               (``gp.engine.INCUMBENT_START``)
 and prints, besides the scores, the median GP-phase ask per variant (the studies run sequentially in one
 process each, the stored fits on the in-memory trials as on PostgreSQL).
 
@@ -72,6 +77,8 @@ FAST_KINVS = {"fast-potri": "potri", "fast-solve": "solve"}
 # fast-path variants maximising the plain kernel's LogEI through torch autograd / its numpy twin with the
 # written-out gradient (``gp.acquisition.ACQ_NUMPY``)
 FAST_ACQS = {"fast-acqtorch": False, "fast-acqnumpy": True}
+# fast-path variants without / with a local search from the incumbent (``gp.engine.INCUMBENT_START``)
+FAST_STARTS = {"fast-nostart": False, "fast-incstart": True}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -88,7 +95,8 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("warp", warp.OUTPUT_WARP)
     _ORIGINAL.setdefault("kinv", gp_model.KINV)
     _ORIGINAL.setdefault("acq", acquisition.ACQ_NUMPY)
-    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS, FAST_KINVS, FAST_ACQS)
+    _ORIGINAL.setdefault("start", engine.INCUMBENT_START)
+    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS, FAST_KINVS, FAST_ACQS, FAST_STARTS)
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
@@ -99,6 +107,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     warp.OUTPUT_WARP = FAST_WARPS.get(variant, "none" if variant in ours else _ORIGINAL["warp"])
     gp_model.KINV = FAST_KINVS.get(variant, _ORIGINAL["kinv"])
     acquisition.ACQ_NUMPY = FAST_ACQS.get(variant, _ORIGINAL["acq"])
+    engine.INCUMBENT_START = FAST_STARTS.get(variant, _ORIGINAL["start"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
