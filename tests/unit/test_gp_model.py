@@ -298,3 +298,20 @@ def test_a_local_search_from_a_given_start_finds_a_peak_the_sweep_misses() -> No
     found, values = maximize(acqf, info, seed=0, starts=(peak + 5e-4)[None])
     assert found[0] == pytest.approx(peak, abs=1e-5)
     assert values[0] == pytest.approx(10.0 + 0.1 * peak[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("noise_var", [None, 0.01])
+def test_the_plain_fits_numpy_factorisation_is_torchs(noise_var: float | None) -> None:
+    # ExactGP(sq=...): the plain kernel's Cholesky factor and weights from gp.model._plain_factor (numpy,
+    # what fit passes) equal the torch kernel's to rounding, and so does the posterior
+    x, y = _data(40, 4, {}, seed=7)
+    gp, _ = gp_model.fit(x, y, cat_dims=[], noise_var=noise_var)
+    yt = (torch.as_tensor(y) - gp.y_mean) / gp.y_std
+    noise = torch.as_tensor(0.0 if noise_var is None else noise_var / gp.y_std**2, dtype=torch.float64)
+    ref = gp_model.ExactGP(gp.layout, gp.theta, gp.x, yt, noise, gp.y_mean, gp.y_std)
+    np.testing.assert_allclose(gp.chol.numpy(), ref.chol.numpy(), atol=1e-12)
+    np.testing.assert_allclose(gp.alpha.numpy(), ref.alpha.numpy(), rtol=1e-9, atol=1e-9)
+    q = torch.as_tensor(np.random.default_rng(8).random((20, 4)))
+    with torch.no_grad():
+        for a, b in zip(gp.posterior(q), ref.posterior(q), strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
