@@ -11,7 +11,7 @@
     fast-s256 / fast-s2048  fast with a 256- / 2048-point sweep (``gp.optim.N_SWEEP``, 2048)
     fast-raw / fast-log     fast with the fit on BoTorch's raw parameters / on log-parameters
                (``gp.model.FIT_SPACE``: raw since 2026-12-01-engine-fast-ab.md; the first fast path's
-               was log, that page's ``fast`` rows)
+               was log, that page's ``fast`` rows); fast-autofit: log for the plain kernel, raw otherwise
     fast-autograd / fast-plaingrad   fast with the plain kernel's fit gradient by torch autograd / written
                out in numpy (``gp.model.PLAIN_GRADIENT``: written out since 2026-12-01-plain-gradient.md)
     fast-warp / fast-halfrank  fast with the Yeo-Johnson / half-rank output warp before standardisation
@@ -66,7 +66,7 @@ _ORIGINAL: dict[str, Any] = {}
 # fast-path variants with another sweep size (``gp.optim.N_SWEEP``)
 FAST_SWEEPS = {"fast-s256": 256, "fast-s2048": 2048}
 # fast-path variants with another fit parametrisation (``gp.model.FIT_SPACE``)
-FAST_FITS = {"fast-raw": "raw", "fast-log": "log"}
+FAST_FITS = {"fast-raw": "raw", "fast-log": "log", "fast-autofit": "auto"}
 # fast-path variants with the plain kernel's fit gradient by autograd / written out
 # (``gp.model.PLAIN_GRADIENT``)
 FAST_GRADIENTS = {"fast-autograd": False, "fast-plaingrad": True}
