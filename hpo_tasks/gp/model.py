@@ -19,9 +19,10 @@ test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/line
 Outcomes are standardised (mean, sample std with ddof 1, as BoTorch's ``Standardize``); inputs are the
 encoded columns as they are (``hpo_tasks.space``: [0, 1], categoricals as indices). The fit maximises
 (log N(y | m, K + sigma^2 I) + log priors) / n, as gpytorch's ``ExactMarginalLogLikelihood``, with scipy's
-L-BFGS-B from the priors' modes (BoTorch's start) over BoTorch's raw parameters with its bounds and step
-cap (``FIT_SPACE``), so the fit takes BoTorch's steps, retried from prior samples when L-BFGS-B ends
-abnormally (as ``fit_gpytorch_mll``); theta (log-parameters) is what the model is evaluated on.
+L-BFGS-B from the priors' modes (BoTorch's start), retried from prior samples when L-BFGS-B ends
+abnormally (as ``fit_gpytorch_mll``): with a categorical column over BoTorch's raw parameters with its
+bounds and step cap, so the fit takes BoTorch's steps; for the plain kernel over the log-parameters
+(``FIT_SPACE``). theta (log-parameters) is what the model is evaluated on.
 
 Notations:
     n  training rows, d columns; o ordinal (continuous and integer) columns, c categorical columns
@@ -53,8 +54,9 @@ FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
 # "log", the log-parameters (theta; ~15 steps to the optimum, but on mixed spaces it runs categorical
 # lengthscales to 1e-6 or 1e16+ and chose worse points: docs/results/2026-12-01-engine-fast-ab.md); or
 # "auto", log for the plain kernel (no categorical column: the same or a higher likelihood in 15-23 steps
-# where raw takes 25-100, 3-4x faster at n = 500) and raw for the others. HPO_GP_FIT_SPACE sets it.
-FIT_SPACE = os.environ.get("HPO_GP_FIT_SPACE", "raw")
+# where raw takes 25-100, 3-4x faster at n = 500) and raw for the others; the default since its paired
+# A/B (12 problems x 10 seeds level: docs/results/2026-12-02-latency-numpy.md). HPO_GP_FIT_SPACE sets it.
+FIT_SPACE = os.environ.get("HPO_GP_FIT_SPACE", "auto")
 # The plain kernel's fit (every column ordinal) evaluates the objective and its written-out gradient in
 # numpy (``_plain_neg_mll_and_grad``) instead of torch autograd; the same function to rounding
 # (``tests/unit/test_gp_model.py``). HPO_GP_PLAIN_GRADIENT=0 keeps autograd (the A/B's "before").
