@@ -120,26 +120,26 @@ class PlainLogEI:
         self.best_f = best_f
 
     def _parts(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        from hpo_tasks.gp.model import matern52_np
+
         diff = x[:, None, :] - self.x  # (m, n, d)
-        r2 = np.maximum((diff * diff) @ self.inv_l2, 1e-30)  # (m, n)
-        u = np.sqrt(5.0 * r2)
-        eu = np.exp(-u)
-        k = (1.0 + u + (5.0 / 3.0) * r2) * eu  # (m, n)
+        u, eu, k = matern52_np((diff * diff) @ self.inv_l2)  # (m, n) each
         return diff, u, eu, k
 
-    def _moments(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _moments(self, k: np.ndarray) -> tuple[np.ndarray, ...]:
+        """mu, the standardised variance (unclamped), its clamped variance on the outcome's scale, sigma,
+        and L^-1 k (``n x m``) for the kernel rows ``k`` (``m x n``)."""
         from scipy.linalg import solve_triangular
 
         v = solve_triangular(self.chol, k.T, lower=True, check_finite=False)  # (n, m)
         var_s = 1.0 - (v * v).sum(0)  # (m,) standardised
         mu = (self.mean + k @ self.alpha) * self.y_std + self.y_mean  # (m,)
-        return mu, var_s, v
+        var = np.maximum(var_s, 0.0) * self.y_std**2
+        return mu, var_s, var, np.sqrt(np.maximum(var, MIN_VAR)), v
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """``m x d`` points -> ``m`` values."""
-        _, _, _, k = self._parts(x)
-        mu, var_s, _ = self._moments(k)
-        sigma = np.sqrt(np.maximum(np.maximum(var_s, 0.0) * self.y_std**2, MIN_VAR))
+        mu, _, _, sigma, _ = self._moments(self._parts(x)[3])
         return _log_h_np((mu - self.best_f) / sigma) + np.log(sigma)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,9 +147,7 @@ class PlainLogEI:
         from scipy.linalg import solve_triangular
 
         diff, u, eu, k = self._parts(x)
-        mu, var_s, v = self._moments(k)
-        var = np.maximum(var_s, 0.0) * self.y_std**2
-        sigma = np.sqrt(np.maximum(var, MIN_VAR))
+        mu, var_s, var, sigma, v = self._moments(k)
         z = (mu - self.best_f) / sigma
         w = solve_triangular(self.chol.T, v, lower=False, check_finite=False).T  # (m, n): K^-1 k
         g = -(5.0 / 3.0) * (1.0 + u) * eu  # (m, n): dk / dx = g (x - X) / l^2

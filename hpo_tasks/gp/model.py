@@ -436,21 +436,27 @@ def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: 
     return -(loglik + logprior) / n
 
 
+def matern52_np(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_matern52`` in numpy from scaled squared distances ``r2`` (clamped at 1e-30): u = sqrt(5 r2),
+    exp(-u) and the kernel value, each of ``r2``'s shape (the first two for the written-out gradients)."""
+    r2 = np.maximum(r2, 1e-30)
+    u = np.sqrt(5.0 * r2)
+    eu = np.exp(-u)
+    return u, eu, (1.0 + u + (5.0 / 3.0) * r2) * eu
+
+
 def _plain_factor(
     layout: _Layout, theta: np.ndarray, sq: np.ndarray, y: np.ndarray, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...]]:
     """The plain kernel's K + sigma^2 I in numpy from the squared differences ``n x n x o``: its
     Cholesky factor (with ``_cholesky``'s jitter schedule), alpha = K^-1 (y - m), and what the gradient
-    reuses (r = y - m, r2, u, exp(-u), sigma^2). Raises ``np.linalg.LinAlgError`` as ``_cholesky``."""
+    reuses (r = y - m, u, exp(-u), sigma^2). Raises ``np.linalg.LinAlgError`` as ``_cholesky``."""
     from scipy.linalg import cho_solve
 
     slices = layout.slices()
     n = len(y)
     inv_l2 = np.exp(-2.0 * theta[slices["l1"]])  # (o,)
-    r2 = np.maximum(sq @ inv_l2, 1e-30)  # (n, n)
-    u = np.sqrt(5.0 * r2)
-    eu = np.exp(-u)
-    k = (1.0 + u + (5.0 / 3.0) * r2) * eu  # (n, n)
+    u, eu, k = matern52_np(sq @ inv_l2)  # (n, n) each
     var = np.exp(theta[slices["noise"]][0]) if layout.learned_noise else noise
     k[np.diag_indices(n)] += np.broadcast_to(var, (n,))
     chol = None
@@ -464,7 +470,7 @@ def _plain_factor(
         raise np.linalg.LinAlgError("kernel matrix not positive definite, even with jitter")
     r = y - theta[slices["mean"]][0]  # (n,)
     alpha = cho_solve((chol, True), r)  # (n,)
-    return chol, alpha, (r, r2, u, eu, var)
+    return chol, alpha, (r, u, eu, var)
 
 
 def _plain_neg_mll_and_grad(
@@ -488,7 +494,7 @@ def _plain_neg_mll_and_grad(
     n = len(y)
     log_l = theta[slices["l1"]]
     inv_l2 = np.exp(-2.0 * log_l)  # (o,)
-    chol, alpha, (r, _, u, eu, var) = _plain_factor(layout, theta, sq, y, noise)
+    chol, alpha, (r, u, eu, var) = _plain_factor(layout, theta, sq, y, noise)
     loglik = -0.5 * r @ alpha - np.log(np.diag(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
     if KINV == "potri":  # fills the lower triangle only
         k_inv, info = lapack.dpotri(chol, lower=1)  # (n, n)
