@@ -4,6 +4,7 @@
   (``branin_yaml`` writes the same as the YAML a sweep file holds);
 - ``space_of(space)``: a ``SearchSpace`` for a ``space:`` block alone;
 - ``rounds(study, space, q, fn)``: rounds as the DAG runs them, ask ``q`` then tell all ``q``.
+- ``assert_log_ei_twin_is_torchs(acq, q, rtol)``: a ``LogEI``'s numpy twin against torch autograd at ``q``.
 """
 
 from __future__ import annotations
@@ -114,3 +115,18 @@ def warm_sweep(**changes: Any) -> dict[str, Any]:
     budget = {"max_trials": 6, "n_init": 4, "batch_size": 2}
     base = branin_sweep("ws", budget=budget, warm_start={"from": "latest", "top_k": 2})
     return with_changes(base, **changes)
+
+
+def assert_log_ei_twin_is_torchs(acq: Any, q: Any, rtol: float = 1e-11) -> None:
+    """``acq.numpy`` (``gp.acquisition.PlainLogEI``) gives the torch LogEI's values (to ``rtol``) and its
+    autograd gradient at the ``m x d`` points ``q``."""
+    import numpy as np
+    import torch
+
+    qt = torch.tensor(q, requires_grad=True)
+    values = acq(qt)
+    (grad,) = torch.autograd.grad(values.sum(), qt)
+    twin_values, twin_grad = acq.numpy.value_and_grad(q)
+    np.testing.assert_allclose(twin_values, values.detach().numpy(), rtol=rtol, atol=1e-9)
+    np.testing.assert_allclose(twin_grad, grad.numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(acq.numpy.values(q), twin_values)

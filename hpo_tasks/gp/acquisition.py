@@ -111,7 +111,8 @@ class PlainLogEI:
     (``tests/unit/test_gp_model.py``)."""
 
     def __init__(self, model: Any, best_f: float) -> None:
-        self.x = model.x.numpy()  # (n, d)
+        self.x = model.wx.numpy()  # (n, d): the training rows as the kernel sees them (input warp)
+        self.log_warp = None if model.log_warp is None else tuple(v.numpy() for v in model.log_warp)
         self.alpha = model.alpha.numpy()  # (n,)
         self.chol = model.chol.numpy()  # (n, n) lower
         self.inv_l2 = 1.0 / model.p["l1"].numpy().reshape(-1) ** 2  # (d,)
@@ -119,12 +120,18 @@ class PlainLogEI:
         self.y_mean, self.y_std = float(model.y_mean), float(model.y_std)
         self.best_f = best_f
 
-    def _parts(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _parts(self, x: np.ndarray) -> tuple[Any, ...]:
+        """diff (``m x n x d``, warped), u, exp(-u), k (``m x n`` each) and dw / dx (``m x d``, or None
+        without the input warp)."""
+        from hpo_tasks.gp.input_warp import warp_and_dx_np
         from hpo_tasks.gp.model import matern52_np
 
+        dwdx = None
+        if self.log_warp is not None:
+            x, dwdx = warp_and_dx_np(x, *self.log_warp)
         diff = x[:, None, :] - self.x  # (m, n, d)
         u, eu, k = matern52_np((diff * diff) @ self.inv_l2)  # (m, n) each
-        return diff, u, eu, k
+        return diff, u, eu, k, dwdx
 
     def _moments(self, k: np.ndarray) -> tuple[np.ndarray, ...]:
         """mu, the standardised variance (unclamped), its clamped variance on the outcome's scale, sigma,
@@ -146,7 +153,7 @@ class PlainLogEI:
         """``m x d`` points -> ``m`` values and their ``m x d`` gradients (each row's in its own x)."""
         from scipy.linalg import solve_triangular
 
-        diff, u, eu, k = self._parts(x)
+        diff, u, eu, k, dwdx = self._parts(x)
         mu, var_s, var, sigma, v = self._moments(k)
         z = (mu - self.best_f) / sigma
         w = solve_triangular(self.chol.T, v, lower=False, check_finite=False).T  # (m, n): K^-1 k
@@ -156,5 +163,5 @@ class PlainLogEI:
         live = (var_s > 0.0) & (var > MIN_VAR)  # the clamps pass no gradient, as torch's
         dsigma = np.where(live[:, None], dvar / (2.0 * sigma[:, None]), 0.0)  # (m, d)
         dz = (dmu - z[:, None] * dsigma) / sigma[:, None]
-        grad = _dlog_h_np(z)[:, None] * dz + dsigma / sigma[:, None]
-        return _log_h_np(z) + np.log(sigma), grad
+        grad = _dlog_h_np(z)[:, None] * dz + dsigma / sigma[:, None]  # (m, d): in the warped x
+        return _log_h_np(z) + np.log(sigma), grad if dwdx is None else grad * dwdx

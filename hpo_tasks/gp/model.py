@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from hpo_tasks.gp import input_warp
+
 LENGTHSCALE_MIN = 2.5e-2  # BoTorch's Matern lengthscale bound
 CAT_LENGTHSCALE_MIN = 1e-6  # BoTorch's CategoricalKernel bound
 NOISE_MIN = 1e-4  # BoTorch's MIN_INFERRED_NOISE_LEVEL
@@ -80,6 +82,7 @@ class _Layout:
     ordinal: tuple[int, ...]
     categorical: tuple[int, ...]
     learned_noise: bool
+    warp: bool = False  # the plain kernel's columns through ``gp.input_warp`` (wa, wb: log a, log b)
 
     def index(self) -> tuple[Any, Any]:
         """The ordinal and categorical columns as index tensors (built once per layout)."""
@@ -98,7 +101,7 @@ class _Layout:
         o, c = len(self.ordinal), len(self.categorical)
         sizes: list[tuple[str, int]]
         if not self.mixed:
-            sizes = [("l1", o)]
+            sizes = [("l1", o), *([("wa", o), ("wb", o)] if self.warp else [])]
         elif not o:
             sizes = [("a", 1), ("h1", c)]
         else:
@@ -209,7 +212,14 @@ class _Layout:
             low = {"l1": LENGTHSCALE_MIN, "l2": LENGTHSCALE_MIN, "noise": NOISE_MIN}.get(name)
             low = CAT_LENGTHSCALE_MIN if name in ("h1", "h2") else low
             for i in range(sl.start, sl.stop):
-                out[i] = (math.log(low) if low is not None else None, None)
+                out[i] = (
+                    input_warp.LOG_BOUNDS
+                    if name in ("wa", "wb")
+                    else (
+                        math.log(low) if low is not None else None,
+                        None,
+                    )
+                )
         return out
 
 
@@ -316,23 +326,39 @@ class ExactGP:
         self.x = x  # (n, d)
         t = torch.as_tensor(theta, dtype=torch.float64)
         self.p = _unpack(layout, t)
+        slices = layout.slices()
+        self.log_warp = (t[slices["wa"]], t[slices["wb"]]) if layout.warp else None  # (d,) each
+        self.wx = self.warp(x)  # (n, d): the rows as the kernel sees them
         var = self.p["noise"] if layout.learned_noise else noise  # () or (n,) standardised
         if sq is not None:  # the fit's own numpy factorisation (a third of torch's time at n = 500)
             chol, alpha, _ = _plain_factor(layout, theta, sq, y.numpy(), noise.numpy())
             self.chol, self.alpha = torch.from_numpy(chol), torch.from_numpy(alpha)
         else:
-            k = _kernel(layout, self.p, x, x) + torch.diag(torch.broadcast_to(var, (len(x),)))  # (n, n)
+            k = _kernel(layout, self.p, self.wx, self.wx) + torch.diag(torch.broadcast_to(var, (len(x),)))
             self.chol = _cholesky(k)  # (n, n)
             self.alpha = torch.cholesky_solve((y - self.p["mean"]).unsqueeze(-1), self.chol).squeeze(-1)
         self.noise = float(var.mean()) if hasattr(var, "mean") else float(var)
         self.train_y = y * y_std + y_mean  # (n,) original scale
+
+    def warp(self, x: Any) -> Any:
+        """``... x d`` points as the kernel sees them: through the input warp, when the fit has one."""
+        if self.log_warp is None:
+            return x
+        return input_warp.warp_torch(x, *self.log_warp)
+
+    def input_warp(self, names: Sequence[str]) -> dict[str, list[float]]:
+        """The warp's concentrations [a, b] per column name; empty without a warp."""
+        if self.log_warp is None:
+            return {}
+        a, b = (v.exp().tolist() for v in self.log_warp)
+        return {names[j]: [round(a[k], 4), round(b[k], 4)] for k, j in enumerate(self.layout.ordinal)}
 
     def posterior(self, x: Any) -> tuple[Any, Any]:
         """Mean and variance (no observation noise) on the outcome's scale at ``... x m x d``: two
         ``... x m`` tensors."""
         import torch
 
-        ks = _kernel(self.layout, self.p, x, self.x)  # (..., m, n)
+        ks = _kernel(self.layout, self.p, self.warp(x), self.wx)  # (..., m, n)
         mean = self.p["mean"] + ks @ self.alpha  # (..., m)
         flat = ks.reshape(-1, ks.shape[-1])  # (M, n), M = all query points
         v = torch.linalg.solve_triangular(self.chol, flat.T, upper=False)  # (n, M): one solve, M columns
@@ -383,6 +409,9 @@ def _botorch_names(layout: _Layout) -> dict[str, str]:
     out["mean"] = "mean_module.raw_constant"
     if not layout.mixed:
         out["l1"] = "covar_module.raw_lengthscale"
+        if layout.warp:  # BoTorch's Warp names (a: concentration1, b: concentration0), as values
+            out["wa"] = "input_transform.concentration1"
+            out["wb"] = "input_transform.concentration0"
     elif not layout.ordinal:
         out["a"] = "covar_module.raw_outputscale"
         out["h1"] = "covar_module.base_kernel.raw_lengthscale"
@@ -473,8 +502,22 @@ def _plain_factor(
     return chol, alpha, (r, u, eu, var)
 
 
+def warped_sq(layout: _Layout, theta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The plain kernel's rows through the input warp at ``theta``: w, dw / dlog a, dw / dlog b (``n x d``
+    each) and the squared differences of w, ``n x n x d``."""
+    slices = layout.slices()
+    w, dla, dlb = input_warp.warp_and_grads_np(x, theta[slices["wa"]], theta[slices["wb"]])
+    diff = w[:, None, :] - w  # (n, n, d)
+    return w, dla, dlb, diff * diff
+
+
 def _plain_neg_mll_and_grad(
-    layout: _Layout, theta: np.ndarray, sq: np.ndarray, y: np.ndarray, noise: np.ndarray
+    layout: _Layout,
+    theta: np.ndarray,
+    sq: np.ndarray | None,
+    y: np.ndarray,
+    noise: np.ndarray,
+    x: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """``neg_mll`` and its gradient in theta for the plain kernel (every column ordinal), in numpy with
     the gradient written out: the same value as the torch version, without autograd's per-op cost (~0.8
@@ -485,13 +528,23 @@ def _plain_neg_mll_and_grad(
         d loglik / d log l_k = sum_ij W_ij (5/3)(1 + u_ij) exp(-u_ij) sq_ijk / l_k^2 / 2,
             u = sqrt(5 r2), r2 = sum_k sq_k / l_k^2  (Matern-5/2's dk/dr2 = -(5/6)(1 + u) exp(-u))
 
-    ``sq``: the training rows' squared differences ``n x n x o``; ``noise``: the fixed standardised
-    variance (``()`` or ``(n,)``) when the noise is not learned. Raises ``np.linalg.LinAlgError`` as
-    ``_cholesky`` does."""
+    With the input warp (``layout.warp``; ``gp.input_warp``) sq is that of the warped rows w, computed
+    here from the rows ``x``, and with G = (5/3)(1 + u) exp(-u) W (``dk`` below, symmetric):
+
+        d loglik / d w_ik = -(w_ik sum_j G_ij - sum_j G_ij w_jk) / l_k^2
+        d loglik / d log a_k = sum_i d loglik / d w_ik * dw_ik / dlog a_k   (and b alike)
+
+    ``sq``: the training rows' squared differences ``n x n x o`` (None with the warp); ``noise``: the
+    fixed standardised variance (``()`` or ``(n,)``) when the noise is not learned. Raises
+    ``np.linalg.LinAlgError`` as ``_cholesky`` does."""
     from scipy.linalg import cho_solve, lapack
 
     slices = layout.slices()
     n = len(y)
+    if layout.warp:
+        assert x is not None
+        wx, dla, dlb, sq = warped_sq(layout, theta, x)
+    assert sq is not None
     log_l = theta[slices["l1"]]
     inv_l2 = np.exp(-2.0 * log_l)  # (o,)
     chol, alpha, (r, u, eu, var) = _plain_factor(layout, theta, sq, y, noise)
@@ -512,6 +565,12 @@ def _plain_neg_mll_and_grad(
     loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
     logprior = _lognormal_logpdf_np(log_l, loc, scale)
     grad[slices["l1"]] += -1.0 - (log_l - loc) / scale**2
+    if layout.warp:
+        gw = -(wx * dk.sum(1)[:, None] - dk @ wx) * inv_l2  # (n, d): d loglik / dw
+        for name, dw in (("wa", dla), ("wb", dlb)):
+            value, prior_grad = input_warp.log_prior_and_grad(theta[slices[name]])
+            grad[slices[name]] = (gw * dw).sum(0) + prior_grad
+            logprior += value
     if layout.learned_noise:
         log_noise = theta[slices["noise"]]
         grad[slices["noise"]] = (
@@ -545,11 +604,14 @@ def fit(
     maxiter: int = FIT_MAXITER,
     start: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    warp: bool = False,
 ) -> tuple[ExactGP, dict[str, Any]]:
     """Fit the GP to ``n x d`` points and ``n`` outcomes (larger is better; any scale).
 
     Args:
         cat_dims: the categorical columns (values are category indices).
+        warp: fit an input warp (``gp.input_warp``) with the kernel, where it applies: the plain kernel
+            with its written-out gradient (``PLAIN_GRADIENT``), on the log-parameters.
         noise_var: a fixed observation noise variance in outcome units, or None: learned.
         seed: the prior samples of a restart (only after an abnormal L-BFGS-B end).
         start: a stored fit (``ExactGP.botorch_params``' form) to start one L-BFGS-B run from, with
@@ -563,23 +625,25 @@ def fit(
 
     d = train_x.shape[1]
     cats = tuple(sorted(int(i) for i in cat_dims))
-    layout = _Layout(tuple(i for i in range(d) if i not in cats), cats, noise_var is None)
+    warp = warp and not cats and PLAIN_GRADIENT
+    layout = _Layout(tuple(i for i in range(d) if i not in cats), cats, noise_var is None, warp=warp)
     y_mean, y_std = standardize(train_y)
     x = torch.as_tensor(train_x, dtype=torch.float64)  # (n, d)
     y = torch.as_tensor((train_y - y_mean) / y_std, dtype=torch.float64)  # (n,)
     noise = torch.as_tensor(0.0 if noise_var is None else noise_var / y_std**2, dtype=torch.float64)
 
     written = not layout.mixed and PLAIN_GRADIENT
-    if written:  # numpy's squared differences; torch's parts only for autograd
-        xn = x.numpy()
+    xn = x.numpy()
+    sq_np: np.ndarray | None = None  # with the warp: at every theta (``_plain_neg_mll_and_grad``)
+    if written and not warp:  # numpy's squared differences; torch's parts only for autograd
         diff = xn[:, None, :] - xn  # (n, n, d)
         sq_np = diff * diff
-    else:
+    elif not warp:
         parts = _parts(layout, x, x)  # (n, n, o), (n, n, c)
         sq_np = parts[0].numpy()
     y_np, noise_np = y.numpy(), noise.numpy()
 
-    raw_space = FIT_SPACE == "raw" or (FIT_SPACE == "auto" and layout.mixed)
+    raw_space = not warp and (FIT_SPACE == "raw" or (FIT_SPACE == "auto" and layout.mixed))
 
     def autograd_fun(z: np.ndarray) -> tuple[float, np.ndarray]:
         t = torch.tensor(z, dtype=torch.float64, requires_grad=True)
@@ -593,7 +657,7 @@ def fit(
     def plain_fun(z: np.ndarray) -> tuple[float, np.ndarray]:
         """The same function and gradient for the plain kernel, written out (``PLAIN_GRADIENT``)."""
         if not raw_space:
-            return _plain_neg_mll_and_grad(layout, z, sq_np, y_np, noise_np)
+            return _plain_neg_mll_and_grad(layout, z, sq_np, y_np, noise_np, xn)
         safe = np.where(positive, z, 1.0)
         theta = np.where(positive, np.log(safe), z)
         value, grad = _plain_neg_mll_and_grad(layout, theta, sq_np, y_np, noise_np)
@@ -629,5 +693,7 @@ def fit(
             raise RuntimeError(f"warm L-BFGS-B run ended abnormally: {res.message}")
     if best is None:
         raise RuntimeError(f"every fit attempt failed: {err}")
+    if warp:
+        sq_np = warped_sq(layout, best[1], xn)[3]
     model = ExactGP(layout, best[1], x, y, noise, y_mean, y_std, sq=sq_np if written else None)
     return model, {"fit_steps": steps, "attempts": attempt, "neg_mll": best[0]}

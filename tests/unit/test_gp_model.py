@@ -14,7 +14,7 @@ from hpo_tasks.gp import model as gp_model
 from hpo_tasks.gp.acquisition import LogEI
 from hpo_tasks.gp.optim import maximize
 from hpo_tasks.gp.sampler import space_info
-from tests.helpers import space_of
+from tests.helpers import assert_log_ei_twin_is_torchs, space_of
 
 # (rows, width, categorical columns with their number of values, fixed noise variance or None: learned)
 DATASETS = [(20, 3, {}, None), (16, 3, {2: 3}, None), (16, 2, {}, 0.01), (18, 2, {0: 2, 1: 3}, None)]
@@ -245,13 +245,7 @@ def test_the_plain_log_eis_numpy_twin_is_the_torch_function_and_its_gradient(n, 
     assert isinstance(acq.numpy, acquisition.PlainLogEI)
     rng = np.random.default_rng(6)
     q = np.concatenate([rng.random((40, d)), x[:3], x[:3] + 1e-7, x[:2] + 4.0])  # (m, d)
-    qt = torch.tensor(q, requires_grad=True)
-    values = acq(qt)
-    (grad,) = torch.autograd.grad(values.sum(), qt)
-    twin_values, twin_grad = acq.numpy.value_and_grad(q)
-    np.testing.assert_allclose(twin_values, values.detach().numpy(), rtol=1e-11, atol=1e-9)
-    np.testing.assert_allclose(twin_grad, grad.numpy(), rtol=1e-7, atol=1e-9)
-    np.testing.assert_array_equal(acq.numpy.values(q), twin_values)
+    assert_log_ei_twin_is_torchs(acq, q)
 
 
 def test_log_h_and_its_derivative_in_numpy_are_torchs_on_both_sides_of_the_asymptotic_case() -> None:

@@ -79,6 +79,8 @@ FAST_KINVS = {"fast-potri": "potri", "fast-solve": "solve"}
 FAST_ACQS = {"fast-acqtorch": False, "fast-acqnumpy": True}
 # fast-path variants without / with a local search from the incumbent (``gp.engine.INCUMBENT_START``)
 FAST_STARTS = {"fast-nostart": False, "fast-incstart": True}
+# fast-path variants without / with the plain kernel's input warp (``gp.engine.INPUT_WARP``)
+FAST_INWARPS = {"fast-nowarp": False, "fast-inwarp": True}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -96,7 +98,17 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("kinv", gp_model.KINV)
     _ORIGINAL.setdefault("acq", acquisition.ACQ_NUMPY)
     _ORIGINAL.setdefault("start", engine.INCUMBENT_START)
-    variants = (FAST_SWEEPS, FAST_FITS, FAST_GRADIENTS, FAST_WARPS, FAST_KINVS, FAST_ACQS, FAST_STARTS)
+    _ORIGINAL.setdefault("inwarp", engine.INPUT_WARP)
+    variants = (
+        FAST_SWEEPS,
+        FAST_FITS,
+        FAST_GRADIENTS,
+        FAST_WARPS,
+        FAST_KINVS,
+        FAST_ACQS,
+        FAST_STARTS,
+        FAST_INWARPS,
+    )
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
     sampler.WARM_FIT_DEFAULT = variant == "warm" or (variant not in ours and _ORIGINAL["warm"])
@@ -108,6 +120,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     gp_model.KINV = FAST_KINVS.get(variant, _ORIGINAL["kinv"])
     acquisition.ACQ_NUMPY = FAST_ACQS.get(variant, _ORIGINAL["acq"])
     engine.INCUMBENT_START = FAST_STARTS.get(variant, _ORIGINAL["start"])
+    engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
     base = "new" if variant in ours else variant
     return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
 
