@@ -81,11 +81,16 @@ FAST_ACQS = {"fast-acqtorch": False, "fast-acqnumpy": True}
 FAST_STARTS = {"fast-nostart": False, "fast-incstart": True}
 # fast-path variants without / with the plain kernel's input warp (``gp.engine.INPUT_WARP``)
 FAST_INWARPS = {"fast-nowarp": False, "fast-inwarp": True}
+# fast-path variants with the default seed design / a smaller one, min(10, max(3, ceil((d + 1) / 2)))
+# (``SweepConfig.n_init`` when the sweep file sets none)
+FAST_INITS = {"fast-init": False, "fast-init-small": True}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
+    from hpo_tasks.bench import runner
     from hpo_tasks.bench.experiments import ab_engine
+    from hpo_tasks.config import schema
     from hpo_tasks.gp import acquisition, engine, optim, sampler, warp
     from hpo_tasks.gp import model as gp_model
 
@@ -108,6 +113,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_ACQS,
         FAST_STARTS,
         FAST_INWARPS,
+        FAST_INITS,
     )
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
@@ -122,7 +128,11 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.INCUMBENT_START = FAST_STARTS.get(variant, _ORIGINAL["start"])
     engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
     base = "new" if variant in ours else variant
-    return ab_engine.study(base, problem, seed, budget) | {"variant": variant}
+    ab_engine._patch(base)  # restores the seed design, among others
+    if FAST_INITS.get(variant):
+        small = property(lambda self: min(10, max(3, -(-(len(self.space) + 1) // 2)), self.budget.max_trials))
+        setattr(schema.SweepConfig, "n_init", small)  # noqa: B010 (a patch, on purpose)
+    return runner.run_study(problem, "ours-q1", seed, budget) | {"variant": variant}
 
 
 def ab(argv: list[str]) -> int:
