@@ -15,6 +15,8 @@ test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/line
     a, b, s   outputscales, > 0, no prior
     noise     learned: sigma^2 >= 1e-4, prior LogNormal(-4, 1); fixed: the given variance
     mean      a constant m, no prior
+    warp      optional, plain kernel only (``fit(warp=True)``): M on w(x), a Kumaraswamy CDF per column
+              with concentrations a, b (``gp.input_warp``: its prior, bounds and derivatives)
 
 Outcomes are standardised (mean, sample std with ddof 1, as BoTorch's ``Standardize``); inputs are the
 encoded columns as they are (``hpo_tasks.space``: [0, 1], categoricals as indices). The fit maximises
