@@ -61,7 +61,8 @@ FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "1") == "1"
 # trial: it refines the best point found. HPO_GP_INCUMBENT_START=1 turns it on.
 INCUMBENT_START = os.environ.get("HPO_GP_INCUMBENT_START", "0") == "1"
 # The fast path's plain kernel (no categorical column) fits a Kumaraswamy input warp per column with its
-# hyperparameters (``gp.input_warp``). HPO_GP_INPUT_WARP=1 turns it on.
+# hyperparameters (``gp.input_warp``). Off: its paired A/B was level overall, better on XGBoost and worse
+# on noisy Branin (docs/results/2026-12-02-input-warp-and-seed-design.md). HPO_GP_INPUT_WARP=1 turns it on.
 INPUT_WARP = os.environ.get("HPO_GP_INPUT_WARP", "0") == "1"
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
