@@ -82,6 +82,19 @@ class LogEI:
         return (log_h((mu - self.best_f) / sigma) + sigma.log()).squeeze(-1)
 
 
+class UCB:
+    """Upper confidence bound mu + sqrt(beta) sigma on an ``ExactGP`` (torch; the fast path's
+    exploratory ask, ``engine.EXPLORE_PROB``)."""
+
+    def __init__(self, model: Any, beta: float) -> None:
+        self.model, self.root_beta = model, math.sqrt(beta)
+
+    def __call__(self, x: Any) -> Any:
+        """``... x d`` points -> ``...`` values."""
+        mu, var = self.model.posterior(x.unsqueeze(-2))  # (..., 1) each
+        return (mu + self.root_beta * var.clamp_min(MIN_VAR).sqrt()).squeeze(-1)
+
+
 def _log_h_np(z: np.ndarray) -> np.ndarray:
     """``log_h`` in numpy: the same two cases."""
     from scipy.special import erfc, erfcx

@@ -64,6 +64,12 @@ INCUMBENT_START = os.environ.get("HPO_GP_INCUMBENT_START", "0") == "1"
 # hyperparameters (``gp.input_warp``). Off: its paired A/B was level overall, better on XGBoost and worse
 # on noisy Branin (docs/results/2026-12-02-input-warp-and-seed-design.md). HPO_GP_INPUT_WARP=1 turns it on.
 INPUT_WARP = os.environ.get("HPO_GP_INPUT_WARP", "0") == "1"
+# An occasional exploratory ask on the fast path: with this probability (drawn from the ask's seed, so
+# reproducible) the acquisition is UCB with EXPLORE_BETA instead of LogEI, against LogEI's local climbs in
+# a poor basin (the suite's stalled Hartmann6 seeds, docs/results/2026-12-02-benchmark.md). Off (0) until
+# its A/B; HPO_GP_EXPLORE sets it.
+EXPLORE_PROB = float(os.environ.get("HPO_GP_EXPLORE", "0"))
+EXPLORE_BETA = 9.0  # mu + 3 sigma
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
 )
@@ -271,7 +277,7 @@ def _suggest_fast(
     fit (``_warm_start``) to begin from with one loose run, as ``_fit_robust``; when that run fails,
     a full fit follows."""
     from hpo_tasks.gp import model as gp_model
-    from hpo_tasks.gp.acquisition import LogEI
+    from hpo_tasks.gp.acquisition import UCB, LogEI
     from hpo_tasks.gp.optim import maximize
     from hpo_tasks.gp.warp import warp_outcomes
 
@@ -322,12 +328,16 @@ def _suggest_fast(
         }
     t1 = time.perf_counter()
     logei = LogEI(gp)
+    acqf: Any = logei
+    if EXPLORE_PROB > 0 and np.random.default_rng([seed, 1]).random() < EXPLORE_PROB:
+        acqf = UCB(gp, EXPLORE_BETA)
+        diag["explore"] = f"ucb beta={EXPLORE_BETA:g}"
     starts = logei.incumbent[None] if INCUMBENT_START else None  # (1, d)
-    cands, values = maximize(logei, space, seed=seed, num_restarts=num_restarts, starts=starts)
+    cands, values = maximize(acqf, space, seed=seed, num_restarts=num_restarts, starts=starts)
     return pick(
         cands,
         values,
-        lambda x: logei(x.squeeze(-2)),  # pick's b x 1 x d -> b
+        lambda x: acqf(x.squeeze(-2)),  # pick's b x 1 x d -> b
         space,
         taken,
         seed,

@@ -84,6 +84,8 @@ FAST_INWARPS = {"fast-nowarp": False, "fast-inwarp": True}
 # fast-path variants with the default seed design / a smaller one, min(10, max(3, ceil((d + 1) / 2)))
 # (``SweepConfig.n_init`` when the sweep file sets none)
 FAST_INITS = {"fast-init": False, "fast-init-small": True}
+# fast-path variants without / with an exploratory UCB ask one time in ten (``gp.engine.EXPLORE_PROB``)
+FAST_EXPLORES = {"fast-noexplore": 0.0, "fast-explore": 0.1}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -104,6 +106,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("acq", acquisition.ACQ_NUMPY)
     _ORIGINAL.setdefault("start", engine.INCUMBENT_START)
     _ORIGINAL.setdefault("inwarp", engine.INPUT_WARP)
+    _ORIGINAL.setdefault("explore", engine.EXPLORE_PROB)
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -114,6 +117,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_STARTS,
         FAST_INWARPS,
         FAST_INITS,
+        FAST_EXPLORES,
     )
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
@@ -127,6 +131,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     acquisition.ACQ_NUMPY = FAST_ACQS.get(variant, _ORIGINAL["acq"])
     engine.INCUMBENT_START = FAST_STARTS.get(variant, _ORIGINAL["start"])
     engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
+    engine.EXPLORE_PROB = FAST_EXPLORES.get(variant, _ORIGINAL["explore"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
