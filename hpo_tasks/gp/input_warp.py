@@ -36,37 +36,32 @@ PRIOR_SCALE = math.sqrt(0.75)  # of log a and log b (BoTorch's LogNormalPrior(0,
 LOG_BOUNDS = (math.log(0.1), math.log(10.0))
 
 
-def _t(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """t and where x lies inside [0, 1] (the clip passes no gradient outside)."""
-    inside = (x >= 0.0) & (x <= 1.0)
-    return EPS + (1.0 - 2.0 * EPS) * np.clip(x, 0.0, 1.0), inside
+def _pieces(x: np.ndarray, log_a: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """a, b, t, t^a, 1 - t^a, (1 - t^a)^b and where x lies inside [0, 1] (the clip passes no gradient
+    outside)."""
+    a, b = np.exp(log_a), np.exp(log_b)
+    t = EPS + (1.0 - 2.0 * EPS) * np.clip(x, 0.0, 1.0)
+    ta = t**a
+    om = 1.0 - ta
+    return a, b, t, ta, om, om**b, (x >= 0.0) & (x <= 1.0)
 
 
 def warp_np(x: np.ndarray, log_a: np.ndarray, log_b: np.ndarray) -> np.ndarray:
     """``m x o`` points -> their warped values ``m x o`` (``log_a``, ``log_b``: ``o``)."""
-    t, _ = _t(x)
-    return 1.0 - (1.0 - t ** np.exp(log_a)) ** np.exp(log_b)
+    return 1.0 - _pieces(x, log_a, log_b)[5]
 
 
 def warp_and_grads_np(
     x: np.ndarray, log_a: np.ndarray, log_b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """w, dw / dlog a and dw / dlog b, each ``m x o`` (the module docstring's formulas)."""
-    a, b = np.exp(log_a), np.exp(log_b)
-    t, _ = _t(x)
-    ta = t**a
-    om = 1.0 - ta
-    omb = om**b
+    a, b, t, ta, om, omb, _ = _pieces(x, log_a, log_b)
     return 1.0 - omb, a * b * (omb / om) * ta * np.log(t), -b * omb * np.log(om)
 
 
 def warp_and_dx_np(x: np.ndarray, log_a: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """w and dw / dx, each ``m x o``."""
-    a, b = np.exp(log_a), np.exp(log_b)
-    t, inside = _t(x)
-    ta = t**a
-    om = 1.0 - ta
-    omb = om**b
+    a, b, t, ta, om, omb, inside = _pieces(x, log_a, log_b)
     dx = (1.0 - 2.0 * EPS) * a * b * (ta / t) * (omb / om)
     return 1.0 - omb, np.where(inside, dx, 0.0)
 

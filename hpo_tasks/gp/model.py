@@ -213,15 +213,10 @@ class _Layout:
         for name, sl in self.slices().items():
             low = {"l1": LENGTHSCALE_MIN, "l2": LENGTHSCALE_MIN, "noise": NOISE_MIN}.get(name)
             low = CAT_LENGTHSCALE_MIN if name in ("h1", "h2") else low
-            for i in range(sl.start, sl.stop):
-                out[i] = (
-                    input_warp.LOG_BOUNDS
-                    if name in ("wa", "wb")
-                    else (
-                        math.log(low) if low is not None else None,
-                        None,
-                    )
-                )
+            bound: tuple[float | None, float | None] = (math.log(low) if low is not None else None, None)
+            if name in ("wa", "wb"):
+                bound = input_warp.LOG_BOUNDS
+            out[sl] = [bound] * (sl.stop - sl.start)
         return out
 
 
