@@ -68,6 +68,7 @@ class LogEI:
         self.model = model
         with torch.no_grad():
             mu, _ = model.posterior(model.x)  # (n,)
+        self.mu = mu.numpy().copy()  # (n,): the posterior means at the training rows
         self.best_f = float(mu.max())
         self.incumbent = model.x[int(mu.argmax())].numpy().copy()  # (d,): the row that holds best_f
         # the numpy twin for the optimiser (``gp.optim``), where the kernel is the plain one

@@ -208,6 +208,7 @@ class GPBatchSampler(BaseSampler):
             feasibility_cache=self._feasibility_cache,
             fit_state=fit_state,
             warm_fit=self._warm_fit,
+            n_prior=len(prior),
         )
         if s.fit_state is not None:  # the next suggest task's fit starts here
             study._storage.set_trial_system_attr(trial._trial_id, GP_STATE_ATTR, s.fit_state)

@@ -86,6 +86,9 @@ FAST_INWARPS = {"fast-nowarp": False, "fast-inwarp": True}
 FAST_INITS = {"fast-init": False, "fast-init-small": True}
 # fast-path variants without / with an exploratory UCB ask one time in ten (``gp.engine.EXPLORE_PROB``)
 FAST_EXPLORES = {"fast-noexplore": 0.0, "fast-explore": 0.1}
+# fast-path variants without / with the stall rule's exploratory asks after 5 trials without a gain
+# (``gp.engine.STALL_EXPLORE``)
+FAST_STALLS = {"fast-nostall": 0, "fast-stall": 5}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -107,6 +110,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("start", engine.INCUMBENT_START)
     _ORIGINAL.setdefault("inwarp", engine.INPUT_WARP)
     _ORIGINAL.setdefault("explore", engine.EXPLORE_PROB)
+    _ORIGINAL.setdefault("stall", engine.STALL_EXPLORE)
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -118,6 +122,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_INWARPS,
         FAST_INITS,
         FAST_EXPLORES,
+        FAST_STALLS,
     )
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
@@ -132,6 +137,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.INCUMBENT_START = FAST_STARTS.get(variant, _ORIGINAL["start"])
     engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
     engine.EXPLORE_PROB = FAST_EXPLORES.get(variant, _ORIGINAL["explore"])
+    engine.STALL_EXPLORE = FAST_STALLS.get(variant, _ORIGINAL["stall"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
