@@ -340,15 +340,17 @@ def _suggest_fast(
     t1 = time.perf_counter()
     logei = LogEI(gp)
     acqf: Any = logei
+    why = None  # the exploratory ask's reason, when it is one
     if EXPLORE_PROB > 0 and np.random.default_rng([seed, 1]).random() < EXPLORE_PROB:
-        acqf = UCB(gp, EXPLORE_BETA)
-        diag["explore"] = f"ucb beta={EXPLORE_BETA:g}"
+        why = ""
     elif STALL_EXPLORE > 0:
         since = asks_since_gain(logei.mu, len(train_x) - n_prior, STALL_TOL * float(np.std(logei.mu)))
         diag["since_gain"] = since
         if since >= STALL_EXPLORE and (since - STALL_EXPLORE) % 2 == 0:
-            acqf = UCB(gp, EXPLORE_BETA)
-            diag["explore"] = f"ucb beta={EXPLORE_BETA:g} (stalled {since} trials)"
+            why = f" (stalled {since} trials)"
+    if why is not None:
+        acqf = UCB(gp, EXPLORE_BETA)
+        diag["explore"] = f"ucb beta={EXPLORE_BETA:g}{why}"
     starts = logei.incumbent[None] if INCUMBENT_START else None  # (1, d)
     cands, values = maximize(acqf, space, seed=seed, num_restarts=num_restarts, starts=starts)
     return pick(
