@@ -68,3 +68,9 @@ def test_async_sim_lanes_ask_as_configured_and_rounds_wait_for_the_slowest() -> 
     assert all(r["best@16"] >= 0.397887 for r in rows.values())  # Branin's optimum; NaN fails too
     assert rows["ask_after"]["span_s"] < rows["rounds"]["span_s"]
     assert rows["ask_ahead"]["span_s"] < rows["rounds"]["span_s"]
+    for row in rows.values():  # a target reached is reached within the span, and no later than a looser one
+        reached = [row[f"to<={t}_s"] for t in async_sim.TARGETS if row[f"to<={t}_s"] is not None]
+        assert reached == sorted(reached) and all(0 < s <= row["span_s"] for s in reached)
+    slowed = async_sim.run("rounds", 0, trials=16, q=4, n_init=4, gap={"rounds": 5.0})
+    assert slowed["span_s"] == rows["rounds"]["span_s"] + 3 * 5.0  # three waits between four rounds
+    assert slowed["best@16"] == rows["rounds"]["best@16"]  # the gap moves the clock, not the choices
