@@ -71,10 +71,12 @@ INPUT_WARP = os.environ.get("HPO_GP_INPUT_WARP", "0") == "1"
 EXPLORE_PROB = float(os.environ.get("HPO_GP_EXPLORE", "0"))
 EXPLORE_BETA = 9.0  # mu + 3 sigma
 # The stall rule (HPO_GP_STALL=k, 0 off): once the incumbent (the best posterior mean at the trials, in
-# trial order) has not improved by STALL_TOL outcome standard deviations for k trials, every other
-# fast-path ask is the exploratory UCB one, until an ask improves it again. Against LogEI's climbs in a
-# poor basin, where each new point sits next to an earlier one and gains little (``asks_since_gain``).
+# trial order) has not improved by STALL_TOL outcome standard deviations for k trials, every
+# STALL_EVERY-th fast-path ask (HPO_GP_STALL_EVERY, from the k-th on) is the exploratory UCB one, until an
+# ask improves it again. Against LogEI's climbs in a poor basin, where each new point sits next to an
+# earlier one and gains little (``asks_since_gain``).
 STALL_EXPLORE = int(os.environ.get("HPO_GP_STALL", "0"))
+STALL_EVERY = int(os.environ.get("HPO_GP_STALL_EVERY", "2"))
 STALL_TOL = 0.05
 CUDA_MIN_OBSERVATIONS = (
     1000  # H200 vs 16 CPU cores: suggest 1.8 s vs 4.0 s at n=1000; CUDA acq overhead ~1.2 s
@@ -346,7 +348,7 @@ def _suggest_fast(
     elif STALL_EXPLORE > 0:
         since = asks_since_gain(logei.mu, len(train_x) - n_prior, STALL_TOL * float(np.std(logei.mu)))
         diag["since_gain"] = since
-        if since >= STALL_EXPLORE and (since - STALL_EXPLORE) % 2 == 0:
+        if since >= STALL_EXPLORE and (since - STALL_EXPLORE) % STALL_EVERY == 0:
             why = f" (stalled {since} trials)"
     if why is not None:
         acqf = UCB(gp, EXPLORE_BETA)

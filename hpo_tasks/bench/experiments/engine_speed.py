@@ -86,9 +86,10 @@ FAST_INWARPS = {"fast-nowarp": False, "fast-inwarp": True}
 FAST_INITS = {"fast-init": False, "fast-init-small": True}
 # fast-path variants without / with an exploratory UCB ask one time in ten (``gp.engine.EXPLORE_PROB``)
 FAST_EXPLORES = {"fast-noexplore": 0.0, "fast-explore": 0.1}
-# fast-path variants without / with the stall rule's exploratory asks after 5 trials without a gain
-# (``gp.engine.STALL_EXPLORE``)
-FAST_STALLS = {"fast-nostall": 0, "fast-stall": 5}
+# fast-path variants without / with the stall rule's exploratory asks, (k, every): from the k-th trial
+# without a gain, every other one / every fifth / from the tenth, every other
+# (``gp.engine.STALL_EXPLORE``, ``STALL_EVERY``)
+FAST_STALLS = {"fast-nostall": (0, 2), "fast-stall": (5, 2), "fast-stall-e5": (5, 5), "fast-stall-k10": (10, 2)}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
@@ -110,7 +111,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("start", engine.INCUMBENT_START)
     _ORIGINAL.setdefault("inwarp", engine.INPUT_WARP)
     _ORIGINAL.setdefault("explore", engine.EXPLORE_PROB)
-    _ORIGINAL.setdefault("stall", engine.STALL_EXPLORE)
+    _ORIGINAL.setdefault("stall", (engine.STALL_EXPLORE, engine.STALL_EVERY))
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -137,7 +138,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.INCUMBENT_START = FAST_STARTS.get(variant, _ORIGINAL["start"])
     engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
     engine.EXPLORE_PROB = FAST_EXPLORES.get(variant, _ORIGINAL["explore"])
-    engine.STALL_EXPLORE = FAST_STALLS.get(variant, _ORIGINAL["stall"])
+    engine.STALL_EXPLORE, engine.STALL_EVERY = FAST_STALLS.get(variant, _ORIGINAL["stall"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
