@@ -89,7 +89,12 @@ FAST_EXPLORES = {"fast-noexplore": 0.0, "fast-explore": 0.1}
 # fast-path variants without / with the stall rule's exploratory asks, (k, every): from the k-th trial
 # without a gain, every other one / every fifth / from the tenth, every other
 # (``gp.engine.STALL_EXPLORE``, ``STALL_EVERY``)
-FAST_STALLS = {"fast-nostall": (0, 2), "fast-stall": (5, 2), "fast-stall-e5": (5, 5), "fast-stall-k10": (10, 2)}
+FAST_STALLS = {
+    "fast-nostall": (0, 2),
+    "fast-stall": (5, 2),
+    "fast-stall-e5": (5, 5),
+    "fast-stall-k10": (10, 2),
+}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
