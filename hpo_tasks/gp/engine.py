@@ -56,6 +56,11 @@ SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 # problem worse beyond noise @20 or @50; docs/results/2026-12-01-engine-fast-ab.md). HPO_GP_FAST_PATH=0
 # in the environment turns it off (bench workers inherit it); so does this flag.
 FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "1") == "1"
+# Pending points on the fast path (HPO_GP_FAST_PENDING=1; off until its A/B): the fitted GP conditioned on
+# the pending points at their posterior means ("Kriging believer", ``ExactGP.believing``), LogEI on that,
+# instead of the BoTorch path's qLogNEI with X_pending. It serves a round's later asks and every async
+# lane's ask (the other lanes' running trials pending), where each ask now takes the BoTorch path.
+FAST_PENDING = os.environ.get("HPO_GP_FAST_PENDING", "0") == "1"
 # The fast path's local search also starts from the incumbent (the training row with the best posterior
 # mean, LogEI's plug-in), in place of one roulette start, as Optuna's GPSampler starts one from its best
 # trial: it refines the best point found. HPO_GP_INCUMBENT_START=1 turns it on.
@@ -155,7 +160,7 @@ def suggest_next(
         if (
             FAST_PATH
             and acquisition == "logei"
-            and no_pending
+            and (no_pending or FAST_PENDING)
             and no_failed
             and region is None
             and dev.type == "cpu"
@@ -172,6 +177,7 @@ def suggest_next(
                 num_restarts=num_restarts,
                 start=start,
                 n_prior=n_prior,
+                pending_x=None if no_pending else pending_x,
             )
             if fast is not None:
                 return fast
@@ -284,11 +290,13 @@ def _suggest_fast(
     num_restarts: int,
     start: Mapping[str, Any] | None = None,
     n_prior: int = 0,
+    pending_x: np.ndarray | None = None,
 ) -> Suggestion | None:
     """q=1 analytic LogEI on the plain-torch GP (``FAST_PATH``); None (with a note) when its fit fails,
     so that the BoTorch path (with its merged-duplicates refit) serves the step. ``start``: a stored
     fit (``_warm_start``) to begin from with one loose run, as ``_fit_robust``; when that run fails,
-    a full fit follows."""
+    a full fit follows. ``pending_x`` (``p x d``, ``FAST_PENDING``): the acquisition's GP believes them
+    at their posterior means; the fit and the stored fit are the observations' alone."""
     from hpo_tasks.gp import model as gp_model
     from hpo_tasks.gp.acquisition import UCB, LogEI
     from hpo_tasks.gp.optim import maximize
@@ -340,18 +348,23 @@ def _suggest_fast(
             "params": gp.botorch_params(),
         }
     t1 = time.perf_counter()
-    logei = LogEI(gp)
+    acq_gp = gp
+    if pending_x is not None and len(pending_x):
+        acq_gp = gp.believing(pending_x)
+        diag["pending"] = f"{len(pending_x)} believed at their posterior means"
+    logei = LogEI(acq_gp)
     acqf: Any = logei
     why = None  # the exploratory ask's reason, when it is one
     if EXPLORE_PROB > 0 and np.random.default_rng([seed, 1]).random() < EXPLORE_PROB:
         why = ""
     elif STALL_EXPLORE > 0:
-        since = asks_since_gain(logei.mu, len(train_x) - n_prior, STALL_TOL * float(np.std(logei.mu)))
+        mu = logei.mu[: len(train_x)]  # the observed rows' (believed ones follow)
+        since = asks_since_gain(mu, len(train_x) - n_prior, STALL_TOL * float(np.std(mu)))
         diag["since_gain"] = since
         if since >= STALL_EXPLORE and (since - STALL_EXPLORE) % STALL_EVERY == 0:
             why = f" (stalled {since} trials)"
     if why is not None:
-        acqf = UCB(gp, EXPLORE_BETA)
+        acqf = UCB(acq_gp, EXPLORE_BETA)
         diag["explore"] = f"ucb beta={EXPLORE_BETA:g}{why}"
     starts = logei.incumbent[None] if INCUMBENT_START else None  # (1, d)
     cands, values = maximize(acqf, space, seed=seed, num_restarts=num_restarts, starts=starts)

@@ -96,6 +96,10 @@ FAST_STALLS = {
     "fast-stall-k10": (10, 2),
 }
 
+# ours-q4 (rounds of 4 asks) with a round's later asks, pending the earlier ones, on the BoTorch path
+# (qLogNEI with X_pending) / on the fast path believing them (``gp.engine.FAST_PENDING``)
+Q4_PENDINGS = {"q4-pending-botorch": False, "q4-pending-fast": True}
+
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
@@ -117,6 +121,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("inwarp", engine.INPUT_WARP)
     _ORIGINAL.setdefault("explore", engine.EXPLORE_PROB)
     _ORIGINAL.setdefault("stall", (engine.STALL_EXPLORE, engine.STALL_EVERY))
+    _ORIGINAL.setdefault("pending", engine.FAST_PENDING)
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -129,6 +134,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_INITS,
         FAST_EXPLORES,
         FAST_STALLS,
+        Q4_PENDINGS,
     )
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
@@ -144,12 +150,14 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
     engine.EXPLORE_PROB = FAST_EXPLORES.get(variant, _ORIGINAL["explore"])
     engine.STALL_EXPLORE, engine.STALL_EVERY = FAST_STALLS.get(variant, _ORIGINAL["stall"])
+    engine.FAST_PENDING = Q4_PENDINGS.get(variant, _ORIGINAL["pending"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
         small = property(lambda self: min(10, max(3, -(-(len(self.space) + 1) // 2)), self.budget.max_trials))
         setattr(schema.SweepConfig, "n_init", small)  # noqa: B010 (a patch, on purpose)
-    return runner.run_study(problem, "ours-q1", seed, budget) | {"variant": variant}
+    optimizer = "ours-q4" if variant in Q4_PENDINGS else "ours-q1"
+    return runner.run_study(problem, optimizer, seed, budget) | {"variant": variant}
 
 
 def ab(argv: list[str]) -> int:
