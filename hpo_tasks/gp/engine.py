@@ -177,7 +177,7 @@ def suggest_next(
                 num_restarts=num_restarts,
                 start=start,
                 n_prior=n_prior,
-                pending_x=None if no_pending else pending_x,
+                pending_x=pending_x,
             )
             if fast is not None:
                 return fast

@@ -336,7 +336,6 @@ class ExactGP:
             self.alpha = torch.cholesky_solve((y - self.p["mean"]).unsqueeze(-1), self.chol).squeeze(-1)
         self.noise = float(var.mean()) if hasattr(var, "mean") else float(var)
         self.train_y = y * y_std + y_mean  # (n,) original scale
-        self._noise_arg = noise  # the fixed noise as given (standardised), for ``believing``
 
     def believing(self, pending_x: np.ndarray) -> ExactGP:
         """The same hyperparameters conditioned on ``p x d`` pending points observed at their posterior
@@ -349,7 +348,8 @@ class ExactGP:
             mu, _ = self.posterior(xp)  # (p,) outcome scale
         x = torch.cat([self.x, xp])  # (n + p, d)
         y = (torch.cat([self.train_y, mu]) - self.y_mean) / self.y_std  # (n + p,) standardised
-        return ExactGP(self.layout, self.theta, x, y, self._noise_arg, self.y_mean, self.y_std)
+        noise = torch.as_tensor(self.noise, dtype=torch.float64)  # the fixed one (a learned one is in theta)
+        return ExactGP(self.layout, self.theta, x, y, noise, self.y_mean, self.y_std)
 
     def warp(self, x: Any) -> Any:
         """``... x d`` points as the kernel sees them: through the input warp, when the fit has one."""
