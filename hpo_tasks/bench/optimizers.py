@@ -26,6 +26,7 @@ class OptimizerSpec:
     make: Callable[[SweepConfig, int], optuna.samplers.BaseSampler]
     args: str  # the constructor call, as recorded in the results
     seed_round: bool = False  # True: the first round asks the whole seed design at once (our GP sampler)
+    lanes: bool = False  # True: after the first round, q trials in flight, each told as it ends (async)
 
     def n_seed_trials(self, cfg: SweepConfig) -> int:
         """Trials of the first round: ours asks its whole Sobol design at once, as a DAG run does."""

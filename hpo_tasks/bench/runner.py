@@ -8,6 +8,7 @@ takes once a study holds n completed trials) is measured separately, one job at 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import time
 import warnings
@@ -29,6 +30,14 @@ def eval_seed(seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([seed, trial_number, 7]).generate_state(1)[0])
 
 
+def trial_seconds(seed: int, trial_number: int) -> float:
+    """Virtual duration of one trial in the lanes' arm: log-uniform on [1, 8] (trial costs within one round
+    of the shipped XGBoost sweep differ by up to 8x), drawn from (seed, trial number) alone, so every variant
+    sees the same finishing order at the same trial numbers."""
+    u = np.random.default_rng(np.random.SeedSequence([seed, trial_number, 11])).random()
+    return float(8.0**u)
+
+
 def run_study(
     problem_name: str | Problem, optimizer_name: str | OptimizerSpec, seed: int, budget: int
 ) -> dict[str, Any]:
@@ -36,7 +45,10 @@ def run_study(
 
     ``problem_name`` and ``optimizer_name`` name entries of ``PROBLEMS`` and ``OPTIMIZERS``, or are a
     ``Problem`` / ``OptimizerSpec`` of their own (the experiments in ``bench/experiments`` pass theirs).
-    Round 0 asks the optimizer's seed trials at once, every later round ``q`` asks, then their tells.
+    Round 0 asks the optimizer's seed trials at once, every later round ``q`` asks, then their tells. With
+    ``lanes`` (async), ``q`` trials are in flight after round 0 and each is told when its virtual duration
+    (``trial_seconds``) ends, the next ask following at once with the other running trials pending; the
+    trace is in tell order and ``round`` counts the tells.
     """
     import optuna
 
@@ -59,22 +71,38 @@ def run_study(
         params: list[dict[str, Any]] = []
         r = 0
         t_start = time.perf_counter()
+
+        def ask() -> optuna.Trial:
+            t0 = time.perf_counter()
+            trial = study.ask(dists)
+            ask_s.append(time.perf_counter() - t0)
+            return trial
+
+        def tell(trial: optuna.Trial, r: int) -> None:
+            obs, tru = problem.observe(trial.params, seed=eval_seed(seed, trial.number))
+            study.tell(trial, obs)
+            observed.append(obs)
+            true.append(tru)
+            rounds.append(r)
+            params.append(_jsonable_params(trial.params))
+
+        if opt.lanes:  # the seed round, then q lanes: each asks (the others' trials pending) as its own ends
+            for trial in [ask() for _ in range(min(opt.n_seed_trials(cfg), budget))]:
+                tell(trial, 0)
+            running: list[tuple[float, int, optuna.Trial]] = []
+            now = 0.0
+            while len(observed) < budget:
+                while len(running) < opt.q and len(observed) + len(running) < budget:
+                    trial = ask()
+                    heapq.heappush(running, (now + trial_seconds(seed, trial.number), trial.number, trial))
+                now, _, trial = heapq.heappop(running)
+                r += 1
+                tell(trial, r)
         while len(observed) < budget:
             n = opt.n_seed_trials(cfg) if r == 0 else opt.q
             n = min(n, budget - len(observed))
-            batch = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                trial = study.ask(dists)
-                ask_s.append(time.perf_counter() - t0)
-                batch.append(trial)
-            for trial in batch:
-                obs, tru = problem.observe(trial.params, seed=eval_seed(seed, trial.number))
-                study.tell(trial, obs)
-                observed.append(obs)
-                true.append(tru)
-                rounds.append(r)
-                params.append(_jsonable_params(trial.params))
+            for trial in [ask() for _ in range(n)]:
+                tell(trial, r)
             r += 1
     return {
         "problem": problem.name,

@@ -54,6 +54,7 @@ thread. ``bench``'s latency table times the cold ask (a study without a stored f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -99,12 +100,16 @@ FAST_STALLS = {
 # ours-q4 (rounds of 4 asks) with a round's later asks, pending the earlier ones, on the BoTorch path
 # (qLogNEI with X_pending) / on the fast path believing them (``gp.engine.FAST_PENDING``)
 Q4_PENDINGS = {"q4-pending-botorch": False, "q4-pending-fast": True}
+# ours as async lanes (4 in flight after the seed round, each ask with the other three pending; virtual
+# trial durations, ``runner.trial_seconds``): pending points on the BoTorch path / believed on the fast path
+A4_PENDINGS = {"a4-pending-botorch": False, "a4-pending-fast": True}
 
 
 def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     """An ``ab_engine`` study with ``variant`` (``cold`` or one of ab_engine's) set in this worker."""
     from hpo_tasks.bench import runner
     from hpo_tasks.bench.experiments import ab_engine
+    from hpo_tasks.bench.optimizers import OPTIMIZERS
     from hpo_tasks.config import schema
     from hpo_tasks.gp import acquisition, engine, optim, sampler, warp
     from hpo_tasks.gp import model as gp_model
@@ -135,6 +140,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_EXPLORES,
         FAST_STALLS,
         Q4_PENDINGS,
+        A4_PENDINGS,
     )
     ours = ("cold", "warm", "fast", *(v for group in variants for v in group))
     fast = variant == "fast" or any(variant in group for group in variants)
@@ -150,13 +156,16 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.INPUT_WARP = FAST_INWARPS.get(variant, _ORIGINAL["inwarp"])
     engine.EXPLORE_PROB = FAST_EXPLORES.get(variant, _ORIGINAL["explore"])
     engine.STALL_EXPLORE, engine.STALL_EVERY = FAST_STALLS.get(variant, _ORIGINAL["stall"])
-    engine.FAST_PENDING = Q4_PENDINGS.get(variant, _ORIGINAL["pending"])
+    engine.FAST_PENDING = (Q4_PENDINGS | A4_PENDINGS).get(variant, _ORIGINAL["pending"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
         small = property(lambda self: min(10, max(3, -(-(len(self.space) + 1) // 2)), self.budget.max_trials))
         setattr(schema.SweepConfig, "n_init", small)  # noqa: B010 (a patch, on purpose)
-    optimizer = "ours-q4" if variant in Q4_PENDINGS else "ours-q1"
+    optimizer: Any = "ours-q4" if variant in Q4_PENDINGS else "ours-q1"
+    if variant in A4_PENDINGS:
+        q4 = OPTIMIZERS["ours-q4"]
+        optimizer = dataclasses.replace(q4, name="ours-a4", lanes=True, args=f"{q4.args}; async lanes")
     return runner.run_study(problem, optimizer, seed, budget) | {"variant": variant}
 
 
