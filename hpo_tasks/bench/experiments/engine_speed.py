@@ -298,19 +298,19 @@ def abreport(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--random", type=Path, action="append", default=[])
     ap.add_argument("--variants", default="cold,fast")
+    ap.add_argument("--at", default="20,50", help="the trial counts scored (comma-separated)")
     a = ap.parse_args(argv)
+    ats = tuple(int(t) for t in a.at.split(","))
     base, new = a.variants.split(",")
     runs: dict[tuple[str, str, int], dict] = {}
     for path in [a.out, *a.random]:
         for line in path.read_text().splitlines():
             r = json.loads(line)
             runs.setdefault((r.get("variant", r["optimizer"]), r["problem"], r["seed"]), r)  # first wins
-    head = [f"{v} @{t}" for t in (20, 50) for v in (base, new, "diff")]
+    head = [f"{v} @{t}" for t in ats for v in (base, new, "diff")]
     print("| problem | seeds | " + " | ".join(h.replace("diff", "diff [95 %]") for h in head) + " | ask s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    overall: dict[tuple[str, int], dict[str, list[float]]] = {
-        (v, t): {} for v in (base, new) for t in (20, 50)
-    }
+    print("|---" * (len(head) + 3) + "|")
+    overall: dict[tuple[str, int], dict[str, list[float]]] = {(v, t): {} for v in (base, new) for t in ats}
     for p in sorted({k[1] for k in runs}):
         seeds = sorted(s for (v, q, s) in runs if v == base and q == p and (new, p, s) in runs)
         rand = [v for (var, q, _), r in runs.items() if var == "random" and q == p for v in r["true"]]
@@ -324,11 +324,11 @@ def abreport(argv: list[str]) -> int:
                 [scoring.incumbent_trace(runs[v, p, s]["observed"], runs[v, p, s]["true"]) for s in seeds]
             )
             reg = scoring.normalized_regret(tr, f_best=f_best, f_rand=f_rand)
-            for t in (20, 50):
+            for t in ats:
                 sc[v, t] = [scoring.score([x]) for x in reg[:, t - 1]]
                 overall[v, t][p] = sc[v, t]
         cells = [p, ",".join(map(str, seeds))]
-        for t in (20, 50):
+        for t in ats:
             d, lo, hi = scoring.paired_bootstrap(
                 {p: sc[new, t]}, {p: sc[base, t]}, rng=np.random.default_rng(0)
             )
@@ -343,9 +343,9 @@ def abreport(argv: list[str]) -> int:
         ]
         cells.append(f"{asks[0]:.2f} / {asks[1]:.2f}")
         print("| " + " | ".join(cells) + " |")
-    if overall[base, 20]:  # the mean over problems of the mean over seeds, resampled within problems
-        cells = ["**overall**", f"{len(overall[base, 20])} problems"]
-        for t in (20, 50):
+    if overall[base, ats[0]]:  # the mean over problems of the mean over seeds, resampled within problems
+        cells = ["**overall**", f"{len(overall[base, ats[0]])} problems"]
+        for t in ats:
             d, lo, hi = scoring.paired_bootstrap(
                 overall[new, t], overall[base, t], rng=np.random.default_rng(0)
             )
