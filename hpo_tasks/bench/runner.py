@@ -78,12 +78,12 @@ def run_study(
             ask_s.append(time.perf_counter() - t0)
             return trial
 
-        def tell(trial: optuna.Trial, r: int) -> None:
+        def tell(trial: optuna.Trial, round_index: int) -> None:
             obs, tru = problem.observe(trial.params, seed=eval_seed(seed, trial.number))
             study.tell(trial, obs)
             observed.append(obs)
             true.append(tru)
-            rounds.append(r)
+            rounds.append(round_index)
             params.append(_jsonable_params(trial.params))
 
         if opt.lanes:  # the seed round, then q lanes: each asks (the others' trials pending) as its own ends
@@ -98,12 +98,13 @@ def run_study(
                 now, _, trial = heapq.heappop(running)
                 r += 1
                 tell(trial, r)
-        while len(observed) < budget:
-            n = opt.n_seed_trials(cfg) if r == 0 else opt.q
-            n = min(n, budget - len(observed))
-            for trial in [ask() for _ in range(n)]:
-                tell(trial, r)
-            r += 1
+        else:  # rounds
+            while len(observed) < budget:
+                n = opt.n_seed_trials(cfg) if r == 0 else opt.q
+                n = min(n, budget - len(observed))
+                for trial in [ask() for _ in range(n)]:
+                    tell(trial, r)
+                r += 1
     return {
         "problem": problem.name,
         "optimizer": opt.name,
