@@ -69,7 +69,6 @@ def run_study(
         rounds: list[int] = []
         ask_s: list[float] = []
         params: list[dict[str, Any]] = []
-        r = 0
         t_start = time.perf_counter()
 
         def ask() -> optuna.Trial:
@@ -86,9 +85,10 @@ def run_study(
             rounds.append(round_index)
             params.append(_jsonable_params(trial.params))
 
-        if opt.lanes:  # the seed round, then q lanes: each asks (the others' trials pending) as its own ends
-            for trial in [ask() for _ in range(min(opt.n_seed_trials(cfg), budget))]:
-                tell(trial, 0)
+        for trial in [ask() for _ in range(min(opt.n_seed_trials(cfg), budget))]:  # round 0
+            tell(trial, 0)
+        r = 1
+        if opt.lanes:  # q lanes: each asks (the others' trials pending) as its own trial ends
             running: list[tuple[float, int, optuna.Trial]] = []
             now = 0.0
             while len(observed) < budget:
@@ -96,13 +96,11 @@ def run_study(
                     trial = ask()
                     heapq.heappush(running, (now + trial_seconds(seed, trial.number), trial.number, trial))
                 now, _, trial = heapq.heappop(running)
-                r += 1
                 tell(trial, r)
-        else:  # rounds
+                r += 1
+        else:  # rounds of q asks, then their tells
             while len(observed) < budget:
-                n = opt.n_seed_trials(cfg) if r == 0 else opt.q
-                n = min(n, budget - len(observed))
-                for trial in [ask() for _ in range(n)]:
+                for trial in [ask() for _ in range(min(opt.q, budget - len(observed)))]:
                     tell(trial, r)
                 r += 1
     return {

@@ -56,10 +56,10 @@ SMALL_PROBLEM = 1000  # observations below which the GP runs on one CPU thread
 # problem worse beyond noise @20 or @50; docs/results/2026-12-01-engine-fast-ab.md). HPO_GP_FAST_PATH=0
 # in the environment turns it off (bench workers inherit it); so does this flag.
 FAST_PATH = os.environ.get("HPO_GP_FAST_PATH", "1") == "1"
-# Pending points on the fast path (HPO_GP_FAST_PENDING=1; off until its A/B): the fitted GP conditioned on
-# the pending points at their posterior means ("Kriging believer", ``ExactGP.believing``), LogEI on that,
-# instead of the BoTorch path's qLogNEI with X_pending. It serves a round's later asks and every async
-# lane's ask (the other lanes' running trials pending), where each ask now takes the BoTorch path.
+# Pending points on the fast path (HPO_GP_FAST_PENDING=1): the fitted GP conditioned on the pending points
+# at their posterior means ("Kriging believer", ``ExactGP.believing``), LogEI on that, instead of the
+# BoTorch path's qLogNEI with X_pending, for a round's later asks and every async lane's ask. Off: its
+# paired A/Bs were behind in rounds and level in async lanes (docs/results/2026-12-03-fast-pending.md).
 FAST_PENDING = os.environ.get("HPO_GP_FAST_PENDING", "0") == "1"
 # The fast path's local search also starts from the incumbent (the training row with the best posterior
 # mean, LogEI's plug-in), in place of one roulette start, as Optuna's GPSampler starts one from its best
