@@ -53,6 +53,26 @@ def _scheduled_for() -> str | None:
     return ctx["logical_date"].isoformat() if scheduled and ctx.get("logical_date") else None
 
 
+def _label(label: str) -> None:
+    """This lane step's label in the grid from now on. Airflow renders ``map_index_template`` from the
+    context when the task ends; it is sent at once too, as Airflow's task runner sends its early render,
+    so that a trial whose process dies in its objective (``kill -9``, OOM) still shows its number."""
+    ctx = get_current_context()
+    ctx["hpo_label"] = label
+    ctx["ti"].rendered_map_index = label  # what the task's final state message carries (failed too)
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import SetRenderedMapIndex
+
+        task_runner.SUPERVISOR_COMMS.send(msg=SetRenderedMapIndex(rendered_map_index=label))
+    except Exception:  # the label is cosmetic: the end-of-task render still sets it
+        log.warning("could not send the task's label %r early", label, exc_info=True)
+
+
+def _label_trial(number: int) -> None:
+    _label(f"trial {number}")
+
+
 @contextmanager
 def _config_errors_fail_at_once() -> Iterator[None]:
     """A configuration error is the same on every try: fail the task without its retries."""
@@ -125,7 +145,8 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
             return record_all(study_name)
 
-        @task(
+        # a trial's task: the sweep's queue, pool, retries and timeout
+        trial_task = dict(
             queue=res.queue,
             pool=res.pool,
             retries=res.retries,
@@ -134,12 +155,26 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
             execution_timeout=(
                 timedelta(minutes=res.trial_timeout_minutes) if res.trial_timeout_minutes else None
             ),
-            map_index_template="trial {{ task.op_kwargs['spec']['trial_number'] }}",
         )
+
+        @task(**trial_task, map_index_template="trial {{ task.op_kwargs['spec']['trial_number'] }}")
         def run_trial(spec: dict) -> dict:
             from hpo_tasks.steps import run_trial as run
 
             return run(spec, context=_context())
+
+        # mapped over its one step so that the grid labels it: "trial <number>" once it has asked
+        @task(**trial_task, map_index_template="{{ hpo_label | default('') }}")
+        def lane_trial(study_name: str, lane: int, step: int) -> dict:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from hpo_tasks.steps import ask_and_run
+
+            out = ask_and_run(study_name, lane, step, context=_context(), on_asked=_label_trial)
+            if out is None:  # the sweep has stopped: the rest of the lane skips
+                _label("stopped")
+                raise AirflowSkipException("the sweep has stopped (or this lane is idle in this run)")
+            return out
 
         @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
         def record(study_name: str, round_index: int) -> dict:
@@ -170,35 +205,36 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
 
         name = init_study()
         previous = None
-        if lanes:  # budget.mode async: q lanes of suggest -> trial steps, each suggest one step ahead
+        if lanes:  # budget.mode async: q lanes of steps, each trial asked when the lane's last one ended
             ends = []
             for lane in range(n_lanes):
                 with TaskGroup(group_id=f"lane_{lane}"):
                     asks: list = []
                     lane_trials: list = []
-                    ended = cfg.budget.ended_before_ask
                     for k in range(n_steps):
-                        # suggest k asks after suggest k-1 and trial k-1 ended, failed or not (ask_ahead:
-                        # trial k-2, so it asks while trial k-1 runs); trial k runs after suggest k and
-                        # trial k-1. A skipped upstream (a suggest that said stop) skips the step, so the
-                        # rest of the lane skips.
+                        # step k runs after the lane's trial k-1 ended, failed or not; a skipped upstream
+                        # (the sweep stopped) skips it, so the rest of the lane skips
                         rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS if k else TriggerRule.ALL_SUCCESS
-                        spec = suggest_one.override(task_id=f"suggest_{k:03d}", trigger_rule=rule)(
-                            name, lane, k
-                        )
-                        trial = run_trial.override(task_id=f"trial_{k:03d}", trigger_rule=rule).expand(
-                            spec=spec
-                        )
+                        if not cfg.budget.ask_ahead:  # one task a step: it asks its trial and runs it
+                            step = lane_trial.override(task_id=f"trial_{k:03d}", trigger_rule=rule)
+                            trial = step.partial(study_name=name, lane=lane).expand(step=[k])
+                        else:  # suggest k asks after trial k-2, while trial k-1 runs; trial k after both
+                            spec = suggest_one.override(task_id=f"suggest_{k:03d}", trigger_rule=rule)(
+                                name, lane, k
+                            )
+                            trial = run_trial.override(task_id=f"trial_{k:03d}", trigger_rule=rule)
+                            trial = trial.expand(spec=spec)
+                            if k:
+                                asks[-1] >> spec
+                            if k >= 2:
+                                lane_trials[-2] >> spec
+                            asks.append(spec)
                         if k:
-                            asks[-1] >> spec
                             lane_trials[-1] >> trial
-                        if k >= ended:
-                            lane_trials[-ended] >> spec
-                        asks.append(spec)
                         lane_trials.append(trial)
                 ends.extend(lane_trials)
-            # every trial task, not a lane's last: a suggest that says stop skips the rest of its lane at
-            # once, while the lane's trial before it (and other lanes' trials) may still be running
+            # every trial task, not a lane's last: a step that says stop skips the rest of its lane at
+            # once, while the other lanes' trials (asking ahead: its own previous one) may still run
             previous = record_lanes(name)
             ends >> previous
         for r in range(0 if lanes else n_rounds):

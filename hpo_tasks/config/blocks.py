@@ -128,7 +128,8 @@ class BudgetConfig(_Frozen):
     def ended_before_ask(self) -> int:
         """async: how many steps back the lane trial is that must have ended before step k asks: 1
         (trial k-1), or 2 with ``ask_ahead`` (trial k-2, so step k asks while trial k-1 runs). The DAG's
-        dependencies and the suggest step's bookkeeping both follow it."""
+        dependencies (one ask-and-run task a step, or a suggest and a trial task asking ahead) and the
+        ask's bookkeeping both follow it."""
         return 2 if self.ask_ahead else 1
 
 

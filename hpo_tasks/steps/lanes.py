@@ -1,11 +1,12 @@
-"""The steps of an async sweep (``budget.mode: async``): q lanes, each a chain of ``suggest -> trial``
-steps; a lane asks its next trial when its previous one has finished (with ``budget.ask_ahead``: one step
-ahead, while the previous one runs), with every running trial of the other lanes (and, asking ahead, its
-own) as pending points. No lane waits for another (docs/features/async.md).
+"""The steps of an async sweep (``budget.mode: async``): q lanes, each a chain of steps; a lane asks its
+next trial when its previous one has finished (with ``budget.ask_ahead``: one step ahead, while the
+previous one runs), with every running trial of the other lanes (and, asking ahead, its own) as pending
+points. No lane waits for another (docs/features/async.md).
 
-One task per step asks (``suggest_one``): the gate is folded into it, so the step either returns the
-trial's spec or ``[]`` when the stop rules say stop (the DAG's short circuit then skips the rest of the
-lane). Each step is idempotent: the trial a step asked is keyed by ``(lane, step)``
+A step is one task, ``ask_and_run`` (``suggest_one``, then ``trial.run_trial`` on what it asked), or,
+asking ahead, two: ``suggest_one`` and the trial task. The gate is folded into the ask, so the step either
+asks a trial or says stop (``[]`` / ``None``: the DAG then skips the rest of the lane). Each step is
+idempotent: the trial a step asked is keyed by ``(lane, step)``
 (``record.LANE_STEP_ATTR``), so a retried suggest returns it instead of asking again. The budget,
 wall-clock and patience rules are the rounds' (``check_stop``) on the whole study, running trials (the
 asked-ahead ones included) holding budget; checking and asking happen under the study's ask lock
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -25,6 +27,7 @@ from hpo_tasks import record, seeds, summary, tracking, warm_start
 from hpo_tasks.samplers import make_sampler
 from hpo_tasks.steps.record import fail_lost, record_outcomes
 from hpo_tasks.steps.suggest import check_stop, trial_spec
+from hpo_tasks.steps.trial import run_trial
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,29 @@ def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
     )
     log.info("lane %d step %d: asked trial %d in %.2fs", lane, step, trial.number, elapsed)
     return [spec]
+
+
+def ask_and_run(
+    study_name: str,
+    lane: int,
+    step: int,
+    *,
+    context: Mapping[str, str] | None = None,
+    on_asked: Callable[[int], None] | None = None,
+) -> dict[str, Any] | None:
+    """The task of a lane's step (``ask_ahead: false``): ask the step's trial (``suggest_one``) and run it
+    (``run_trial``) in one task, so a lane's trials are one scheduler hand-over apart instead of two, with
+    a task process start between. Returns the trial's ``TrialResult`` as JSON, or ``None`` when the lane
+    stops here. ``on_asked(trial_number)`` runs in between (the DAG labels the task with the number).
+
+    A retry asks nothing new (the step's trial is keyed by ``(lane, step)``) and reruns the trial as a
+    retried trial task does: the same number and child run, nothing run again once it has finished."""
+    specs = suggest_one(study_name, lane, step)
+    if not specs:
+        return None
+    if on_asked is not None:
+        on_asked(int(specs[0]["trial_number"]))
+    return run_trial(specs[0], context=context)
 
 
 def record_lanes(study_name: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A whole async sweep (``budget.mode: async``) through Airflow's own task runner (``airflow dags test``):
-q lanes of suggest -> trial steps (each suggest one step ahead), every trial once in Optuna and MLflow, the
-budget respected, a trial task that fails for good leaves its lane going, leftover steps skipped, finalize
-run."""
+q lanes of steps (one task each, asking its trial and running it), every trial once in Optuna and MLflow,
+the budget respected, a trial task that fails for good leaves its lane going, leftover steps skipped,
+finalize run; and the DAG's shape in both lane forms (asking ahead: a suggest and a trial task a step)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_async_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
     assert all(record.seed_of(t) == seeds.trial_seed(cfg.seed, t.number) for t in trials)
     keys = [t.system_attrs[record.LANE_STEP_ATTR] for t in trials]
     assert len(set(keys)) == 10 and {k.split(":")[0] for k in keys} == {"0", "1", "2"}
-    assert any(record.suggest_info(t).get("n_pending", 0) > 0 for t in trials)  # asked with others running
+    # (``dags test`` runs one task at a time, so here no ask sees another lane's trial running: asks with
+    # trials pending are tests/unit/test_async_lanes.py's, lanes overlapping on an executor the cluster's)
 
     summary = summarize(name)
     assert summary["stop_reason"] == "max_trials" and summary["n_complete"] == 9
@@ -77,10 +78,12 @@ def test_async_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
     assert sorted(int(c.data.tags["hpo.trial_number"]) for c in children) == list(range(10))
     assert sorted(c.info.status for c in children) == ["FAILED"] + ["FINISHED"] * 9
 
-    # The grid: each trial its own task, labelled by number; a lane's steps run in order, the crashed
-    # trial's lane went on after it, and after the budget the rest of every lane is skipped.
+    # The grid: each trial its own task (no suggest task between), labelled by number, the crashed one
+    # too (its process exited inside the objective: the label was sent when it asked); a lane's steps run
+    # in order, the crashed trial's lane went on after it, and after the budget the step that found the
+    # sweep stopped is skipped ("stopped"), and so is the rest of its lane.
     states = airflow_sandbox.task_states("hpo__it_async")
-    assert not any(k.startswith(("round_", "lane_0.gate")) for k in states)
+    assert not any(k.startswith(("round_", "lane_0.gate", "lane_0.suggest")) for k in states)
     crashed = failed[0].system_attrs[record.LANE_STEP_ATTR]
     ran = 0
     for lane in range(3):
@@ -90,19 +93,19 @@ def test_async_sweep_dag_end_to_end(airflow_sandbox: AirflowSandbox) -> None:
         if crashed.startswith(f"{lane}:"):
             expected[int(crashed.split(":")[1])] = "failed"
         assert seq == expected + ["skipped"] * (steps - n), (lane, seq)
-        asks = [states[f"lane_{lane}.suggest_{k:03d}"][0] for k in range(steps)]
-        stopped = ["success"] * min(n + 1, steps) + ["skipped"] * max(0, steps - n - 1)
-        assert asks == stopped, (lane, asks)  # the suggest after the last trial said stop: [] skips the rest
         ran += n
     assert ran == 10
     assert states["record_lanes"] == ["success"] and states["finalize"] == ["success"]
     with sqlite3.connect(airflow_sandbox.home / "airflow.db") as db:
         labels = db.execute(
-            "select rendered_map_index from task_instance where dag_id = ? and task_id like 'lane_%.trial_%' "
-            "and state in ('success', 'failed')",
+            "select state, rendered_map_index from task_instance where dag_id = ? and task_id like "
+            "'lane_%.trial_%' and rendered_map_index is not null",
             ("hpo__it_async",),
         ).fetchall()
-    assert sorted(label for (label,) in labels) == sorted(f"trial {n}" for n in range(10))
+    ran_labels = sorted(label for state, label in labels if state in ("success", "failed"))
+    assert ran_labels == sorted(f"trial {n}" for n in range(10))
+    # each lane's step after its last trial ran, found the budget spent and skipped itself
+    assert sorted(label for state, label in labels if state == "skipped") == ["stopped"] * 3
 
 
 @pytest.mark.parametrize("ahead", [False, True])
@@ -119,19 +122,23 @@ def test_a_task_process_builds_only_its_dag_with_the_lanes_shape(
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {} and list(bag.dags) == ["hpo__it_async"]
     dag = bag.dags["hpo__it_async"]
-    assert len(dag.tasks) == 2 * 3 * 8 + 3  # 2 tasks a step: no gate tasks
     up = {t.task_id: t.upstream_task_ids for t in dag.tasks}
-    assert up["lane_1.suggest_000"] == {"init_study"}
-    if ahead:  # asks while the lane's previous trial runs, after the one before it ended
+    rules = {t.task_id: t.trigger_rule for t in dag.tasks}
+    if ahead:  # a suggest and a trial task a step: asks while the lane's previous trial runs
+        assert len(dag.tasks) == 2 * 3 * 8 + 3  # no gate tasks
+        assert up["lane_1.suggest_000"] == {"init_study"}
         assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000"}
         assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_003"}
-    else:  # asks when the lane's previous trial has ended
-        assert up["lane_1.suggest_001"] == {"init_study", "lane_1.suggest_000", "lane_1.trial_000"}
-        assert up["lane_1.suggest_005"] == {"init_study", "lane_1.suggest_004", "lane_1.trial_004"}
-    assert up["lane_1.trial_005"] == {"lane_1.suggest_005", "lane_1.trial_004"}  # no task in between
-    # a stop skips the rest of a lane while its previous trial runs: record_lanes waits for every trial
+        assert up["lane_1.trial_005"] == {"lane_1.suggest_005", "lane_1.trial_004"}  # no task in between
+        assert rules["lane_1.suggest_005"] == "all_done_min_one_success"
+    else:  # one task a step, asking its trial when the lane's previous one has ended, and running it
+        assert len(dag.tasks) == 3 * 8 + 3
+        assert up["lane_1.trial_000"] == {"init_study"}
+        assert up["lane_1.trial_005"] == {"init_study", "lane_1.trial_004"}
+        assert rules["lane_1.trial_000"] == "all_success"
+        assert dag.task_dict["lane_1.trial_005"].map_index_template == "{{ hpo_label | default('') }}"
+    # a stop skips the rest of a lane while other trials run: record_lanes waits for every trial
     every_trial = {f"lane_{i}.trial_{k:03d}" for i in range(3) for k in range(8)}
     assert up["record_lanes"] - {"init_study"} == every_trial
-    rules = {t.task_id: t.trigger_rule for t in dag.tasks}
-    assert rules["lane_1.trial_005"] == rules["lane_1.suggest_005"] == "all_done_min_one_success"
+    assert rules["lane_1.trial_005"] == "all_done_min_one_success"
     assert dag.task_dict["lane_1.trial_005"].pool == "default_pool"

@@ -68,7 +68,8 @@ def test_async_hyperband_with_the_joint_model_prunes_records_and_replicates(
     for i in after_pruning:
         assert i.get("fidelity") == "joint" and "joint_error" not in i, i
         assert i["n_pruned_predicted"] == i["n_pruned"], i
-    assert any(i.get("n_pending", 0) > 0 for i in gp_infos)  # asked with other lanes' trials running
+    # (``dags test`` runs one task at a time and a lane's step asks and runs its trial in one task, so no
+    # ask here sees another lane's trial running: tests/unit/test_async_lanes.py interleaves the lanes)
 
     summary = summarize(name)
     assert summary["n_pruned"] == len(pruned) and summary["stop_reason"] == "max_trials"

@@ -2,7 +2,7 @@
 folded in, and record_lanes) driven in-process with lanes interleaved as the DAG runs them, so every
 trial is asked with the other lanes' trials pending. Most tests run with ``budget.ask_ahead`` (each lane
 asks one step ahead: the harder case, two asked trials per lane); the default asks after a lane's trial
-ended."""
+ended, in one task with the trial (``ask_and_run``, last)."""
 
 from __future__ import annotations
 
@@ -361,3 +361,52 @@ def test_a_retried_trial_whose_task_died_in_its_objective_reuses_its_child_run(
     (child,) = tracking.children(parent, "asy")
     assert child.info.status == "FINISHED"
     assert child.data.tags[tracking.TRIAL_TAG] == str(spec["trial_number"])
+
+
+# -- one task a step (ask_ahead: false): ask_and_run -------------------------------------------------------
+
+
+def test_ask_and_run_asks_labels_runs_and_a_retry_asks_and_runs_nothing_new(state_dir: Path) -> None:
+    """The default lane step: ``on_asked`` gets the number while the trial is asked and not yet run (the
+    DAG labels its task then); a redelivered step returns the same result, with no second trial or child
+    run; other lanes' running trials are the ask's pending points."""
+    from hpo_tasks import tracking
+
+    data = _cfg(max_trials=6, n_init=2)
+    data["budget"]["ask_ahead"] = False
+    data["sampler"] = {"name": "gp"}
+    name = _init(data)
+    for lane in range(3):  # the seed design: lanes 0-2 ask and run one trial each
+        assert steps.ask_and_run(name, lane, 0)["state"] == "COMPLETE"
+    running = steps.suggest_one(name, 1, 1)[0]  # lane 1's next trial is in flight (its task is running)
+    seen: list[tuple[int, str]] = []
+
+    def on_asked(number: int) -> None:
+        study, _ = record.load(name)
+        seen.append((number, study.get_trials()[number].state.name))
+
+    out = steps.ask_and_run(name, 0, 1, on_asked=on_asked)
+    assert seen == [(out["trial_number"], "RUNNING")] and out["state"] == "COMPLETE"
+    study, _ = record.load(name)
+    info = record.suggest_info(study.get_trials()[out["trial_number"]])
+    assert info["phase"] == "gp" and info["n_pending"] == 1  # lane 1's running trial
+    assert running["trial_number"] != out["trial_number"]
+
+    again = steps.ask_and_run(name, 0, 1, on_asked=on_asked)  # Airflow redelivers the step
+    assert again == out and seen[-1] == (out["trial_number"], "COMPLETE")
+    study, _ = record.load(name)
+    assert len(study.get_trials()) == 5
+    parent = study.user_attrs[record.PARENT_RUN_ATTR]
+    numbers = [c.data.tags[tracking.TRIAL_TAG] for c in tracking.children(parent, "asy")]
+    assert sorted(numbers) == sorted(str(n) for n in {0, 1, 2, out["trial_number"]})  # one child each
+
+
+def test_ask_and_run_returns_none_once_the_budget_is_spent(state_dir: Path) -> None:
+    data = _cfg(max_trials=2, n_init=2)
+    data["budget"]["ask_ahead"] = False
+    name = _init(data)
+    assert steps.ask_and_run(name, 0, 0) and steps.ask_and_run(name, 1, 0)
+    called: list[int] = []
+    assert steps.ask_and_run(name, 2, 0, on_asked=called.append) is None  # the DAG skips the lane's rest
+    assert steps.ask_and_run(name, 0, 1, on_asked=called.append) is None and called == []
+    assert steps.ask_and_run(name, 1, 0)["state"] == "COMPLETE"  # a retry after the stop: its trial
