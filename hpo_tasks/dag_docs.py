@@ -69,5 +69,6 @@ def asset_uri(cfg: SweepConfig) -> str:
 
 def _schedule(b: BudgetConfig) -> str:
     if b.mode == "async":
-        return f"asynchronous: {b.batch_size} lanes, each asks its next trial while its last one runs"
+        when = "while its last one runs" if b.ask_ahead else "when its last one has ended"
+        return f"asynchronous: {b.batch_size} lanes, each asks its next trial {when}"
     return f"rounds of {b.batch_size}"

@@ -52,3 +52,11 @@ def test_doc_names_objectives_constraints_schedule_and_promotion() -> None:
 
 def test_asset_uri_is_per_sweep() -> None:
     assert asset_uri(parse_sweep(branin_sweep("nightly"))) == "hpo://nightly/best_params"
+
+
+def test_doc_says_when_an_async_lane_asks() -> None:
+    budget = {"max_trials": 12, "n_init": 4, "batch_size": 3, "mode": "async"}
+    md = doc_md(parse_sweep(branin_sweep("lanes", budget=budget)), "x.yaml")
+    assert "asynchronous: 3 lanes, each asks its next trial when its last one has ended" in md
+    ahead = parse_sweep(branin_sweep("ahead", budget={**budget, "ask_ahead": True}))
+    assert "each asks its next trial while its last one runs" in doc_md(ahead, "x.yaml")
