@@ -115,8 +115,8 @@ class BudgetConfig(_Frozen):
     mode: BudgetMode = Field(default="rounds", description="rounds (synchronous batches) or async (lanes).")
     ask_ahead: bool = Field(
         default=False,
-        description="async: a lane asks its next trial while its current one runs (no suggest between two "
-        "trials, one more pending point per lane) instead of when it has finished.",
+        description="async: a lane asks its next trial while its current one runs (a suggest and a trial "
+        "task a step, one more pending point per lane) instead of when it has finished (one task a step).",
     )
     max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget.")
     patience: int | None = Field(

@@ -33,13 +33,14 @@ log = logging.getLogger(__name__)
 
 
 def suggest_one(study_name: str, lane: int, step: int) -> list[dict[str, Any]]:
-    """The task of a lane's step: ``[spec]`` (a ``record.TrialSpec`` as JSON) of the trial it asked, or
+    """A lane step's ask (an ask-ahead step's suggest task; the first half of ``ask_and_run``):
+    ``[spec]`` (a ``record.TrialSpec`` as JSON) of the trial it asked, or
     ``[]`` when the lane stops here (the sweep has stopped, the budget is spent or held by running
     trials, or the lane is above the run's ``batch_size``). A retry returns the trial this step asked.
 
-    Runs after the lane's step ``step - 1`` asked and its trial ``step - 1`` ended (asking ahead: trial
-    ``step - 2``, so it asks while trial ``step - 1`` runs): closes that ended trial first (still RUNNING
-    means its task was lost) and logs the best so far."""
+    Runs after the lane's trial ``step - 1`` ended (asking ahead: after step ``step - 1`` asked and trial
+    ``step - 2`` ended, so it asks while trial ``step - 1`` runs): closes that ended trial first (still
+    RUNNING means its task was lost) and logs the best so far."""
     study, cfg = record.load(study_name)
     if lane >= cfg.budget.batch_size:
         log.info("lane %d idle: this run has %d lane(s)", lane, cfg.budget.batch_size)
