@@ -226,8 +226,8 @@ def build_sweep_dag(cfg: SweepConfig, source: str):
                             trial = trial.expand(spec=spec)
                             if k:
                                 asks[-1] >> spec
-                            if k >= 2:
-                                lane_trials[-2] >> spec
+                            if k >= (ended := cfg.budget.ended_before_ask):
+                                lane_trials[-ended] >> spec
                             asks.append(spec)
                         if k:
                             lane_trials[-1] >> trial
