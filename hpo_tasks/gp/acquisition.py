@@ -41,6 +41,9 @@ _SMALL_Z = -25.0  # below: the asymptotic form (erfcx); above: the direct one
 # The plain kernel's LogEI in numpy with the written-out gradient (``PlainLogEI``) for the acquisition's
 # sweep and local search; HPO_GP_ACQ_NUMPY=0 keeps torch autograd (the A/B's "before").
 ACQ_NUMPY = os.environ.get("HPO_GP_ACQ_NUMPY", "1") == "1"
+# LogEI's f*: "mean", the best posterior mean at the training rows (BoTorch's plug-in for noisy
+# observations); or "observed", the best observation (Optuna GPSampler's threshold). HPO_GP_INCUMBENT sets it.
+INCUMBENT = os.environ.get("HPO_GP_INCUMBENT", "mean")
 
 
 def log_h(z: Any) -> Any:
@@ -69,8 +72,9 @@ class LogEI:
         with torch.no_grad():
             mu, _ = model.posterior(model.x)  # (n,)
         self.mu = mu.numpy().copy()  # (n,): the posterior means at the training rows
-        self.best_f = float(mu.max())
-        self.incumbent = model.x[int(mu.argmax())].numpy().copy()  # (d,): the row that holds best_f
+        at = int(mu.argmax()) if INCUMBENT == "mean" else int(model.train_y.argmax())
+        self.best_f = float(mu[at] if INCUMBENT == "mean" else model.train_y[at])
+        self.incumbent = model.x[at].numpy().copy()  # (d,): the row that holds best_f
         # the numpy twin for the optimiser (``gp.optim``), where the kernel is the plain one
         self.numpy: PlainLogEI | None = (
             PlainLogEI(model, self.best_f) if ACQ_NUMPY and not model.layout.mixed else None

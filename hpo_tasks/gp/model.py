@@ -13,7 +13,8 @@ test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/line
          (Hvarfner et al. 2024, BoTorch's ``get_covar_module_with_dim_scaled_prior``)
     C    BoTorch's ``CategoricalKernel``: exp(-mean_j [x_j != x'_j] / h_j), h >= 1e-6, no prior
     a, b, s   outputscales, > 0, no prior
-    noise     learned: sigma^2 >= 1e-4, prior LogNormal(-4, 1); fixed: the given variance
+    noise     learned: sigma^2 >= 1e-4, prior LogNormal(-4, 1) (``NOISE_PRIOR_KIND``); fixed: the given
+              variance
     mean      a constant m, no prior
     warp      optional, plain kernel only (``fit(warp=True)``): M on w(x), a Kumaraswamy CDF per column
               with concentrations a, b (``gp.input_warp``: its prior, bounds and derivatives)
@@ -50,6 +51,14 @@ LENGTHSCALE_MIN = 2.5e-2  # BoTorch's Matern lengthscale bound
 CAT_LENGTHSCALE_MIN = 1e-6  # BoTorch's CategoricalKernel bound
 NOISE_MIN = 1e-4  # BoTorch's MIN_INFERRED_NOISE_LEVEL
 NOISE_PRIOR = (-4.0, 1.0)  # LogNormal(loc, scale) of the learned noise
+# The learned noise's prior: "lognormal", BoTorch's LogNormal(-4, 1) on sigma^2 with sigma^2 >= 1e-4 (its
+# log density falls by (log sigma^2 + 4)^2 / 2 below the mode: 13.5 nats at 1e-4, so a noiseless objective
+# keeps sigma^2 near 1e-2 of the outcomes' variance); or "gamma", Optuna GPSampler's Gamma(1.1, 30) on
+# sigma^2 with sigma^2 >= 1e-6 (flat to 0.1 sigma^2 nats a unit of log sigma^2 below its mode 0.0033).
+# HPO_GP_NOISE_PRIOR sets it.
+NOISE_PRIOR_KIND = os.environ.get("HPO_GP_NOISE_PRIOR", "lognormal")
+NOISE_GAMMA = (1.1, 30.0)  # Gamma(concentration, rate) of the learned noise, "gamma"
+NOISE_MIN_GAMMA = 1e-6  # Optuna's DEFAULT_MINIMUM_NOISE_VAR
 FIT_MAXITER = 100  # as engine.FIT_MAXITER
 FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
 # What L-BFGS-B moves: "raw", BoTorch's raw parameters (``_Layout.raw_bounds``): the objective, start,
@@ -70,6 +79,22 @@ PLAIN_GRADIENT = os.environ.get("HPO_GP_PLAIN_GRADIENT", "1") == "1"
 # matrix to rounding: docs/results/2026-12-02-kinv.md.
 KINV = os.environ.get("HPO_GP_KINV", "potri")
 _LN2 = math.log(2.0)  # softplus(0): gpytorch's initial outputscale and categorical lengthscale
+
+
+def noise_floor() -> float:
+    """The learned noise's lower bound (standardised variance) under ``NOISE_PRIOR_KIND``."""
+    return NOISE_MIN_GAMMA if NOISE_PRIOR_KIND == "gamma" else NOISE_MIN
+
+
+def noise_logprior(log_noise: Any) -> tuple[Any, Any]:
+    """The learned noise's log prior density in sigma^2 (constants dropped for "gamma") and its
+    derivative in log sigma^2, at ``log_noise`` (numpy or torch, one element)."""
+    if NOISE_PRIOR_KIND == "gamma":
+        c, r = NOISE_GAMMA
+        v = log_noise.exp() if hasattr(log_noise, "exp") else np.exp(log_noise)
+        return ((c - 1.0) * log_noise - r * v).sum(), (c - 1.0) - r * v
+    loc, scale = NOISE_PRIOR
+    return _lognormal_logpdf(log_noise, loc, scale), -1.0 - (log_noise - loc) / scale**2
 
 
 def lengthscale_prior(o: int) -> tuple[float, float]:
@@ -130,7 +155,11 @@ class _Layout:
             elif name in ("h1", "h2"):
                 theta[sl] = math.log(_LN2 + CAT_LENGTHSCALE_MIN)
             elif name == "noise":
-                theta[sl] = NOISE_PRIOR[0] - NOISE_PRIOR[1] ** 2
+                c, r = NOISE_GAMMA
+                gamma_mode = math.log((c - 1.0) / r)
+                theta[sl] = (
+                    gamma_mode if NOISE_PRIOR_KIND == "gamma" else NOISE_PRIOR[0] - NOISE_PRIOR[1] ** 2
+                )
         return theta
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
@@ -141,6 +170,9 @@ class _Layout:
         for name, sl in self.slices().items():
             if name in ("l1", "l2"):
                 theta[sl] = np.maximum(rng.normal(loc, scale, sl.stop - sl.start), math.log(LENGTHSCALE_MIN))
+            elif name == "noise" and NOISE_PRIOR_KIND == "gamma":
+                c, r = NOISE_GAMMA
+                theta[sl] = max(math.log(rng.gamma(c, 1.0 / r)), math.log(NOISE_MIN_GAMMA))
             elif name == "noise":
                 theta[sl] = max(rng.normal(*NOISE_PRIOR), math.log(NOISE_MIN))
         return theta
@@ -211,7 +243,7 @@ class _Layout:
     def bounds(self) -> list[tuple[float | None, float | None]]:
         out: list[tuple[float | None, float | None]] = [(None, None)] * self.size
         for name, sl in self.slices().items():
-            low = {"l1": LENGTHSCALE_MIN, "l2": LENGTHSCALE_MIN, "noise": NOISE_MIN}.get(name)
+            low = {"l1": LENGTHSCALE_MIN, "l2": LENGTHSCALE_MIN, "noise": noise_floor()}.get(name)
             low = CAT_LENGTHSCALE_MIN if name in ("h1", "h2") else low
             bound: tuple[float | None, float | None] = (math.log(low) if low is not None else None, None)
             if name in ("wa", "wb"):
@@ -472,7 +504,7 @@ def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: 
         if name in slices and layout.ordinal:
             logprior = logprior + _lognormal_logpdf(theta[slices[name]], loc, scale)
     if layout.learned_noise:
-        logprior = logprior + _lognormal_logpdf(theta[slices["noise"]], *NOISE_PRIOR)
+        logprior = logprior + noise_logprior(theta[slices["noise"]])[0]
     return -(loglik + logprior) / n
 
 
@@ -583,11 +615,9 @@ def _plain_neg_mll_and_grad(
             grad[slices[name]] = (gw * dw).sum(0) + prior_grad
             logprior += value
     if layout.learned_noise:
-        log_noise = theta[slices["noise"]]
-        grad[slices["noise"]] = (
-            0.5 * var * np.trace(w) - 1.0 - (log_noise - NOISE_PRIOR[0]) / NOISE_PRIOR[1] ** 2
-        )
-        logprior += _lognormal_logpdf_np(log_noise, *NOISE_PRIOR)
+        value, prior_grad = noise_logprior(theta[slices["noise"]])
+        grad[slices["noise"]] = 0.5 * var * np.trace(w) + prior_grad
+        logprior += float(value)
     return float(-(loglik + logprior) / n), -grad / n
 
 

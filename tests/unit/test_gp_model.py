@@ -193,15 +193,18 @@ def test_the_raw_parameter_fit_takes_botorchs_steps(monkeypatch) -> None:
         assert np.allclose(np.ravel(mine[name]), p.detach().reshape(-1).numpy(), atol=1e-6), name
 
 
-@pytest.mark.parametrize("kinv", ["potri", "solve"])
+@pytest.mark.parametrize(
+    "kinv,noise_prior", [("potri", "lognormal"), ("solve", "lognormal"), ("potri", "gamma")]
+)
 @pytest.mark.parametrize("noise_var", [None, 0.01])
 def test_the_plain_kernels_written_out_gradient_is_autograds(
-    noise_var: float | None, kinv: str, monkeypatch: pytest.MonkeyPatch
+    noise_var: float | None, kinv: str, noise_prior: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # gp.model.PLAIN_GRADIENT: the plain kernel's fit objective and gradient in numpy; the same function
     # and the same derivative as the torch objective under autograd, at random hyperparameters, with
-    # K^-1 from either gp.model.KINV.
+    # K^-1 from either gp.model.KINV and under either gp.model.NOISE_PRIOR_KIND.
     monkeypatch.setattr(gp_model, "KINV", kinv)
+    monkeypatch.setattr(gp_model, "NOISE_PRIOR_KIND", noise_prior)
     rng = np.random.default_rng(4)
     x, y = _data(15, 4, {})
     layout = gp_model._Layout((0, 1, 2, 3), (), noise_var is None)

@@ -96,6 +96,12 @@ FAST_STALLS = {
     "fast-stall-e5": (5, 5),
     "fast-stall-k10": (10, 2),
 }
+# fast-path variants with the learned noise's prior, BoTorch's LogNormal(-4, 1) / Optuna's Gamma(1.1, 30)
+# (``gp.model.NOISE_PRIOR_KIND``)
+FAST_NOISES = {"fast-lognoise": "lognormal", "fast-gammanoise": "gamma"}
+# fast-path variants with LogEI's f*, the best posterior mean / the best observation
+# (``gp.acquisition.INCUMBENT``)
+FAST_INCUMBENTS = {"fast-incmean": "mean", "fast-incobs": "observed"}
 
 # ours-q4 (rounds of 4 asks) with a round's later asks, pending the earlier ones, on the BoTorch path
 # (qLogNEI with X_pending) / on the fast path believing them (``gp.engine.FAST_PENDING``)
@@ -127,6 +133,8 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("explore", engine.EXPLORE_PROB)
     _ORIGINAL.setdefault("stall", (engine.STALL_EXPLORE, engine.STALL_EVERY))
     _ORIGINAL.setdefault("pending", engine.FAST_PENDING)
+    _ORIGINAL.setdefault("noise", gp_model.NOISE_PRIOR_KIND)
+    _ORIGINAL.setdefault("incumbent", acquisition.INCUMBENT)
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -139,6 +147,8 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_INITS,
         FAST_EXPLORES,
         FAST_STALLS,
+        FAST_NOISES,
+        FAST_INCUMBENTS,
         Q4_PENDINGS,
         A4_PENDINGS,
     )
@@ -157,6 +167,8 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.EXPLORE_PROB = FAST_EXPLORES.get(variant, _ORIGINAL["explore"])
     engine.STALL_EXPLORE, engine.STALL_EVERY = FAST_STALLS.get(variant, _ORIGINAL["stall"])
     engine.FAST_PENDING = (Q4_PENDINGS | A4_PENDINGS).get(variant, _ORIGINAL["pending"])
+    gp_model.NOISE_PRIOR_KIND = FAST_NOISES.get(variant, _ORIGINAL["noise"])
+    acquisition.INCUMBENT = FAST_INCUMBENTS.get(variant, _ORIGINAL["incumbent"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
