@@ -426,7 +426,9 @@ class ExactGP:
         p = {k: v.detach().reshape(-1).tolist() for k, v in self.p.items()}
 
         def softplus_inv(v: float, low: float = 0.0) -> float:
-            u = v - low
+            # a parameter at its bound (a categorical lengthscale at 1e-6) or underflowed to it: u = 0,
+            # whose inverse is -inf; 1e-300 maps back to the bound (``from_botorch``)
+            u = max(v - low, 1e-300)
             return u + math.log(-math.expm1(-u))
 
         out: dict[str, Any] = {}

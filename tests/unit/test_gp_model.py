@@ -3,6 +3,7 @@ fast path serves the cases it covers (q=1 logei, nothing pending) reproducibly, 
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -312,3 +313,21 @@ def test_the_plain_fits_numpy_factorisation_is_torchs(noise_var: float | None) -
     with torch.no_grad():
         for a, b in zip(gp.posterior(q), ref.posterior(q), strict=True):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_a_fit_with_a_categorical_lengthscale_at_its_bound_stores_finite_raw_parameters() -> None:
+    # A categorical lengthscale at its lower bound (1e-6) or an outputscale underflowed to 0 has no finite
+    # softplus inverse; the stored fit takes the bound's neighbour instead, and maps back to the bound.
+    x, y = _data(12, 3, {2: 3})
+    layout = gp_model._Layout((0, 1), (2,), True)
+    theta = layout.start()
+    sl = layout.slices()
+    theta[sl["h1"]] = math.log(gp_model.CAT_LENGTHSCALE_MIN)
+    theta[sl["b"]] = -800.0  # exp underflows to 0.0
+    yt = torch.as_tensor((y - y.mean()) / y.std(ddof=1))
+    gp = gp_model.ExactGP(layout, theta, torch.as_tensor(x), yt, torch.tensor(0.0), float(y.mean()), 1.0)
+    params = gp.botorch_params()
+    flat = np.concatenate([np.ravel(v) for v in params.values()])
+    assert np.all(np.isfinite(flat))
+    back = layout.from_botorch(params)
+    assert back[sl["h1"]] == pytest.approx(math.log(gp_model.CAT_LENGTHSCALE_MIN))
