@@ -214,7 +214,13 @@ def run_pool(
         ) as pool:
             futures = [pool.submit(_call, job) for job in jobs]
             for fut in as_completed(futures):
-                res = fut.result()
+                try:
+                    res = fut.result()
+                except BaseException:
+                    # a failed job ends the run now: without this the pool's exit ran every queued job
+                    # (minutes to an hour) before the error surfaced, and their results were not saved
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
                 results.append(res)
                 on_done(res)
     finally:
