@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = item.path.relative_to(REPO).as_posix()
         if path not in SPREAD and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(path))
+
+
+# seconds of setup, call and teardown per (worker, module), summed on the controller from the workers'
+# reports: the terminal summary says how the modules packed onto the workers (where a CI run's time went)
+_MODULE_SECONDS: defaultdict[tuple[str, str], float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    worker = getattr(report, "worker_id", None) or getattr(getattr(report, "node", None), "workerid", "main")
+    _MODULE_SECONDS[(str(worker), report.nodeid.split("::")[0])] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _MODULE_SECONDS or terminalreporter.config.option.collectonly:
+        return
+    by_worker: defaultdict[str, list[tuple[float, str]]] = defaultdict(list)
+    for (worker, module), seconds in _MODULE_SECONDS.items():
+        by_worker[worker].append((seconds, module))
+    terminalreporter.section("time per worker (setup + call + teardown, summed per module)")
+    for worker, mods in sorted(by_worker.items()):
+        mods.sort(reverse=True)
+        top = ", ".join(f"{m.removeprefix('tests/')} {s:.0f}" for s, m in mods[:6])
+        total = sum(s for s, _ in mods)
+        terminalreporter.write_line(f"{worker}: {total:.0f} s in {len(mods)} modules; {top}")
 
 
 @pytest.fixture
