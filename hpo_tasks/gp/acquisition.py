@@ -135,6 +135,7 @@ class PlainLogEI:
         self.chol = model.chol.numpy()  # (n, n) lower
         self.inv_l2 = 1.0 / model.p["l1"].numpy().reshape(-1) ** 2  # (d,)
         self.mean = float(model.p["mean"])
+        self.c = float(model.p["c"]) if "c" in model.p else 1.0  # the outputscale (``PLAIN_OUTPUTSCALE``)
         self.y_mean, self.y_std = float(model.y_mean), float(model.y_std)
         self.best_f = best_f
 
@@ -149,7 +150,7 @@ class PlainLogEI:
             x, dwdx = warp_and_dx_np(x, *self.log_warp)
         diff = x[:, None, :] - self.x  # (m, n, d)
         u, eu, k = matern52_np((diff * diff) @ self.inv_l2)  # (m, n) each
-        return diff, u, eu, k, dwdx
+        return diff, u, eu, self.c * k, dwdx
 
     def _moments(self, k: np.ndarray) -> tuple[np.ndarray, ...]:
         """mu, the standardised variance (unclamped), its clamped variance on the outcome's scale, sigma,
@@ -157,7 +158,7 @@ class PlainLogEI:
         from scipy.linalg import solve_triangular
 
         v = solve_triangular(self.chol, k.T, lower=True, check_finite=False)  # (n, m)
-        var_s = 1.0 - (v * v).sum(0)  # (m,) standardised
+        var_s = self.c - (v * v).sum(0)  # (m,) standardised
         mu = (self.mean + k @ self.alpha) * self.y_std + self.y_mean  # (m,)
         var = np.maximum(var_s, 0.0) * self.y_std**2
         return mu, var_s, var, np.sqrt(np.maximum(var, MIN_VAR)), v
@@ -175,7 +176,7 @@ class PlainLogEI:
         mu, var_s, var, sigma, v = self._moments(k)
         z = (mu - self.best_f) / sigma
         w = solve_triangular(self.chol.T, v, lower=False, check_finite=False).T  # (m, n): K^-1 k
-        g = -(5.0 / 3.0) * (1.0 + u) * eu  # (m, n): dk / dx = g (x - X) / l^2
+        g = -(5.0 / 3.0) * self.c * (1.0 + u) * eu  # (m, n): dk / dx = g (x - X) / l^2
         dmu = np.einsum("mn,mnd->md", g * self.alpha, diff) * self.inv_l2 * self.y_std  # (m, d)
         dvar = -2.0 * np.einsum("mn,mnd->md", g * w, diff) * self.inv_l2 * self.y_std**2  # (m, d)
         live = (var_s > 0.0) & (var > MIN_VAR)  # the clamps pass no gradient, as torch's

@@ -59,6 +59,12 @@ NOISE_PRIOR = (-4.0, 1.0)  # LogNormal(loc, scale) of the learned noise
 NOISE_PRIOR_KIND = os.environ.get("HPO_GP_NOISE_PRIOR", "lognormal")
 NOISE_GAMMA = (1.1, 30.0)  # Gamma(concentration, rate) of the learned noise, "gamma"
 NOISE_MIN_GAMMA = 1e-6  # Optuna's DEFAULT_MINIMUM_NOISE_VAR
+# The plain kernel with an outputscale c, k = c M(x, x'; l), prior Gamma(2, 1) on c (Optuna GPSampler's
+# kernel scale; mode 1, the standardised outcomes' variance), instead of BoTorch 0.18's SingleTaskGP,
+# which fixes it at 1. The single-objective fast path only (``fit(scale=...)``'s default): the BoTorch
+# models have no such parameter. HPO_GP_PLAIN_OUTPUTSCALE=1 sets it.
+PLAIN_OUTPUTSCALE = os.environ.get("HPO_GP_PLAIN_OUTPUTSCALE", "0") == "1"
+SCALE_GAMMA = (2.0, 1.0)  # Gamma(concentration, rate) of the plain kernel's outputscale
 FIT_MAXITER = 100  # as engine.FIT_MAXITER
 FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
 # What L-BFGS-B moves: "raw", BoTorch's raw parameters (``_Layout.raw_bounds``): the objective, start,
@@ -97,6 +103,14 @@ def noise_logprior(log_noise: Any) -> tuple[Any, Any]:
     return _lognormal_logpdf(log_noise, loc, scale), -1.0 - (log_noise - loc) / scale**2
 
 
+def scale_logprior(log_c: Any) -> tuple[Any, Any]:
+    """The plain kernel's outputscale log prior density in c (constants dropped) and its derivative in
+    log c, at ``log_c`` (numpy or torch, one element)."""
+    k, r = SCALE_GAMMA
+    v = log_c.exp() if hasattr(log_c, "exp") else np.exp(log_c)
+    return ((k - 1.0) * log_c - r * v).sum(), (k - 1.0) - r * v
+
+
 def lengthscale_prior(o: int) -> tuple[float, float]:
     """(loc, scale) of the LogNormal lengthscale prior for ``o`` ordinal columns."""
     return math.sqrt(2.0) + 0.5 * math.log(o), math.sqrt(3.0)
@@ -110,6 +124,7 @@ class _Layout:
     categorical: tuple[int, ...]
     learned_noise: bool
     warp: bool = False  # the plain kernel's columns through ``gp.input_warp`` (wa, wb: log a, log b)
+    scale: bool = False  # the plain kernel's outputscale (c: log c; ``PLAIN_OUTPUTSCALE``)
 
     def index(self) -> tuple[Any, Any]:
         """The ordinal and categorical columns as index tensors (built once per layout)."""
@@ -128,7 +143,11 @@ class _Layout:
         o, c = len(self.ordinal), len(self.categorical)
         sizes: list[tuple[str, int]]
         if not self.mixed:
-            sizes = [("l1", o), *([("wa", o), ("wb", o)] if self.warp else [])]
+            sizes = [
+                ("l1", o),
+                *([("wa", o), ("wb", o)] if self.warp else []),
+                *([("c", 1)] if self.scale else []),
+            ]
         elif not o:
             sizes = [("a", 1), ("h1", c)]
         else:
@@ -193,7 +212,7 @@ class _Layout:
                 raise KeyError(f"stored {names[key]} has {raw.size} values, the model {sl.stop - sl.start}")
             if key == "mean":
                 theta[sl] = raw
-            elif key in ("a", "b", "s"):
+            elif key in ("a", "b", "s", "c"):
                 theta[sl] = np.log(np.logaddexp(0.0, raw))  # softplus
             elif key in ("h1", "h2"):
                 theta[sl] = np.log(np.logaddexp(0.0, raw) + CAT_LENGTHSCALE_MIN)
@@ -206,7 +225,7 @@ class _Layout:
         raw = np.array(theta, dtype=float)
         for key, sl in self.slices().items():
             v = np.exp(theta[sl])
-            if key in ("a", "b", "s"):
+            if key in ("a", "b", "s", "c"):
                 raw[sl] = v + np.log(-np.expm1(-v))  # softplus^-1
             elif key in ("h1", "h2"):
                 u = np.maximum(v - CAT_LENGTHSCALE_MIN, 1e-300)
@@ -222,7 +241,7 @@ class _Layout:
         parts = []
         for key, sl in self.slices().items():
             v = raw[sl]
-            if key in ("a", "b", "s"):
+            if key in ("a", "b", "s", "c"):
                 v = torch.nn.functional.softplus(v).log()
             elif key in ("h1", "h2"):
                 v = (torch.nn.functional.softplus(v) + CAT_LENGTHSCALE_MIN).log()
@@ -284,7 +303,7 @@ def _categorical(neq: Any, h: Any) -> Any:
 def _kernel_of(layout: _Layout, p: Mapping[str, Any], sq: Any, neq: Any) -> Any:
     """k from ``_parts``: ``... x m x n``."""
     if not layout.mixed:
-        return _matern52(sq, p["l1"])
+        return p["c"] * _matern52(sq, p["l1"]) if layout.scale else _matern52(sq, p["l1"])
     c1 = _categorical(neq, p["h1"])
     if not layout.ordinal:
         return p["a"] * c1
@@ -300,7 +319,7 @@ def _kernel(layout: _Layout, p: Mapping[str, Any], x1: Any, x2: Any) -> Any:
 def _prior_variance(layout: _Layout, p: Mapping[str, Any]) -> Any:
     """k(x, x), the same at every x."""
     if not layout.mixed:
-        return 1.0
+        return p["c"] if layout.scale else 1.0
     if not layout.ordinal:
         return p["a"]
     return p["a"] * (1.0 + p["b"]) + p["s"]
@@ -418,7 +437,7 @@ class ExactGP:
         return {names[i]: out[names[i]] for i in range(len(names)) if names[i] in out}
 
     def outputscale(self) -> float:
-        return float(self.p["a"]) if "a" in self.p else 1.0
+        return float(self.p["a"]) if "a" in self.p else float(self.p["c"]) if "c" in self.p else 1.0
 
     def botorch_params(self) -> dict[str, list[float] | float]:
         """This fit as the raw parameters of the BoTorch model ``engine._make_model`` builds (names and
@@ -437,7 +456,7 @@ class ExactGP:
                 out[name] = p[key][0]
             elif key == "noise":
                 out[name] = p[key]  # shape (1,)
-            elif key in ("a", "b", "s"):
+            elif key in ("a", "b", "s", "c"):
                 out[name] = softplus_inv(p[key][0])  # shape ()
             elif key in ("h1", "h2"):
                 out[name] = [[softplus_inv(v, CAT_LENGTHSCALE_MIN) for v in p[key]]]  # (1, c)
@@ -454,6 +473,9 @@ def _botorch_names(layout: _Layout) -> dict[str, str]:
     out["mean"] = "mean_module.raw_constant"
     if not layout.mixed:
         out["l1"] = "covar_module.raw_lengthscale"
+        if layout.scale:  # a ScaleKernel's name; engine._make_model's SingleTaskGP has none
+            out["l1"] = "covar_module.base_kernel.raw_lengthscale"
+            out["c"] = "covar_module.raw_outputscale"
         if layout.warp:  # BoTorch's Warp names (a: concentration1, b: concentration0), as values
             out["wa"] = "input_transform.concentration1"
             out["wb"] = "input_transform.concentration0"
@@ -479,7 +501,7 @@ def _unpack(layout: _Layout, theta: Any) -> dict[str, Any]:
         v = theta[sl]
         if name == "mean":
             out[name] = v[0]
-        elif name in ("a", "b", "s", "noise"):
+        elif name in ("a", "b", "s", "c", "noise"):
             out[name] = v[0].exp()
         else:
             out[name] = v.exp()
@@ -505,6 +527,8 @@ def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: 
     for name in ("l1", "l2"):
         if name in slices and layout.ordinal:
             logprior = logprior + _lognormal_logpdf(theta[slices[name]], loc, scale)
+    if layout.scale:
+        logprior = logprior + scale_logprior(theta[slices["c"]])[0]
     if layout.learned_noise:
         logprior = logprior + noise_logprior(theta[slices["noise"]])[0]
     return -(loglik + logprior) / n
@@ -531,6 +555,8 @@ def _plain_factor(
     n = len(y)
     inv_l2 = np.exp(-2.0 * theta[slices["l1"]])  # (o,)
     u, eu, k = matern52_np(sq @ inv_l2)  # (n, n) each
+    if layout.scale:
+        k *= np.exp(theta[slices["c"]][0])
     var = np.exp(theta[slices["noise"]][0]) if layout.learned_noise else noise
     k[np.diag_indices(n)] += np.broadcast_to(var, (n,))
     chol = None
@@ -604,7 +630,8 @@ def _plain_neg_mll_and_grad(
         k_inv = cho_solve((chol, True), np.eye(n))  # (n, n)
     w = np.outer(alpha, alpha) - k_inv  # (n, n)
     grad = np.zeros_like(theta)
-    dk = (5.0 / 3.0) * (1.0 + u) * eu * w  # (n, n): W_ij times -2 dk/dr2
+    c = np.exp(theta[slices["c"]][0]) if layout.scale else 1.0
+    dk = (5.0 / 3.0) * c * (1.0 + u) * eu * w  # (n, n): W_ij times -2 dk/dr2
     grad[slices["l1"]] = 0.5 * (dk.reshape(-1) @ sq.reshape(n * n, -1)) * inv_l2  # sum_ij dk_ij sq_ijk
     grad[slices["mean"]] = alpha.sum()
     loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
@@ -616,6 +643,11 @@ def _plain_neg_mll_and_grad(
             value, prior_grad = input_warp.log_prior_and_grad(theta[slices[name]])
             grad[slices[name]] = (gw * dw).sum(0) + prior_grad
             logprior += value
+    if layout.scale:  # d loglik / d log c = sum_ij W_ij (c M)_ij / 2, c M = K - sigma^2 I
+        cm = c * matern52_np(sq @ inv_l2)[2]  # (n, n)
+        value, prior_grad = scale_logprior(theta[slices["c"]])
+        grad[slices["c"]] = 0.5 * (w * cm).sum() + prior_grad
+        logprior += float(value)
     if layout.learned_noise:
         value, prior_grad = noise_logprior(theta[slices["noise"]])
         grad[slices["noise"]] = 0.5 * var * np.trace(w) + prior_grad
@@ -648,6 +680,7 @@ def fit(
     start: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     warp: bool = False,
+    scale: bool | None = None,
 ) -> tuple[ExactGP, dict[str, Any]]:
     """Fit the GP to ``n x d`` points and ``n`` outcomes (larger is better; any scale).
 
@@ -656,6 +689,7 @@ def fit(
         warp: fit an input warp (``gp.input_warp``) with the kernel, where it applies: the plain kernel
             with its written-out gradient (``PLAIN_GRADIENT``), on the log-parameters.
         noise_var: a fixed observation noise variance in outcome units, or None: learned.
+        scale: fit the plain kernel's outputscale (no categorical column); None: ``PLAIN_OUTPUTSCALE``.
         seed: the prior samples of a restart (only after an abnormal L-BFGS-B end).
         start: a stored fit (``ExactGP.botorch_params``' form) to start one L-BFGS-B run from, with
             ``options`` (scipy's); no restarts: an abnormal end raises (the caller's full fit follows).
@@ -669,7 +703,10 @@ def fit(
     d = train_x.shape[1]
     cats = tuple(sorted(int(i) for i in cat_dims))
     warp = warp and not cats and PLAIN_GRADIENT
-    layout = _Layout(tuple(i for i in range(d) if i not in cats), cats, noise_var is None, warp=warp)
+    scale = (PLAIN_OUTPUTSCALE if scale is None else scale) and not cats
+    layout = _Layout(
+        tuple(i for i in range(d) if i not in cats), cats, noise_var is None, warp=warp, scale=scale
+    )
     y_mean, y_std = standardize(train_y)
     x = torch.as_tensor(train_x, dtype=torch.float64)  # (n, d)
     y = torch.as_tensor((train_y - y_mean) / y_std, dtype=torch.float64)  # (n,)

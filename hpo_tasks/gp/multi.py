@@ -169,7 +169,9 @@ def _suggest_fast(
     fit_steps: list[int] = []
     for j in range(outputs.shape[1]):
         try:
-            gp, info = gp_model.fit(train_x, outputs[:, j], cat_dims=sorted(space.cat_dims), seed=seed)
+            gp, info = gp_model.fit(
+                train_x, outputs[:, j], cat_dims=sorted(space.cat_dims), seed=seed, scale=False
+            )
         except Exception as err:  # noqa: BLE001 - any failure: the BoTorch path (robust refit) follows
             notes.append(
                 f"fast GP fit of output {j} failed ({type(err).__name__}: {str(err)[:200]}); "

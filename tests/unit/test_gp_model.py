@@ -195,20 +195,27 @@ def test_the_raw_parameter_fit_takes_botorchs_steps(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "kinv,noise_prior", [("potri", "lognormal"), ("solve", "lognormal"), ("potri", "gamma")]
+    "kinv,noise_prior,scale",
+    [
+        ("potri", "lognormal", False),
+        ("solve", "lognormal", False),
+        ("potri", "gamma", False),
+        ("potri", "lognormal", True),
+    ],
 )
 @pytest.mark.parametrize("noise_var", [None, 0.01])
 def test_the_plain_kernels_written_out_gradient_is_autograds(
-    noise_var: float | None, kinv: str, noise_prior: str, monkeypatch: pytest.MonkeyPatch
+    noise_var: float | None, kinv: str, noise_prior: str, scale: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # gp.model.PLAIN_GRADIENT: the plain kernel's fit objective and gradient in numpy; the same function
     # and the same derivative as the torch objective under autograd, at random hyperparameters, with
-    # K^-1 from either gp.model.KINV and under either gp.model.NOISE_PRIOR_KIND.
+    # K^-1 from either gp.model.KINV, under either gp.model.NOISE_PRIOR_KIND, and with the outputscale
+    # (gp.model.PLAIN_OUTPUTSCALE).
     monkeypatch.setattr(gp_model, "KINV", kinv)
     monkeypatch.setattr(gp_model, "NOISE_PRIOR_KIND", noise_prior)
     rng = np.random.default_rng(4)
     x, y = _data(15, 4, {})
-    layout = gp_model._Layout((0, 1, 2, 3), (), noise_var is None)
+    layout = gp_model._Layout((0, 1, 2, 3), (), noise_var is None, scale=scale)
     xt, yt = torch.as_tensor(x), torch.as_tensor((y - y.mean()) / y.std(ddof=1))
     noise = torch.as_tensor(0.0 if noise_var is None else noise_var, dtype=torch.float64)
     parts = gp_model._parts(layout, xt, xt)
@@ -236,15 +243,18 @@ def test_the_plain_fit_with_the_written_out_gradient_reaches_autograds_optimum(m
     np.testing.assert_array_equal(again.theta, written.theta)  # deterministic
 
 
-@pytest.mark.parametrize("n,d,noise_var", [(12, 2, None), (40, 5, 0.01)])
-def test_the_plain_log_eis_numpy_twin_is_the_torch_function_and_its_gradient(n, d, noise_var) -> None:
+@pytest.mark.parametrize(
+    "n,d,noise_var,scale", [(12, 2, None, False), (40, 5, 0.01, False), (20, 3, None, True)]
+)
+def test_the_plain_log_eis_numpy_twin_is_the_torch_function_and_its_gradient(n, d, noise_var, scale) -> None:
     # gp.acquisition.PlainLogEI (ACQ_NUMPY): the local search's LogEI and its gradient in x written out;
     # the same values and the same derivatives as the torch LogEI under autograd, at random points, at
-    # the training rows (sigma ~ 0), just off them, and far away.
+    # the training rows (sigma ~ 0), just off them, and far away; with and without the outputscale.
     from hpo_tasks.gp import acquisition
 
     x, y = _data(n, d, {}, seed=5)
-    gp, _ = gp_model.fit(x, y, cat_dims=[], noise_var=noise_var)
+    gp, _ = gp_model.fit(x, y, cat_dims=[], noise_var=noise_var, scale=scale)
+    assert ("c" in gp.p) == scale
     acq = LogEI(gp)
     assert isinstance(acq.numpy, acquisition.PlainLogEI)
     rng = np.random.default_rng(6)
@@ -331,3 +341,21 @@ def test_a_fit_with_a_categorical_lengthscale_at_its_bound_stores_finite_raw_par
     assert np.all(np.isfinite(flat))
     back = layout.from_botorch(params)
     assert back[sl["h1"]] == pytest.approx(math.log(gp_model.CAT_LENGTHSCALE_MIN))
+
+
+def test_the_plain_outputscale_fits_stores_and_warm_starts() -> None:
+    # gp.model.PLAIN_OUTPUTSCALE: the plain kernel's outputscale c is fitted (on data with variance well
+    # away from the prior's mode it moves off 1), is the posterior's prior variance far from the rows,
+    # and survives the stored fit's round trip, so a warm start begins where the fit ended.
+    x, y = _data(25, 3, {}, seed=7)
+    gp, _ = gp_model.fit(x, y, cat_dims=[], scale=True)
+    c = gp.outputscale()
+    assert c != pytest.approx(1.0, abs=1e-3)
+    _, var = gp.posterior(torch.full((1, 3), 50.0, dtype=torch.float64))
+    assert float(var[0]) == pytest.approx(c * gp.y_std**2, rel=1e-6)
+    params = gp.botorch_params()
+    assert "covar_module.raw_outputscale" in params
+    np.testing.assert_allclose(gp.layout.from_botorch(params), gp.theta, atol=1e-9)
+    warm, info = gp_model.fit(x, y, cat_dims=[], scale=True, start=params)
+    assert info["fit_steps"] <= 3
+    np.testing.assert_allclose(warm.theta, gp.theta, atol=1e-3)

@@ -102,6 +102,8 @@ FAST_NOISES = {"fast-lognoise": "lognormal", "fast-gammanoise": "gamma"}
 # fast-path variants with LogEI's f*, the best posterior mean / the best observation
 # (``gp.acquisition.INCUMBENT``)
 FAST_INCUMBENTS = {"fast-incmean": "mean", "fast-incobs": "observed"}
+# fast-path variants without / with the plain kernel's outputscale (``gp.model.PLAIN_OUTPUTSCALE``)
+FAST_SCALES = {"fast-noscale": False, "fast-scale": True}
 
 # ours-q4 (rounds of 4 asks) with a round's later asks, pending the earlier ones, on the BoTorch path
 # (qLogNEI with X_pending) / on the fast path believing them (``gp.engine.FAST_PENDING``)
@@ -135,6 +137,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("pending", engine.FAST_PENDING)
     _ORIGINAL.setdefault("noise", gp_model.NOISE_PRIOR_KIND)
     _ORIGINAL.setdefault("incumbent", acquisition.INCUMBENT)
+    _ORIGINAL.setdefault("scale", gp_model.PLAIN_OUTPUTSCALE)
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -149,6 +152,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_STALLS,
         FAST_NOISES,
         FAST_INCUMBENTS,
+        FAST_SCALES,
         Q4_PENDINGS,
         A4_PENDINGS,
     )
@@ -169,6 +173,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     engine.FAST_PENDING = (Q4_PENDINGS | A4_PENDINGS).get(variant, _ORIGINAL["pending"])
     gp_model.NOISE_PRIOR_KIND = FAST_NOISES.get(variant, _ORIGINAL["noise"])
     acquisition.INCUMBENT = FAST_INCUMBENTS.get(variant, _ORIGINAL["incumbent"])
+    gp_model.PLAIN_OUTPUTSCALE = FAST_SCALES.get(variant, _ORIGINAL["scale"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
