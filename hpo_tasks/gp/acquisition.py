@@ -135,7 +135,7 @@ class PlainLogEI:
         self.chol = model.chol.numpy()  # (n, n) lower
         self.inv_l2 = 1.0 / model.p["l1"].numpy().reshape(-1) ** 2  # (d,)
         self.mean = float(model.p["mean"])
-        self.c = float(model.p["c"]) if "c" in model.p else 1.0  # the outputscale (``PLAIN_OUTPUTSCALE``)
+        self.c = float(model.p["sc"]) if "sc" in model.p else 1.0  # the outputscale (``PLAIN_OUTPUTSCALE``)
         self.y_mean, self.y_std = float(model.y_mean), float(model.y_std)
         self.best_f = best_f
 

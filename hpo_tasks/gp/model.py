@@ -5,6 +5,7 @@ The same model as BoTorch's ``SingleTaskGP`` / ``MixedSingleTaskGP`` as ``engine
 test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/linear_operator is gone:
 
     plain (no categorical column):  k(x, x') = M(x, x'; l)                       (no outputscale)
+                                    c M(x, x'; l) with ``PLAIN_OUTPUTSCALE`` (off; slice sc)
     mixed (o ordinal, c categorical columns, o >= 1):
         k(x, x') = a (M(x_o, x'_o; l1) + b C(x_c, x'_c; h1)) + s M(x_o, x'_o; l2) C(x_c, x'_c; h2)
     all categorical:                k(x, x') = a C(x, x'; h1)
@@ -12,9 +13,9 @@ test_gp_model.py`` checks it); only the per-evaluation overhead of gpytorch/line
     M    Matern-5/2 with ARD lengthscales l >= 0.025, prior LogNormal(sqrt 2 + log(o) / 2, sqrt 3)
          (Hvarfner et al. 2024, BoTorch's ``get_covar_module_with_dim_scaled_prior``)
     C    BoTorch's ``CategoricalKernel``: exp(-mean_j [x_j != x'_j] / h_j), h >= 1e-6, no prior
-    a, b, s   outputscales, > 0, no prior
-    noise     learned: sigma^2 >= 1e-4, prior LogNormal(-4, 1) (``NOISE_PRIOR_KIND``); fixed: the given
-              variance
+    a, b, s   outputscales, > 0, no prior; c (plain, optional): prior Gamma(2, 1)
+    noise     learned: sigma^2 >= 1e-4, prior LogNormal(-4, 1) (or ``NOISE_PRIOR_KIND``'s Gamma); fixed:
+              the given variance
     mean      a constant m, no prior
     warp      optional, plain kernel only (``fit(warp=True)``): M on w(x), a Kumaraswamy CDF per column
               with concentrations a, b (``gp.input_warp``: its prior, bounds and derivatives)
@@ -54,7 +55,8 @@ NOISE_PRIOR = (-4.0, 1.0)  # LogNormal(loc, scale) of the learned noise
 # The learned noise's prior: "lognormal", BoTorch's LogNormal(-4, 1) on sigma^2 with sigma^2 >= 1e-4 (its
 # log density falls by (log sigma^2 + 4)^2 / 2 below the mode: 13.5 nats at 1e-4, so a noiseless objective
 # keeps sigma^2 near 1e-2 of the outcomes' variance); or "gamma", Optuna GPSampler's Gamma(1.1, 30) on
-# sigma^2 with sigma^2 >= 1e-6 (flat to 0.1 sigma^2 nats a unit of log sigma^2 below its mode 0.0033).
+# sigma^2 with sigma^2 >= 1e-6 (below its mode 0.0033 the log density falls 0.1 nats per unit of
+# log sigma^2: nearly flat).
 # HPO_GP_NOISE_PRIOR sets it.
 NOISE_PRIOR_KIND = os.environ.get("HPO_GP_NOISE_PRIOR", "lognormal")
 NOISE_GAMMA = (1.1, 30.0)  # Gamma(concentration, rate) of the learned noise, "gamma"
@@ -124,7 +126,7 @@ class _Layout:
     categorical: tuple[int, ...]
     learned_noise: bool
     warp: bool = False  # the plain kernel's columns through ``gp.input_warp`` (wa, wb: log a, log b)
-    scale: bool = False  # the plain kernel's outputscale (c: log c; ``PLAIN_OUTPUTSCALE``)
+    scale: bool = False  # the plain kernel's outputscale (sc: log c; ``PLAIN_OUTPUTSCALE``)
 
     def index(self) -> tuple[Any, Any]:
         """The ordinal and categorical columns as index tensors (built once per layout)."""
@@ -146,7 +148,7 @@ class _Layout:
             sizes = [
                 ("l1", o),
                 *([("wa", o), ("wb", o)] if self.warp else []),
-                *([("c", 1)] if self.scale else []),
+                *([("sc", 1)] if self.scale else []),
             ]
         elif not o:
             sizes = [("a", 1), ("h1", c)]
@@ -212,7 +214,7 @@ class _Layout:
                 raise KeyError(f"stored {names[key]} has {raw.size} values, the model {sl.stop - sl.start}")
             if key == "mean":
                 theta[sl] = raw
-            elif key in ("a", "b", "s", "c"):
+            elif key in ("a", "b", "s", "sc"):
                 theta[sl] = np.log(np.logaddexp(0.0, raw))  # softplus
             elif key in ("h1", "h2"):
                 theta[sl] = np.log(np.logaddexp(0.0, raw) + CAT_LENGTHSCALE_MIN)
@@ -225,7 +227,7 @@ class _Layout:
         raw = np.array(theta, dtype=float)
         for key, sl in self.slices().items():
             v = np.exp(theta[sl])
-            if key in ("a", "b", "s", "c"):
+            if key in ("a", "b", "s", "sc"):
                 raw[sl] = v + np.log(-np.expm1(-v))  # softplus^-1
             elif key in ("h1", "h2"):
                 u = np.maximum(v - CAT_LENGTHSCALE_MIN, 1e-300)
@@ -241,7 +243,7 @@ class _Layout:
         parts = []
         for key, sl in self.slices().items():
             v = raw[sl]
-            if key in ("a", "b", "s", "c"):
+            if key in ("a", "b", "s", "sc"):
                 v = torch.nn.functional.softplus(v).log()
             elif key in ("h1", "h2"):
                 v = (torch.nn.functional.softplus(v) + CAT_LENGTHSCALE_MIN).log()
@@ -303,7 +305,7 @@ def _categorical(neq: Any, h: Any) -> Any:
 def _kernel_of(layout: _Layout, p: Mapping[str, Any], sq: Any, neq: Any) -> Any:
     """k from ``_parts``: ``... x m x n``."""
     if not layout.mixed:
-        return p["c"] * _matern52(sq, p["l1"]) if layout.scale else _matern52(sq, p["l1"])
+        return p["sc"] * _matern52(sq, p["l1"]) if layout.scale else _matern52(sq, p["l1"])
     c1 = _categorical(neq, p["h1"])
     if not layout.ordinal:
         return p["a"] * c1
@@ -319,7 +321,7 @@ def _kernel(layout: _Layout, p: Mapping[str, Any], x1: Any, x2: Any) -> Any:
 def _prior_variance(layout: _Layout, p: Mapping[str, Any]) -> Any:
     """k(x, x), the same at every x."""
     if not layout.mixed:
-        return p["c"] if layout.scale else 1.0
+        return p["sc"] if layout.scale else 1.0
     if not layout.ordinal:
         return p["a"]
     return p["a"] * (1.0 + p["b"]) + p["s"]
@@ -437,7 +439,7 @@ class ExactGP:
         return {names[i]: out[names[i]] for i in range(len(names)) if names[i] in out}
 
     def outputscale(self) -> float:
-        return float(self.p["a"]) if "a" in self.p else float(self.p["c"]) if "c" in self.p else 1.0
+        return float(self.p["a"]) if "a" in self.p else float(self.p["sc"]) if "sc" in self.p else 1.0
 
     def botorch_params(self) -> dict[str, list[float] | float]:
         """This fit as the raw parameters of the BoTorch model ``engine._make_model`` builds (names and
@@ -456,7 +458,7 @@ class ExactGP:
                 out[name] = p[key][0]
             elif key == "noise":
                 out[name] = p[key]  # shape (1,)
-            elif key in ("a", "b", "s", "c"):
+            elif key in ("a", "b", "s", "sc"):
                 out[name] = softplus_inv(p[key][0])  # shape ()
             elif key in ("h1", "h2"):
                 out[name] = [[softplus_inv(v, CAT_LENGTHSCALE_MIN) for v in p[key]]]  # (1, c)
@@ -475,7 +477,7 @@ def _botorch_names(layout: _Layout) -> dict[str, str]:
         out["l1"] = "covar_module.raw_lengthscale"
         if layout.scale:  # a ScaleKernel's name; engine._make_model's SingleTaskGP has none
             out["l1"] = "covar_module.base_kernel.raw_lengthscale"
-            out["c"] = "covar_module.raw_outputscale"
+            out["sc"] = "covar_module.raw_outputscale"
         if layout.warp:  # BoTorch's Warp names (a: concentration1, b: concentration0), as values
             out["wa"] = "input_transform.concentration1"
             out["wb"] = "input_transform.concentration0"
@@ -501,7 +503,7 @@ def _unpack(layout: _Layout, theta: Any) -> dict[str, Any]:
         v = theta[sl]
         if name == "mean":
             out[name] = v[0]
-        elif name in ("a", "b", "s", "c", "noise"):
+        elif name in ("a", "b", "s", "sc", "noise"):
             out[name] = v[0].exp()
         else:
             out[name] = v.exp()
@@ -528,7 +530,7 @@ def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: 
         if name in slices and layout.ordinal:
             logprior = logprior + _lognormal_logpdf(theta[slices[name]], loc, scale)
     if layout.scale:
-        logprior = logprior + scale_logprior(theta[slices["c"]])[0]
+        logprior = logprior + scale_logprior(theta[slices["sc"]])[0]
     if layout.learned_noise:
         logprior = logprior + noise_logprior(theta[slices["noise"]])[0]
     return -(loglik + logprior) / n
@@ -556,7 +558,7 @@ def _plain_factor(
     inv_l2 = np.exp(-2.0 * theta[slices["l1"]])  # (o,)
     u, eu, k = matern52_np(sq @ inv_l2)  # (n, n) each
     if layout.scale:
-        k *= np.exp(theta[slices["c"]][0])
+        k *= np.exp(theta[slices["sc"]][0])
     var = np.exp(theta[slices["noise"]][0]) if layout.learned_noise else noise
     k[np.diag_indices(n)] += np.broadcast_to(var, (n,))
     chol = None
@@ -630,7 +632,7 @@ def _plain_neg_mll_and_grad(
         k_inv = cho_solve((chol, True), np.eye(n))  # (n, n)
     w = np.outer(alpha, alpha) - k_inv  # (n, n)
     grad = np.zeros_like(theta)
-    c = np.exp(theta[slices["c"]][0]) if layout.scale else 1.0
+    c = np.exp(theta[slices["sc"]][0]) if layout.scale else 1.0
     dk = (5.0 / 3.0) * c * (1.0 + u) * eu * w  # (n, n): W_ij times -2 dk/dr2
     grad[slices["l1"]] = 0.5 * (dk.reshape(-1) @ sq.reshape(n * n, -1)) * inv_l2  # sum_ij dk_ij sq_ijk
     grad[slices["mean"]] = alpha.sum()
@@ -645,8 +647,8 @@ def _plain_neg_mll_and_grad(
             logprior += value
     if layout.scale:  # d loglik / d log c = sum_ij W_ij (c M)_ij / 2, c M = K - sigma^2 I
         cm = c * matern52_np(sq @ inv_l2)[2]  # (n, n)
-        value, prior_grad = scale_logprior(theta[slices["c"]])
-        grad[slices["c"]] = 0.5 * (w * cm).sum() + prior_grad
+        value, prior_grad = scale_logprior(theta[slices["sc"]])
+        grad[slices["sc"]] = 0.5 * (w * cm).sum() + prior_grad
         logprior += float(value)
     if layout.learned_noise:
         value, prior_grad = noise_logprior(theta[slices["noise"]])

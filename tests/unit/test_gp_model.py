@@ -254,7 +254,7 @@ def test_the_plain_log_eis_numpy_twin_is_the_torch_function_and_its_gradient(n, 
 
     x, y = _data(n, d, {}, seed=5)
     gp, _ = gp_model.fit(x, y, cat_dims=[], noise_var=noise_var, scale=scale)
-    assert ("c" in gp.p) == scale
+    assert ("sc" in gp.p) == scale
     acq = LogEI(gp)
     assert isinstance(acq.numpy, acquisition.PlainLogEI)
     rng = np.random.default_rng(6)
