@@ -4,7 +4,8 @@ Notations:
     m  query points, d columns
     mu, var   posterior mean and variance (no observation noise) on the outcome's scale
     f*  the incumbent: the best posterior mean at the observations (the noise-robust plug-in incumbent
-        of ``engine._build_acqf``'s analytic LogEI)
+        of ``engine._build_acqf``'s analytic LogEI); the best observation with ``INCUMBENT = "observed"``
+        (off: docs/results/2026-12-04-noise-prior-and-incumbent.md)
 
 LogEI (Ament et al. 2023, "Unexpected improvements to expected improvement", eq. 9; the same cases as
 BoTorch's ``LogExpectedImprovement`` and Optuna's ``_gp/acqf.py``):
@@ -63,7 +64,8 @@ def log_h(z: Any) -> Any:
 
 
 class LogEI:
-    """Analytic log expected improvement over the best posterior mean at the training rows."""
+    """Analytic log expected improvement over the best posterior mean at the training rows (or the best
+    observation: ``INCUMBENT``)."""
 
     def __init__(self, model: Any) -> None:
         import torch
