@@ -67,6 +67,11 @@ NOISE_MIN_GAMMA = 1e-6  # Optuna's DEFAULT_MINIMUM_NOISE_VAR
 # models have no such parameter. HPO_GP_PLAIN_OUTPUTSCALE=1 sets it.
 PLAIN_OUTPUTSCALE = os.environ.get("HPO_GP_PLAIN_OUTPUTSCALE", "0") == "1"
 SCALE_GAMMA = (2.0, 1.0)  # Gamma(concentration, rate) of the plain kernel's outputscale
+# The Matern lengthscales' prior: "dim-scaled", BoTorch's LogNormal(sqrt 2 + log(o) / 2, sqrt 3) (median
+# 10 at o = 6: long lengthscales, irrelevant columns, cost little); or "optuna", Optuna GPSampler's
+# log p = -(0.1 / rho + 0.1 rho) on rho = 1 / l^2 (mode l = 1; l = 0.1 and l = 10 both cost 10 nats).
+# HPO_GP_LENGTHSCALE_PRIOR sets it.
+LENGTHSCALE_PRIOR_KIND = os.environ.get("HPO_GP_LENGTHSCALE_PRIOR", "dim-scaled")
 FIT_MAXITER = 100  # as engine.FIT_MAXITER
 FIT_ATTEMPTS = 5  # as fit_gpytorch_mll's max_attempts
 # What L-BFGS-B moves: "raw", BoTorch's raw parameters (``_Layout.raw_bounds``): the objective, start,
@@ -111,6 +116,17 @@ def scale_logprior(log_c: Any) -> tuple[Any, Any]:
     k, r = SCALE_GAMMA
     v = log_c.exp() if hasattr(log_c, "exp") else np.exp(log_c)
     return ((k - 1.0) * log_c - r * v).sum(), (k - 1.0) - r * v
+
+
+def lengthscale_logprior(log_l: Any, o: int) -> tuple[Any, Any]:
+    """The Matern lengthscales' log prior density (``LENGTHSCALE_PRIOR_KIND``; "optuna" without its
+    constant) and its derivative in each log l, at ``log_l`` (numpy or torch, ``o`` elements)."""
+    if LENGTHSCALE_PRIOR_KIND == "optuna":
+        exp = (lambda t: t.exp()) if hasattr(log_l, "exp") else np.exp
+        rho, inv_rho = exp(-2.0 * log_l), exp(2.0 * log_l)  # 1 / l^2, l^2
+        return -(0.1 * inv_rho + 0.1 * rho).sum(), -0.2 * inv_rho + 0.2 * rho
+    loc, scale = lengthscale_prior(o)
+    return _lognormal_logpdf(log_l, loc, scale), -1.0 - (log_l - loc) / scale**2
 
 
 def lengthscale_prior(o: int) -> tuple[float, float]:
@@ -170,7 +186,7 @@ class _Layout:
         theta = np.zeros(self.size)
         for name, sl in self.slices().items():
             if name in ("l1", "l2"):
-                theta[sl] = loc - scale**2
+                theta[sl] = 0.0 if LENGTHSCALE_PRIOR_KIND == "optuna" else loc - scale**2
             elif name in ("a", "b", "s"):
                 theta[sl] = math.log(_LN2)
             elif name in ("h1", "h2"):
@@ -190,6 +206,8 @@ class _Layout:
         loc, scale = lengthscale_prior(max(len(self.ordinal), 1))
         for name, sl in self.slices().items():
             if name in ("l1", "l2"):
+                if LENGTHSCALE_PRIOR_KIND == "optuna":  # about the mode, a factor e either way
+                    loc, scale = 0.0, 1.0
                 theta[sl] = np.maximum(rng.normal(loc, scale, sl.stop - sl.start), math.log(LENGTHSCALE_MIN))
             elif name == "noise" and NOISE_PRIOR_KIND == "gamma":
                 c, r = NOISE_GAMMA
@@ -524,11 +542,10 @@ def neg_mll(layout: _Layout, theta: Any, parts: tuple[Any, Any], y: Any, noise: 
     z = torch.linalg.solve_triangular(chol, r, upper=False)  # (n, 1)
     loglik = -0.5 * (z * z).sum() - torch.log(torch.diagonal(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
     slices = layout.slices()
-    loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
     logprior = theta.new_zeros(())
     for name in ("l1", "l2"):
         if name in slices and layout.ordinal:
-            logprior = logprior + _lognormal_logpdf(theta[slices[name]], loc, scale)
+            logprior = logprior + lengthscale_logprior(theta[slices[name]], len(layout.ordinal))[0]
     if layout.scale:
         logprior = logprior + scale_logprior(theta[slices["sc"]])[0]
     if layout.learned_noise:
@@ -636,9 +653,9 @@ def _plain_neg_mll_and_grad(
     dk = (5.0 / 3.0) * c * (1.0 + u) * eu * w  # (n, n): W_ij times -2 dk/dr2
     grad[slices["l1"]] = 0.5 * (dk.reshape(-1) @ sq.reshape(n * n, -1)) * inv_l2  # sum_ij dk_ij sq_ijk
     grad[slices["mean"]] = alpha.sum()
-    loc, scale = lengthscale_prior(max(len(layout.ordinal), 1))
-    logprior = _lognormal_logpdf_np(log_l, loc, scale)
-    grad[slices["l1"]] += -1.0 - (log_l - loc) / scale**2
+    value, prior_grad = lengthscale_logprior(log_l, max(len(layout.ordinal), 1))
+    logprior = float(value)
+    grad[slices["l1"]] += prior_grad
     if layout.warp:
         gw = -(wx * dk.sum(1)[:, None] - dk @ wx) * inv_l2  # (n, d): d loglik / dw
         for name, dw in (("wa", dla), ("wb", dlb)):
@@ -655,13 +672,6 @@ def _plain_neg_mll_and_grad(
         grad[slices["noise"]] = 0.5 * var * np.trace(w) + prior_grad
         logprior += float(value)
     return float(-(loglik + logprior) / n), -grad / n
-
-
-def _lognormal_logpdf_np(x_log: np.ndarray, loc: float, scale: float) -> float:
-    """``_lognormal_logpdf`` in numpy."""
-    return float(
-        (-x_log - math.log(scale) - 0.5 * math.log(2 * math.pi) - (x_log - loc) ** 2 / (2 * scale**2)).sum()
-    )
 
 
 def standardize(train_y: np.ndarray) -> tuple[float, float]:

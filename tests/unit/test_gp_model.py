@@ -195,24 +195,31 @@ def test_the_raw_parameter_fit_takes_botorchs_steps(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "kinv,noise_prior,scale",
+    "kinv,noise_prior,scale,ls_prior",
     [
-        ("potri", "lognormal", False),
-        ("solve", "lognormal", False),
-        ("potri", "gamma", False),
-        ("potri", "lognormal", True),
+        ("potri", "lognormal", False, "dim-scaled"),
+        ("solve", "lognormal", False, "dim-scaled"),
+        ("potri", "gamma", False, "dim-scaled"),
+        ("potri", "lognormal", True, "dim-scaled"),
+        ("potri", "lognormal", False, "optuna"),
     ],
 )
 @pytest.mark.parametrize("noise_var", [None, 0.01])
 def test_the_plain_kernels_written_out_gradient_is_autograds(
-    noise_var: float | None, kinv: str, noise_prior: str, scale: bool, monkeypatch: pytest.MonkeyPatch
+    noise_var: float | None,
+    kinv: str,
+    noise_prior: str,
+    scale: bool,
+    ls_prior: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # gp.model.PLAIN_GRADIENT: the plain kernel's fit objective and gradient in numpy; the same function
     # and the same derivative as the torch objective under autograd, at random hyperparameters, with
     # K^-1 from either gp.model.KINV, under either gp.model.NOISE_PRIOR_KIND, and with the outputscale
-    # (gp.model.PLAIN_OUTPUTSCALE).
+    # (gp.model.PLAIN_OUTPUTSCALE), under either gp.model.LENGTHSCALE_PRIOR_KIND.
     monkeypatch.setattr(gp_model, "KINV", kinv)
     monkeypatch.setattr(gp_model, "NOISE_PRIOR_KIND", noise_prior)
+    monkeypatch.setattr(gp_model, "LENGTHSCALE_PRIOR_KIND", ls_prior)
     rng = np.random.default_rng(4)
     x, y = _data(15, 4, {})
     layout = gp_model._Layout((0, 1, 2, 3), (), noise_var is None, scale=scale)

@@ -104,6 +104,9 @@ FAST_NOISES = {"fast-lognoise": "lognormal", "fast-gammanoise": "gamma"}
 FAST_INCUMBENTS = {"fast-incmean": "mean", "fast-incobs": "observed"}
 # fast-path variants without / with the plain kernel's outputscale (``gp.model.PLAIN_OUTPUTSCALE``)
 FAST_SCALES = {"fast-noscale": False, "fast-scale": True}
+# fast-path variants with the Matern lengthscales' prior, BoTorch's dimension-scaled LogNormal / Optuna's
+# (``gp.model.LENGTHSCALE_PRIOR_KIND``)
+FAST_LSPRIORS = {"fast-lsdim": "dim-scaled", "fast-lsoptuna": "optuna"}
 
 # ours-q4 (rounds of 4 asks) with a round's later asks, pending the earlier ones, on the BoTorch path
 # (qLogNEI with X_pending) / on the fast path believing them (``gp.engine.FAST_PENDING``)
@@ -138,6 +141,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     _ORIGINAL.setdefault("noise", gp_model.NOISE_PRIOR_KIND)
     _ORIGINAL.setdefault("incumbent", acquisition.INCUMBENT)
     _ORIGINAL.setdefault("scale", gp_model.PLAIN_OUTPUTSCALE)
+    _ORIGINAL.setdefault("lsprior", gp_model.LENGTHSCALE_PRIOR_KIND)
     variants = (
         FAST_SWEEPS,
         FAST_FITS,
@@ -153,6 +157,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
         FAST_NOISES,
         FAST_INCUMBENTS,
         FAST_SCALES,
+        FAST_LSPRIORS,
         Q4_PENDINGS,
         A4_PENDINGS,
     )
@@ -174,6 +179,7 @@ def study(variant: str, problem: str, seed: int, budget: int) -> dict:
     gp_model.NOISE_PRIOR_KIND = FAST_NOISES.get(variant, _ORIGINAL["noise"])
     acquisition.INCUMBENT = FAST_INCUMBENTS.get(variant, _ORIGINAL["incumbent"])
     gp_model.PLAIN_OUTPUTSCALE = FAST_SCALES.get(variant, _ORIGINAL["scale"])
+    gp_model.LENGTHSCALE_PRIOR_KIND = FAST_LSPRIORS.get(variant, _ORIGINAL["lsprior"])
     base = "new" if variant in ours else variant
     ab_engine._patch(base)  # restores the seed design, among others
     if FAST_INITS.get(variant):
