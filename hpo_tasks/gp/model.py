@@ -668,8 +668,14 @@ def _plain_neg_mll_and_grad(
         grad[slices["sc"]] = 0.5 * (w * cm).sum() + prior_grad
         logprior += float(value)
     if layout.learned_noise:
-        value, prior_grad = noise_logprior(theta[slices["noise"]])
-        grad[slices["noise"]] = 0.5 * var * np.trace(w) + prior_grad
+        log_noise = theta[slices["noise"]]
+        value, prior_grad = noise_logprior(log_noise)
+        if NOISE_PRIOR_KIND == "gamma":
+            grad[slices["noise"]] = 0.5 * var * np.trace(w) + prior_grad
+        else:  # the same sum as prior_grad, grouped as before the switch: the same fit to the last bit
+            grad[slices["noise"]] = (
+                0.5 * var * np.trace(w) - 1.0 - (log_noise - NOISE_PRIOR[0]) / NOISE_PRIOR[1] ** 2
+            )
         logprior += float(value)
     return float(-(loglik + logprior) / n), -grad / n
 
