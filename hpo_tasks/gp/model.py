@@ -99,13 +99,18 @@ def noise_floor() -> float:
     return NOISE_MIN_GAMMA if NOISE_PRIOR_KIND == "gamma" else NOISE_MIN
 
 
+def _gamma_logprior(log_x: Any, concentration: float, rate: float) -> tuple[Any, Any]:
+    """log Gamma(concentration, rate) density in x (constants dropped) and its derivative in log x, at
+    ``log_x`` (numpy or torch)."""
+    x = log_x.exp() if hasattr(log_x, "exp") else np.exp(log_x)
+    return ((concentration - 1.0) * log_x - rate * x).sum(), (concentration - 1.0) - rate * x
+
+
 def noise_logprior(log_noise: Any) -> tuple[Any, Any]:
     """The learned noise's log prior density in sigma^2 (constants dropped for "gamma") and its
     derivative in log sigma^2, at ``log_noise`` (numpy or torch, one element)."""
     if NOISE_PRIOR_KIND == "gamma":
-        c, r = NOISE_GAMMA
-        v = log_noise.exp() if hasattr(log_noise, "exp") else np.exp(log_noise)
-        return ((c - 1.0) * log_noise - r * v).sum(), (c - 1.0) - r * v
+        return _gamma_logprior(log_noise, *NOISE_GAMMA)
     loc, scale = NOISE_PRIOR
     return _lognormal_logpdf(log_noise, loc, scale), -1.0 - (log_noise - loc) / scale**2
 
@@ -113,9 +118,7 @@ def noise_logprior(log_noise: Any) -> tuple[Any, Any]:
 def scale_logprior(log_c: Any) -> tuple[Any, Any]:
     """The plain kernel's outputscale log prior density in c (constants dropped) and its derivative in
     log c, at ``log_c`` (numpy or torch, one element)."""
-    k, r = SCALE_GAMMA
-    v = log_c.exp() if hasattr(log_c, "exp") else np.exp(log_c)
-    return ((k - 1.0) * log_c - r * v).sum(), (k - 1.0) - r * v
+    return _gamma_logprior(log_c, *SCALE_GAMMA)
 
 
 def lengthscale_logprior(log_l: Any, o: int) -> tuple[Any, Any]:
@@ -204,10 +207,10 @@ class _Layout:
         BoTorch's ``sample_all_priors`` after a rollback)."""
         theta = self.start()
         loc, scale = lengthscale_prior(max(len(self.ordinal), 1))
+        if LENGTHSCALE_PRIOR_KIND == "optuna":  # about its mode l = 1, a factor e either way
+            loc, scale = 0.0, 1.0
         for name, sl in self.slices().items():
             if name in ("l1", "l2"):
-                if LENGTHSCALE_PRIOR_KIND == "optuna":  # about the mode, a factor e either way
-                    loc, scale = 0.0, 1.0
                 theta[sl] = np.maximum(rng.normal(loc, scale, sl.stop - sl.start), math.log(LENGTHSCALE_MIN))
             elif name == "noise" and NOISE_PRIOR_KIND == "gamma":
                 c, r = NOISE_GAMMA
@@ -492,9 +495,11 @@ def _botorch_names(layout: _Layout) -> dict[str, str]:
         out["noise"] = "likelihood.noise_covar.raw_noise"
     out["mean"] = "mean_module.raw_constant"
     if not layout.mixed:
-        out["l1"] = "covar_module.raw_lengthscale"
-        if layout.scale:  # a ScaleKernel's name; engine._make_model's SingleTaskGP has none
-            out["l1"] = "covar_module.base_kernel.raw_lengthscale"
+        # with the outputscale, a ScaleKernel's names (engine._make_model's SingleTaskGP has none)
+        out["l1"] = (
+            "covar_module.base_kernel.raw_lengthscale" if layout.scale else "covar_module.raw_lengthscale"
+        )
+        if layout.scale:
             out["sc"] = "covar_module.raw_outputscale"
         if layout.warp:  # BoTorch's Warp names (a: concentration1, b: concentration0), as values
             out["wa"] = "input_transform.concentration1"
@@ -663,7 +668,7 @@ def _plain_neg_mll_and_grad(
             grad[slices[name]] = (gw * dw).sum(0) + prior_grad
             logprior += value
     if layout.scale:  # d loglik / d log c = sum_ij W_ij (c M)_ij / 2, c M = K - sigma^2 I
-        cm = c * matern52_np(sq @ inv_l2)[2]  # (n, n)
+        cm = c * (1.0 + u + u * u / 3.0) * eu  # (n, n): Matern-5/2 from the factor's u, exp(-u)
         value, prior_grad = scale_logprior(theta[slices["sc"]])
         grad[slices["sc"]] = 0.5 * (w * cm).sum() + prior_grad
         logprior += float(value)
